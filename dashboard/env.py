@@ -1,0 +1,95 @@
+"""Pure helpers that turn environment variables into Django settings.
+
+Kept free of Django imports so they can be tested with plain tables of cases.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import dj_database_url
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
+
+
+def parse_bool(value: str | None, *, default: bool) -> bool:
+    """Read a boolean environment variable; refuse anything ambiguous."""
+    if value is None:
+        return default
+    word = value.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError(f"expected a boolean (true/false), got {value!r}")
+
+
+def parse_list(value: str | None, *, default: list[str]) -> list[str]:
+    """Comma-separated list, blanks dropped."""
+    if value is None:
+        return list(default)
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def database_config(url: str | None, *, default_sqlite_path: Path) -> dict[str, Any]:
+    """DATABASE_URL to a Django DATABASES entry; SQLite file when unset."""
+    if not url:
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(default_sqlite_path)}
+    return dj_database_url.parse(url, conn_max_age=0)
+
+
+def channel_layers(url: str | None) -> dict[str, Any]:
+    """CHANNEL_LAYER_URL to CHANNEL_LAYERS: in-memory when unset, channels_redis for redis://."""
+    if not url or url == "memory://":
+        return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    scheme = urlsplit(url).scheme
+    if scheme in {"redis", "rediss", "unix"}:
+        return {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                # Batches of tap events are large; the default 100 per channel is too tight.
+                "CONFIG": {"hosts": [url], "capacity": 1000, "expiry": 10},
+            }
+        }
+    raise ValueError(f"CHANNEL_LAYER_URL must be memory:// or redis://..., got scheme {scheme!r}")
+
+
+def api_credentials(api_url: str, amqp_url: str) -> tuple[str, str, str]:
+    """Split RABBITMQ_API_URL into (base URL without credentials, user, password).
+
+    The management API uses the AMQP URL's credentials unless its own URL carries some.
+    """
+    api = urlsplit(api_url)
+    if api.scheme not in {"http", "https"} or not api.hostname:
+        raise ValueError("RABBITMQ_API_URL must look like http://host:15672/")
+    amqp = urlsplit(amqp_url)
+    user = unquote(api.username) if api.username is not None else unquote(amqp.username or "guest")
+    if api.username is not None:
+        password = unquote(api.password or "")
+    else:
+        password = unquote(amqp.password or "guest")
+    netloc = api.hostname if ":" not in api.hostname else f"[{api.hostname}]"
+    if api.port:
+        netloc = f"{netloc}:{api.port}"
+    base = f"{api.scheme}://{netloc}{api.path.rstrip('/')}/"
+    return base, user, password
+
+
+def secret_key(value: str | None, *, key_file: Path) -> str:
+    """DJANGO_SECRET_KEY, or a random key generated once and kept in a git-ignored file.
+
+    No secret lives in the repository, and a local run needs nothing set.
+    """
+    if value:
+        return value
+    if key_file.exists():
+        return key_file.read_text().strip()
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(50)
+    key_file.write_text(key)
+    key_file.chmod(0o600)
+    return key

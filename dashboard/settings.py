@@ -1,0 +1,133 @@
+"""Django settings: everything from the environment, with safe local defaults.
+
+See the README's configuration table for each variable.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dashboard import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+LOCAL_STATE_DIR = Path(os.environ.get("FLOWS_STATE_DIR", BASE_DIR / ".local"))
+
+SECRET_KEY = env.secret_key(
+    os.environ.get("DJANGO_SECRET_KEY"), key_file=LOCAL_STATE_DIR / "secret_key"
+)
+DEBUG = env.parse_bool(os.environ.get("DJANGO_DEBUG"), default=False)
+ALLOWED_HOSTS = env.parse_list(
+    os.environ.get("DJANGO_ALLOWED_HOSTS"), default=["127.0.0.1", "localhost", "[::1]"]
+)
+CSRF_TRUSTED_ORIGINS = env.parse_list(os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS"), default=[])
+
+# --- the broker -------------------------------------------------------------------------------
+AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+RABBITMQ_API_URL, RABBITMQ_API_USER, RABBITMQ_API_PASSWORD = env.api_credentials(
+    os.environ.get("RABBITMQ_API_URL", "http://127.0.0.1:15672/"), AMQP_URL
+)
+# Seconds; short so an unreachable broker is reported quickly instead of hanging a page.
+RABBITMQ_API_TIMEOUT = float(os.environ.get("RABBITMQ_API_TIMEOUT", "3"))
+
+# --- Django -----------------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "daphne",  # first, so runserver serves ASGI (HTTP and websockets)
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "django_htmx",
+    "flows",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Everything but the login views requires a signed-in user (Django 5.1+).
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "dashboard.urls"
+ASGI_APPLICATION = "dashboard.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "flows.context_processors.vhost_selection",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.database_config(
+        os.environ.get("DATABASE_URL"), default_sqlite_path=LOCAL_STATE_DIR / "db.sqlite3"
+    )
+}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Browser tests run the server in another process, which cannot see an in-memory test DB.
+    DATABASES["default"]["TEST"] = {"NAME": str(LOCAL_STATE_DIR / "test-db.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CHANNEL_LAYERS = env.channel_layers(os.environ.get("CHANNEL_LAYER_URL"))
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "overview"
+LOGOUT_REDIRECT_URL = "login"
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = LOCAL_STATE_DIR / "staticfiles"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns when it is missing
+# Serve straight from the source folders: no collectstatic step before a local run.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "INFO"},
+    "loggers": {
+        # Never let a request's body or broker URL with credentials reach the log via Django.
+        "django.request": {"level": "ERROR"},
+        "pika": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+    },
+}

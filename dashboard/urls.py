@@ -1,0 +1,6 @@
+from django.urls import include, path
+
+urlpatterns = [
+    path("accounts/", include("flows.urls_accounts")),
+    path("", include("flows.urls")),
+]

@@ -1,0 +1,62 @@
+"""Selectors for the overview: what the broker says about itself, or why it cannot say."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.core.cache import cache
+
+from flows.broker.errors import BrokerError
+from flows.broker.management_api import (
+    ManagementClient,
+    Overview,
+    Vhost,
+    get_management_client,
+)
+
+VHOST_NAMES_CACHE_KEY = "flows.vhost-names"
+VHOST_NAMES_CACHE_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    """Either the broker's overview and vhosts, or the reason they could not be read."""
+
+    overview: Overview | None = None
+    vhosts: list[Vhost] = field(default_factory=list)
+    error: str | None = None
+    api_where: str = ""
+
+    @property
+    def reachable(self) -> bool:
+        return self.error is None
+
+
+def broker_status(*, client: ManagementClient | None = None) -> BrokerStatus:
+    """Ask the management API for the overview and vhosts. Never raises for broker trouble.
+
+    Nothing is cached here: each call asks afresh, so the page recovers as soon as the
+    broker answers again.
+    """
+    client = client or get_management_client()
+    try:
+        overview = client.overview()
+        vhosts = client.vhosts()
+    except BrokerError as exc:
+        return BrokerStatus(error=exc.message, api_where=client.where)
+    cache.set(VHOST_NAMES_CACHE_KEY, [vhost.name for vhost in vhosts], VHOST_NAMES_CACHE_SECONDS)
+    return BrokerStatus(overview=overview, vhosts=vhosts, api_where=client.where)
+
+
+def vhost_names(*, client: ManagementClient | None = None) -> list[str]:
+    """Vhost names for the selector in every page's header; cached briefly, [] when unknown."""
+    names = cache.get(VHOST_NAMES_CACHE_KEY)
+    if names is not None:
+        return names
+    client = client or get_management_client()
+    try:
+        names = [vhost.name for vhost in client.vhosts()]
+    except BrokerError:
+        names = []
+    cache.set(VHOST_NAMES_CACHE_KEY, names, VHOST_NAMES_CACHE_SECONDS)
+    return names
