@@ -30,6 +30,14 @@ VERSIONS_FILE = VENDOR_DIR / "VERSIONS.json"
 PINNED: list[tuple[str, str, str, str]] = [
     ("htmx.org", "2.0.11", "package/dist/htmx.min.js", "htmx.min.js"),
     ("htmx-ext-ws", "2.0.4", "package/dist/ws.min.js", "htmx-ext-ws.min.js"),
+    ("cytoscape", "3.34.4", "package/dist/cytoscape.min.js", "cytoscape.min.js"),
+    # Bundles dagre (layered layout) and registers itself on window.cytoscape.
+    (
+        "cytoscape-dagre",
+        "4.0.1",
+        "package/dist/cytoscape-dagre.min.js",
+        "cytoscape-dagre.min.js",
+    ),
 ]
 
 

@@ -1,0 +1,179 @@
+"""Discovery against the real broker: what a scratch vhost holds, read back as a Topology."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pika
+import pytest
+
+from flows.broker.amqp import open_blocking_connection
+from flows.broker.errors import BrokerUnreachable
+from flows.broker.management_api import ManagementClient, api_path
+from flows.topology import Topology, UnknownVhost, load_topology
+from tests.live_server import free_port
+
+ODD_NAMES = ["a/b%2F<c>", "<script>alert(1)</script>", "with space", "dots.in.name", "ünï çødé"]
+
+
+@pytest.fixture
+def channel(scratch_vhost: str) -> Iterator[pika.adapters.blocking_connection.BlockingChannel]:
+    connection = open_blocking_connection(vhost=scratch_vhost, purpose="discovery test")
+    try:
+        yield connection.channel()
+    finally:
+        connection.close()
+
+
+def wait_for(load: Callable[[], Topology], condition: Callable[[Topology], bool]) -> Topology:
+    """Consumers and queue statistics reach the management API asynchronously."""
+    deadline = time.monotonic() + 15
+    topology = load()
+    while not condition(topology) and time.monotonic() < deadline:
+        time.sleep(0.3)
+        topology = load()
+    return topology
+
+
+def test_discovery_reads_exchanges_queues_bindings_and_effective_settings(
+    scratch_vhost: str, channel, management_client: ManagementClient
+):
+    channel.exchange_declare("orders", "topic", arguments={"alternate-exchange": "unrouted"})
+    channel.exchange_declare("unrouted", "fanout", internal=True)
+    channel.exchange_declare("audit", "headers", durable=True)
+    channel.exchange_declare("by-policy", "direct")
+    channel.queue_declare(
+        "orders.eu",
+        durable=True,
+        arguments={
+            "x-dead-letter-exchange": "dead",
+            "x-dead-letter-routing-key": "eu",
+            "x-max-length": 100,
+            "x-message-ttl": 60000,
+        },
+    )
+    channel.queue_declare("orders.quorum", durable=True, arguments={"x-queue-type": "quorum"})
+    channel.queue_declare("policy.dl", auto_delete=True)
+    channel.queue_bind("orders.eu", "orders", "order.eu.*")
+    channel.exchange_bind("audit", "orders", "#")
+    channel.queue_bind("orders.quorum", "audit", "", arguments={"x-match": "any", "region": "eu"})
+    management_client.put(
+        api_path("policies", scratch_vhost, "dl"),
+        json={
+            "pattern": "^policy\\.",
+            "apply-to": "queues",
+            "priority": 3,
+            "definition": {"dead-letter-exchange": "dead-by-policy", "max-length": 5},
+        },
+    )
+    management_client.put(
+        api_path("policies", scratch_vhost, "ae"),
+        json={
+            "pattern": "^by-policy$",
+            "apply-to": "exchanges",
+            "definition": {"alternate-exchange": "unrouted"},
+        },
+    )
+
+    topology = load_topology(scratch_vhost)
+
+    orders = topology.exchange("orders")
+    assert orders is not None
+    assert (orders.type, orders.alternate_exchange, orders.alternate_exchange_source) == (
+        "topic",
+        "unrouted",
+        "argument",
+    )
+    assert topology.exchange("unrouted").internal is True
+    by_policy = topology.exchange("by-policy")
+    assert (by_policy.alternate_exchange, by_policy.alternate_exchange_source) == (
+        "unrouted",
+        "policy",
+    )
+    assert by_policy.policy == "ae"
+    assert topology.exchange("") is not None  # the default exchange is listed once
+    assert topology.exchange("amq.topic").is_builtin
+
+    eu = topology.queue("orders.eu")
+    assert (eu.dead_letter_exchange, eu.dead_letter_routing_key, eu.dead_letter_source) == (
+        "dead",
+        "eu",
+        "argument",
+    )
+    assert (eu.max_length, eu.message_ttl, eu.durable) == (100, 60000, True)
+    assert topology.queue("orders.quorum").type == "quorum"
+    by_policy_queue = topology.queue("policy.dl")
+    assert (by_policy_queue.dead_letter_exchange, by_policy_queue.dead_letter_source) == (
+        "dead-by-policy",
+        "policy",
+    )
+    assert (by_policy_queue.auto_delete, by_policy_queue.max_length) == (True, 5)
+
+    edges = {
+        (b.source, b.destination_type, b.destination, b.routing_key) for b in topology.bindings
+    }
+    assert edges == {
+        ("orders", "queue", "orders.eu", "order.eu.*"),
+        ("orders", "exchange", "audit", "#"),
+        ("audit", "queue", "orders.quorum", ""),
+    }
+    headers_binding = next(b for b in topology.bindings if b.source == "audit")
+    assert dict(headers_binding.arguments) == {"x-match": "any", "region": "eu"}
+    assert {policy.name for policy in topology.policies} == {"dl", "ae"}
+
+
+def test_discovery_reads_consumers_with_prefetch_ack_mode_and_depths(scratch_vhost: str, channel):
+    channel.queue_declare("work")
+    for n in range(3):
+        channel.basic_publish("", "work", f"job {n}".encode())
+    channel.basic_qos(prefetch_count=2)
+    channel.basic_consume("work", lambda *args: None, auto_ack=False, consumer_tag="worker-1")
+    channel.connection.process_data_events(time_limit=0.2)
+
+    topology = wait_for(
+        lambda: load_topology(scratch_vhost),
+        lambda t: (
+            bool(t.consumers)
+            and t.queue("work").messages_unacknowledged == 2
+            and t.queue("work").messages_ready == 1
+        ),
+    )
+    [consumer] = topology.consumers
+    assert (consumer.queue, consumer.consumer_tag) == ("work", "worker-1")
+    assert (consumer.prefetch_count, consumer.ack_required) == (2, True)
+    assert consumer.connection and consumer.channel.startswith(consumer.connection)
+    assert consumer.channel_number == 1
+    work = topology.queue("work")
+    assert (work.messages_ready, work.messages_unacknowledged, work.consumer_count) == (1, 2, 1)
+
+
+def test_names_that_need_escaping_are_read_back_exactly(scratch_vhost: str, channel):
+    channel.exchange_declare(ODD_NAMES[0], "fanout")
+    for name in ODD_NAMES:
+        channel.queue_declare(name)
+        channel.queue_bind(name, ODD_NAMES[0])
+    topology = load_topology(scratch_vhost)
+    assert {queue.name for queue in topology.queues} == set(ODD_NAMES)
+    assert {b.destination for b in topology.bindings_from(ODD_NAMES[0])} == set(ODD_NAMES)
+
+
+def test_an_empty_vhost_has_only_the_builtin_exchanges(scratch_vhost: str):
+    topology = load_topology(scratch_vhost)
+    assert topology.queues == ()
+    assert topology.bindings == ()
+    assert all(exchange.is_builtin for exchange in topology.exchanges)
+    assert topology.policies_readable is True
+
+
+def test_an_unknown_vhost_is_named_in_the_error():
+    with pytest.raises(UnknownVhost, match="no-such-vhost-for-flows"):
+        load_topology("no-such-vhost-for-flows")
+
+
+def test_an_unreachable_api_raises_a_typed_error():
+    with (
+        ManagementClient(f"http://127.0.0.1:{free_port()}/", "guest", "guest", timeout=1) as client,
+        pytest.raises(BrokerUnreachable),
+    ):
+        load_topology("/", client=client)
