@@ -425,6 +425,7 @@
       dotSeq: 0,
       status: { ok: true, message: "" },
       inFlight: null,
+      lastFetchMs: 0,
     };
 
     function showOverlay(text) {
@@ -618,10 +619,14 @@
 
     function schedule() {
       if (state.destroyed) return;
+      // A huge vhost takes the broker a while to list: never ask more than half the time.
+      const delay = Math.min(Math.max(options.refreshMs, state.lastFetchMs * 2), 5000);
       state.timer = window.setTimeout(async () => {
+        const started = performance.now();
         if (!document.hidden) await refresh();
+        state.lastFetchMs = performance.now() - started;
         schedule();
-      }, options.refreshMs);
+      }, delay);
     }
 
     // --- interaction -------------------------------------------------------------------------
