@@ -18,9 +18,9 @@ from flows.broker.management_api import (
 )
 from tests.conftest import amqp_username
 from tests.live_server import free_port
+from tests.topology.conftest import HOSTILE
 from tests.topology.definitions import binding, declare, exchange, queue
 
-HOSTILE = "a/b%2F<c>"
 SCRIPT = "<script>window.__pwned=1</script>"
 
 
@@ -277,15 +277,6 @@ def test_bad_route_requests_get_a_clear_error_naming_the_field(
 
 
 # --- hostile names, end to end ------------------------------------------------------------------
-
-
-@pytest.fixture
-def hostile_vhost(management_client: ManagementClient) -> Iterator[str]:
-    name = f"flows-test-{uuid.uuid4().hex[:6]} {HOSTILE} ü"
-    management_client.create_vhost(name)
-    management_client.set_permissions(name, settings.RABBITMQ_API_USER)
-    yield name
-    management_client.delete_vhost(name)
 
 
 def test_names_with_slashes_percents_and_markup_work_end_to_end(
