@@ -4,7 +4,7 @@
 
 Prints one table:
 1. a bare pika consumer (prefetch 2000, acks every 1000, like the tap) draining a
-   pre-filled queue of N small messages;
+   pre-filled queue of N small messages (dead-lettered ones, like the bindings tap gets);
 2. the tap's ingest rate in bindings mode and in firehose mode, inside a real dashboard
    (daphne) with one JSON websocket viewer connected (capped at its default 200 events/s,
    the rest sampled out and counted). The bindings-mode burst is made on the broker: a
@@ -243,13 +243,29 @@ def run(args: argparse.Namespace) -> None:
     connection = open_blocking_connection(vhost=vhost, purpose="bench set-up")
     channel = connection.channel()
     try:
-        # 1. the bare consumer
+        # 1. the bare consumer, on the same dead-lettered messages the bindings tap gets
+        channel.exchange_declare("bench.bare.fan", "fanout")
         channel.queue_declare("bench.bare")
-        rate = prefill(vhost, "bench.bare", n)
+        channel.queue_bind("bench.bare", "bench.bare.fan")
+        channel.queue_declare(
+            "bench.bare.hold", arguments={"x-dead-letter-exchange": "bench.bare.fan"}
+        )
+        rate = prefill(vhost, "bench.bare.hold", n)
+        wait_queue_length(channel, "bench.bare.hold", n)
+        burst_started = time.perf_counter()
+        client.put(
+            api_path("policies", vhost, "bench-burst-bare"),
+            json={"pattern": r"^bench\.bare\.hold$", "definition": {"max-length": 0}},
+        )
         wait_queue_length(channel, "bench.bare", n)
+        burst = n / (time.perf_counter() - burst_started)
         bare = drain(vhost, "bench.bare", n)
         rows.append(("bare pika consumer, drain", f"{bare:,.0f} msg/s", f"{n:,} msgs"))
-        print(f"prefill publish rate {rate:,.0f} msg/s; bare {bare:,.0f} msg/s", flush=True)
+        print(
+            f"prefill publish {rate:,.0f} msg/s; dead-letter burst {burst:,.0f} msg/s; "
+            f"bare {bare:,.0f} msg/s",
+            flush=True,
+        )
 
         # 2a. bindings mode: a server-side burst into a tapped fanout exchange
         channel.exchange_declare("bench.fan", "fanout")

@@ -381,6 +381,7 @@ class Tap:
                 body=body,
                 received_at=time.time(),
                 preview_limit=self.settings.preview_limit,
+                pretty=False,  # finished by the viewer, for the few events it shows
             )
         )
         self._after_delivery(channel, method.delivery_tag)
@@ -396,6 +397,7 @@ class Tap:
             received_at=time.time(),
             preview_limit=self.settings.preview_limit,
             existing_queues=existing,
+            pretty=False,
         )
         if event is None:
             self._ignored_own += 1

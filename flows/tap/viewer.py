@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from flows.tap.events import prettify
 from flows.tap.filters import EventFilter
 from flows.tap.groups import control_channel, tap_group
 
@@ -204,7 +205,10 @@ class ViewerStream:
             self._next_seq = last_seq + 1
 
     def process(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The events to send to this viewer, in order; every event is counted once."""
+        """The events to send to this viewer, in order; every event is counted once.
+
+        The events returned are complete contract events (JSON bodies pretty-printed).
+        """
         self._received += len(events)
         if self.event_filter.is_empty:
             wanted = events
@@ -214,7 +218,7 @@ class ViewerStream:
         chosen = self._sample(wanted)
         self._sampled_out += len(wanted) - len(chosen)
         self._sent += len(chosen)
-        return chosen
+        return [prettify(event) for event in chosen]
 
     def _sample(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         limit = self.max_events_per_second

@@ -195,3 +195,12 @@ def test_missed_batches_count_as_dropped(messages, received, dropped) -> None:
     assert counts["received"] == received
     assert counts["dropped"] == dropped
     assert identity_holds(counts)
+
+
+def test_what_a_viewer_is_sent_has_pretty_json_bodies() -> None:
+    from flows.tap.events import body_preview
+
+    stream = ViewerStream(EventFilter())
+    [sent] = stream.process([{"seq": 1, "body": body_preview(b'{"k":1}', pretty=False)}])
+    assert sent["body"] == {"preview": '{\n  "k": 1\n}', "encoding": "json", "size": 7,
+                            "truncated": False}  # fmt: skip
