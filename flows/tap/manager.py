@@ -20,7 +20,7 @@ from typing import Any
 
 from flows.tap.firehose import firehose_configured
 from flows.tap.groups import tap_group
-from flows.tap.tap import SharedEvents, Tap, TapSettings
+from flows.tap.tap import SharedEvents, SharedStatus, Tap, TapSettings
 
 LOGGER = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class TapRunner:
         status["counts"] = counts
         status["run"] = self.run_id
         status["last_seq"] = self._last_seq
-        return status
+        return SharedStatus(status)
 
     async def _forward(self) -> None:
         while True:
