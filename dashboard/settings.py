@@ -153,3 +153,5 @@ FLOWS_TAP_VIEWER_MAX_RATE = int(os.environ.get("FLOWS_TAP_VIEWER_MAX_RATE", "200
 # Vhosts whose tracing (firehose) the administrator allows any signed-in viewer to switch on.
 # Elsewhere, only users with the `flows.use_firehose` permission may choose the firehose.
 FLOWS_FIREHOSE_VHOSTS = env.parse_list(os.environ.get("FLOWS_FIREHOSE_VHOSTS"), default=[])
+# The channel `manage.py tap` listens on for viewers (distinct per dashboard sharing a Redis).
+FLOWS_TAP_CONTROL_CHANNEL = os.environ.get("FLOWS_TAP_CONTROL_CHANNEL", "flows-tap-control")
