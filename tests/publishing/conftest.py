@@ -1,0 +1,76 @@
+"""Fixtures for publishing: a small topology in a scratch vhost, publishers stopped after."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pika
+import pytest
+
+from flows.broker.amqp import open_blocking_connection
+from flows.broker.management_api import ManagementClient, api_path
+from flows.publishing.publisher import publisher_connection_name, stop_all_publishers
+
+
+@dataclass(frozen=True)
+class DemoTopology:
+    """`demo.topic` (topic): `a.*` -> q.a, `#` -> q.all; `demo.direct` (direct): none bound."""
+
+    vhost: str
+    client: ManagementClient
+
+    def depth(self, queue: str) -> int:
+        """Messages ready in a queue this test created (a passive declare: nothing consumed)."""
+        connection = open_blocking_connection(vhost=self.vhost, purpose="test depth")
+        try:
+            return connection.channel().queue_declare(queue, passive=True).method.message_count
+        finally:
+            connection.close()
+
+    def wait_for_depth(self, queue: str, expected: int, timeout: float = 5.0) -> int:
+        deadline = time.monotonic() + timeout
+        depth = self.depth(queue)
+        while depth != expected and time.monotonic() < deadline:
+            time.sleep(0.05)
+            depth = self.depth(queue)
+        return depth
+
+
+def declare_demo_topology(client: ManagementClient, vhost: str) -> None:
+    client.put(api_path("exchanges", vhost, "demo.topic"), json={"type": "topic"})
+    client.put(api_path("exchanges", vhost, "demo.direct"), json={"type": "direct"})
+    for queue in ("q.a", "q.all"):
+        client.put(api_path("queues", vhost, queue), json={"durable": False})
+    for queue, key in (("q.a", "a.*"), ("q.all", "#")):
+        client.request(
+            "POST",
+            api_path("bindings", vhost, "e", "demo.topic", "q", queue),
+            json={"routing_key": key},
+        )
+
+
+@pytest.fixture
+def demo(scratch_vhost: str, management_client: ManagementClient) -> Iterator[DemoTopology]:
+    declare_demo_topology(management_client, scratch_vhost)
+    yield DemoTopology(vhost=scratch_vhost, client=management_client)
+    stop_all_publishers()
+
+
+def close_publisher_connection(client: ManagementClient, vhost: str, timeout: float = 10) -> None:
+    """Close the vhost's publisher connection from the broker side, as an operator would."""
+    wanted = publisher_connection_name(vhost)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for connection in client.get_all("api/connections"):
+            properties = connection.get("client_properties") or {}
+            if properties.get("connection_name") == wanted and connection.get("vhost") == vhost:
+                client.delete(api_path("connections", connection["name"]))
+                return
+        time.sleep(0.2)  # the management API lists new connections after a moment
+    raise AssertionError(f"no connection named {wanted!r} on the broker")
+
+
+def bare_connection(vhost: str) -> pika.BlockingConnection:
+    return open_blocking_connection(vhost=vhost, purpose="test")
