@@ -131,3 +131,11 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
     },
 }
+
+# --- publishing (flows/publishing/) -----------------------------------------------------------
+# Shell-style patterns of the exchanges anyone may publish to (`demo.*,test.*`); empty = all.
+# The default exchange is `amq.default` here.
+FLOWS_PUBLISH_EXCHANGES = env.parse_list(os.environ.get("FLOWS_PUBLISH_EXCHANGES"), default=[])
+FLOWS_PUBLISH_MAX_BODY_BYTES = env.parse_positive_int(
+    os.environ.get("FLOWS_PUBLISH_MAX_BODY_BYTES"), default=1024 * 1024
+)

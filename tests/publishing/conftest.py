@@ -74,3 +74,32 @@ def close_publisher_connection(client: ManagementClient, vhost: str, timeout: fl
 
 def bare_connection(vhost: str) -> pika.BlockingConnection:
     return open_blocking_connection(vhost=vhost, purpose="test")
+
+
+def grant_publish(user) -> None:
+    from django.contrib.auth.models import Permission
+
+    user.user_permissions.add(
+        Permission.objects.get(codename="publish_messages", content_type__app_label="flows")
+    )
+
+
+@pytest.fixture
+def publisher_user(django_user_model):
+    user = django_user_model.objects.create_user(username="pub", password="pw-for-tests-1")
+    grant_publish(user)
+    return user
+
+
+@pytest.fixture
+def api(client, publisher_user):
+    """A test client signed in as a user allowed to publish; `.post_json(data)`."""
+    client.force_login(publisher_user)
+
+    def post_json(data, path="/api/publish"):
+        import json
+
+        return client.post(path, data=json.dumps(data), content_type="application/json")
+
+    client.post_json = post_json
+    return client
