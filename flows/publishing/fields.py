@@ -82,10 +82,21 @@ class PublishRequest:
 # --- small parsers ------------------------------------------------------------------------------
 
 
+def encodable(text: str) -> bool:
+    """False for strings UTF-8 cannot carry (lone surrogates, which JSON can smuggle in)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
+        if not encodable(value):
+            raise ValueError("contains characters that are not valid Unicode")
         return value
     if isinstance(value, bool | int | float):
         return json.dumps(value)
@@ -206,7 +217,11 @@ def _show(value: Any, limit: int = 40) -> str:
 
 def _check_header_value(value: Any, path: str) -> None:
     """Reject what AMQP tables cannot carry (or pika cannot encode) in a JSON value."""
-    if isinstance(value, bool) or value is None or isinstance(value, str):
+    if isinstance(value, str):
+        if not encodable(value):
+            raise ValueError(f"{path}: contains characters that are not valid Unicode")
+        return
+    if isinstance(value, bool) or value is None:
         return
     if isinstance(value, int):
         if not INT64_MIN <= value <= INT64_MAX:
@@ -222,6 +237,8 @@ def _check_header_value(value: Any, path: str) -> None:
         return
     if isinstance(value, dict):
         for key, item in value.items():
+            if not encodable(key):
+                raise ValueError(f"{path}: a table key is not valid Unicode")
             if check_shortstr(key, "a table key"):
                 raise ValueError(f"{path}: table key {_show(key)} is longer than 255 bytes")
             _check_header_value(item, f"{path}.{key}")
@@ -234,6 +251,7 @@ def parse_header_value(kind: str, value: Any) -> Any:
     if kind == "string":
         if not isinstance(value, str):
             raise ValueError("expected a string")
+        _check_header_value(value, "value")
         return value
     if kind == "int":
         return parse_int(value, low=INT64_MIN, high=INT64_MAX, what="an integer")
@@ -310,6 +328,9 @@ def parse_headers(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str,
         if not isinstance(name, str) or not name:
             errors[f"headers.{index}.name"] = "a header needs a name"
             continue
+        if not encodable(name):
+            errors[f"headers.{index}.name"] = "contains characters that are not valid Unicode"
+            continue
         problem = check_shortstr(name, "the header name")
         if problem:
             errors[f"headers.{index}.name"] = problem
@@ -336,6 +357,8 @@ def parse_body(text: Any, encoding: Any, *, max_bytes: int) -> tuple[bytes, str]
         text = ""
     if not isinstance(text, str):
         raise ValueError("the body must be a string (JSON bodies too: send the JSON as text)")
+    if not encodable(text):
+        raise ValueError("the body contains characters that are not valid Unicode")
     if encoding not in BODY_ENCODINGS:
         raise ValueError(f"unknown body encoding {_show(encoding)}; one of text, json, base64")
     if encoding == "text":
@@ -377,8 +400,8 @@ def parse_publish_request(
     def text_field(name: str, *, shortstr: bool = True, what: str | None = None) -> str:
         try:
             value = _text(raw.get(name))
-        except ValueError:
-            errors[name] = "must be a string"
+        except ValueError as exc:
+            errors[name] = str(exc) if isinstance(raw.get(name), str) else "must be a string"
             return ""
         if shortstr:
             problem = check_shortstr(value, what or f"the {name.replace('_', ' ')}")

@@ -6,6 +6,8 @@ import base64
 
 import pytest
 from django.http import QueryDict
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flows.publishing.fields import (
     PublishInvalid,
@@ -154,6 +156,20 @@ def test_bad_bodies(text, encoding, max_bytes, message):
         parse_body(text, encoding, max_bytes=max_bytes)
 
 
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"routing_key": "a\ud800"}, "routing_key"),
+        ({"body": "\udfff"}, "body"),
+        ({"headers": {"h": "\ud800"}}, "headers.0.value"),
+        ({"headers": {"\ud800": "x"}}, "headers.0.name"),
+        ({"headers": {"t": {"\ud800": 1}}}, "headers.0.value"),
+    ],
+)
+def test_lone_surrogates_are_refused_on_their_field(fields, field):
+    assert "not valid Unicode" in errors_of(**fields)[field]
+
+
 def test_a_full_request_with_every_property():
     request = parse(
         content_type="application/json",
@@ -294,3 +310,50 @@ def test_the_exchange_allow_list(exchange, patterns, allowed):
     assert (refusal is None) is allowed
     if refusal:
         assert "FLOWS_PUBLISH_EXCHANGES" in refusal
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+field_names = st.sampled_from(
+    [
+        "vhost",
+        "exchange",
+        "routing_key",
+        "body",
+        "body_encoding",
+        "headers",
+        "priority",
+        "expiration",
+        "timestamp",
+        "delivery_mode",
+        "mandatory",
+        "repeat",
+        "rate",
+        "message_id",
+        "user_id",
+        "content_type",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(field_names, json_values, max_size=8))
+def test_any_json_either_parses_or_names_the_bad_fields(raw):
+    """Whatever a client sends, the answer is a request or field errors, never a crash."""
+    try:
+        request = parse_publish_request(raw)
+    except PublishInvalid as exc:
+        assert exc.errors
+        assert all(isinstance(message, str) and message for message in exc.errors.values())
+    else:
+        assert isinstance(request.body, bytes)
+        assert request.vhost
+        # What passed the checks can be encoded for the wire.
+        from flows.publishing.publisher import build_properties
+
+        build_properties(request).encode()
