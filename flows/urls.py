@@ -1,6 +1,7 @@
 from django.urls import path
 
 from flows.views import overview, publish, publish_api
+from flows.views import topology as topology_views
 
 urlpatterns = [
     path("", overview.overview_page, name="overview"),
@@ -28,4 +29,7 @@ urlpatterns = [
         publish_api.api_run_cancel,
         name="api-publish-run-cancel",
     ),
+    path("topology/", topology_views.topology_page, name="topology"),
+    path("api/topology", topology_views.api_topology, name="api-topology"),
+    path("api/route", topology_views.api_route, name="api-route"),
 ]
