@@ -341,7 +341,7 @@ field_names = st.sampled_from(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.dictionaries(field_names, json_values, max_size=8))
 def test_any_json_either_parses_or_names_the_bad_fields(raw):
     """Whatever a client sends, the answer is a request or field errors, never a crash."""
