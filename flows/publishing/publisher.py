@@ -19,6 +19,7 @@ Two channels per connection:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import queue
 import threading
@@ -154,6 +155,8 @@ class RepeatRun:
         }
 
     def _finish(self, state: str, error: str | None = None) -> None:
+        # Finished runs are kept a while for their progress page: without the body.
+        self.request = dataclasses.replace(self.request, body=b"", body_display="")
         self.state = state
         self.error = error
         self.finished_at = time.monotonic()
@@ -239,7 +242,9 @@ class VhostPublisher(threading.Thread):
             try:
                 if self._runs:
                     self._drain_jobs()
-                    self._step_repeat(self._runs[0])
+                    self._drop_cancelled_waiting_runs()
+                    if self._runs:
+                        self._step_repeat(self._runs[0])
                 else:
                     try:
                         job = self._jobs.get(timeout=IDLE_POLL_S)
@@ -253,6 +258,12 @@ class VhostPublisher(threading.Thread):
         for run in self._runs:
             run._finish("cancelled", "The publisher stopped.")
         self._drop_connection()
+
+    def _drop_cancelled_waiting_runs(self) -> None:
+        """A run cancelled while queued behind another ends at once, having sent nothing."""
+        for run in [r for r in self._runs if r.state == "waiting" and r.cancel_requested]:
+            self._runs.remove(run)
+            run._finish("cancelled")
 
     def _drain_jobs(self) -> None:
         while True:
@@ -505,7 +516,7 @@ class VhostPublisher(threading.Thread):
 _publishers: dict[str, VhostPublisher] = {}
 _runs: dict[str, RepeatRun] = {}
 _lock = threading.Lock()
-MAX_KEPT_RUNS = 200
+MAX_KEPT_RUNS = 50
 
 
 def get_publisher(vhost: str) -> VhostPublisher:

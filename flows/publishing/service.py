@@ -7,6 +7,7 @@ on the vhost's long-lived publisher, or a repeat run.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -51,6 +52,7 @@ class PublishResult:
     observed_queues: list[str] | None = None
     duplicate: bool = False
     notes: tuple[str, ...] = field(default=())
+    body_bytes: int = 0
 
     def to_json(self) -> dict[str, Any]:
         request = self.request
@@ -60,7 +62,7 @@ class PublishResult:
             "routing_key": request.routing_key,
             "message_id": request.message_id,
             "mandatory": request.mandatory,
-            "body_bytes": len(request.body),
+            "body_bytes": self.body_bytes,
             "predicted": {
                 "queues": list(self.prediction.queues),
                 "alternate_exchange": self.prediction.alternate_exchange,
@@ -136,13 +138,19 @@ def publish_checked(request: PublishRequest, *, owner_id: int | None = None) -> 
     prediction = predict(request)
     if request.repeat > 1:
         run = publisher.start_repeat(request, owner_id=owner_id)
-        return PublishResult(request=request, prediction=prediction, run=run)
+        return PublishResult(
+            request=request, prediction=prediction, run=run, body_bytes=len(request.body)
+        )
     outcome = publisher.publish(request)
     observed = None
     if request.message_id is not None:
         observed = observed_routed_queues(request.vhost, request.message_id)
     return PublishResult(
-        request=request, prediction=prediction, outcome=outcome, observed_queues=observed
+        request=request,
+        prediction=prediction,
+        outcome=outcome,
+        observed_queues=observed,
+        body_bytes=len(request.body),
     )
 
 
@@ -156,7 +164,7 @@ class IdempotentPublishes:
     before or while publishing frees its token, so the person can fix it and submit again.
     """
 
-    def __init__(self, capacity: int = 2000) -> None:
+    def __init__(self, capacity: int = 1000) -> None:
         self._capacity = capacity
         self._results: OrderedDict[tuple[Any, str], Future[PublishResult]] = OrderedDict()
         self._lock = threading.Lock()
@@ -171,7 +179,7 @@ class IdempotentPublishes:
                     self._results.popitem(last=False)
         if existing is not None:
             result = existing.result(timeout=publisher.PUBLISH_TIMEOUT_S + 5)
-            return PublishResult(**{**result.__dict__, "duplicate": True})
+            return dataclasses.replace(result, duplicate=True)
         try:
             result = work()
         except BaseException as exc:
@@ -179,7 +187,11 @@ class IdempotentPublishes:
                 self._results.pop(key, None)
             mine.set_exception(exc)
             raise
-        mine.set_result(result)
+        # Remember the answer without the body (up to FLOWS_PUBLISH_MAX_BODY_BYTES each).
+        light = dataclasses.replace(
+            result, request=dataclasses.replace(result.request, body=b"", body_display="")
+        )
+        mine.set_result(light)
         return result
 
 

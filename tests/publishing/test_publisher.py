@@ -171,3 +171,17 @@ def test_single_publishes_are_served_while_a_run_is_in_progress(demo: DemoTopolo
     assert time.monotonic() - started < 1.0
     run.cancel()
     assert run.wait(5)
+
+
+def test_a_run_cancelled_while_waiting_behind_another_ends_without_publishing(
+    demo: DemoTopology,
+):
+    first = start_repeat(message(demo.vhost, repeat="100000", rate="200"))
+    second = start_repeat(message(demo.vhost, repeat="10"))
+    time.sleep(0.2)
+    assert second.state == "waiting"
+    second.cancel()
+    assert second.wait(2)
+    assert (second.state, second.published) == ("cancelled", 0)
+    first.cancel()
+    assert first.wait(5)
