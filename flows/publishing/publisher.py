@@ -213,8 +213,19 @@ class VhostPublisher(threading.Thread):
                 return
             try:
                 future.set_result(self._publish_one(request))
-            except BaseException as exc:  # handed to the waiting request thread
+            except PublishFailed as exc:  # handed to the waiting request thread
                 future.set_exception(exc)
+            except Exception as exc:
+                # Unexpected (a pika bug, an encoding corner): say so plainly, start afresh.
+                LOGGER.exception("publishing to vhost %r failed", self.vhost)
+                self._drop_connection()
+                future.set_exception(
+                    PublishFailed(
+                        f"Publishing failed unexpectedly ({type(exc).__name__}); "
+                        "the message was not confirmed.",
+                        kind="internal",
+                    )
+                )
 
         self._jobs.put(job)
         try:

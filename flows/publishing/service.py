@@ -12,6 +12,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -178,7 +179,13 @@ class IdempotentPublishes:
                 while len(self._results) > self._capacity:
                     self._results.popitem(last=False)
         if existing is not None:
-            result = existing.result(timeout=publisher.PUBLISH_TIMEOUT_S + 5)
+            try:
+                result = existing.result(timeout=publisher.PUBLISH_TIMEOUT_S + 5)
+            except FutureTimeout:
+                raise publisher.PublishFailed(
+                    "The same form is still being published; look again in a moment.",
+                    kind="timeout",
+                ) from None
             return dataclasses.replace(result, duplicate=True)
         try:
             result = work()
