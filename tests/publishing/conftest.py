@@ -16,7 +16,8 @@ from flows.publishing.publisher import publisher_connection_name, stop_all_publi
 
 @dataclass(frozen=True)
 class DemoTopology:
-    """`demo.topic` (topic): `a.*` -> q.a, `#` -> q.all; `demo.direct` (direct): none bound."""
+    """`demo.topic` (topic): `a.*` -> q.a, `#` -> q.all; `demo.direct` (direct): `full` -> q.full,
+    a queue with `x-max-length` 0 and `reject-publish`, so the broker nacks what reaches it."""
 
     vhost: str
     client: ManagementClient
@@ -49,6 +50,16 @@ def declare_demo_topology(client: ManagementClient, vhost: str) -> None:
             api_path("bindings", vhost, "e", "demo.topic", "q", queue),
             json={"routing_key": key},
         )
+    # A queue that refuses every message: the broker nacks publishes routed to it.
+    client.put(
+        api_path("queues", vhost, "q.full"),
+        json={"durable": False, "arguments": {"x-max-length": 0, "x-overflow": "reject-publish"}},
+    )
+    client.request(
+        "POST",
+        api_path("bindings", vhost, "e", "demo.direct", "q", "q.full"),
+        json={"routing_key": "full"},
+    )
 
 
 @pytest.fixture

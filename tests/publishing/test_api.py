@@ -43,6 +43,12 @@ def test_an_unroutable_publish_answers_returned_with_the_reply(api, demo):
     assert data["predicted"]["queues"] == []
 
 
+def test_a_nacked_publish_says_so(api, demo):
+    data = api.post_json(fields(demo, exchange="demo.direct", routing_key="full")).json()
+    assert (data["status"], data["confirmed"], data["nacked"]) == ("nacked", False, True)
+    assert data["predicted"]["queues"] == ["q.full"]
+
+
 def test_the_default_exchange_routes_to_the_named_queue(api, demo):
     data = api.post_json(fields(demo, exchange="", routing_key="q.a")).json()
     assert (data["status"], data["predicted"]["queues"]) == ("routed", ["q.a"])

@@ -38,6 +38,20 @@ def test_without_mandatory_an_unroutable_message_is_just_confirmed(demo: DemoTop
     assert (outcome.status, outcome.reply_code) == ("routed", None)
 
 
+def test_a_message_the_queue_rejects_is_nacked(demo: DemoTopology):
+    outcome = publish(message(demo.vhost, exchange="demo.direct", routing_key="full"))
+    assert (outcome.status, outcome.confirmed, outcome.returned) == ("nacked", False, False)
+    assert publish(message(demo.vhost)).status == "routed"  # the channel stays usable
+
+
+def test_a_repeat_run_counts_nacks(demo: DemoTopology):
+    run = start_repeat(
+        message(demo.vhost, exchange="demo.direct", routing_key="full", repeat="300")
+    )
+    assert run.wait(30)
+    assert (run.state, run.confirmed, run.nacked, run.returned) == ("done", 0, 300, 0)
+
+
 def test_a_nonexistent_exchange_is_a_clear_error_and_the_next_publish_works(demo: DemoTopology):
     with pytest.raises(PublishFailed) as raised:
         publish(message(demo.vhost, exchange="no.such.exchange"))
