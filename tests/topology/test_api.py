@@ -12,7 +12,10 @@ from django.conf import settings
 from django.test import Client
 
 from flows.broker.amqp import open_blocking_connection
-from flows.broker.management_api import ManagementClient, get_management_client
+from flows.broker.management_api import (
+    ManagementClient,
+    reset_management_client,
+)
 from tests.conftest import amqp_username
 from tests.live_server import free_port
 from tests.topology.definitions import binding, declare, exchange, queue
@@ -324,10 +327,10 @@ def test_names_with_slashes_percents_and_markup_work_end_to_end(
 def api_down(settings) -> Iterator[int]:
     """The management API points at a closed port for the duration of a test."""
     closed = free_port()
-    get_management_client.cache_clear()
+    reset_management_client()
     settings.RABBITMQ_API_URL = f"http://127.0.0.1:{closed}/"
     yield closed
-    get_management_client.cache_clear()
+    reset_management_client()
 
 
 @pytest.mark.parametrize(
