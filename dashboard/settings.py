@@ -131,3 +131,9 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
     },
 }
+
+# --- live page (issue 6) ----------------------------------------------------------------------
+# Rows a live page keeps (older ones are trimmed in the browser), and the most events per
+# second one viewer is sent after filtering: the rest are sampled out, and counted.
+LIVE_MAX_ROWS = int(os.environ.get("LIVE_MAX_ROWS", "500"))
+LIVE_MAX_EVENTS_PER_SECOND = int(os.environ.get("LIVE_MAX_EVENTS_PER_SECOND", "200"))

@@ -1,5 +1,9 @@
 """Websocket routes. Each consumer lives in `flows/consumers/` and refuses anonymous users."""
 
-from django.urls import path  # noqa: F401  (used as routes are added)
+from django.urls import path
 
-websocket_urlpatterns: list = []
+from flows.live.consumer import LiveConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/live/", LiveConsumer.as_asgi()),
+]
