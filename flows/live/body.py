@@ -88,7 +88,7 @@ def hex_dump(data: bytes) -> tuple[str, ...]:
             # A gap after the eighth byte, as hexdump -C does, to count columns by eye.
             hex_part = hex_part[:23] + " " + hex_part[23:]
         ascii_part = "".join(chr(byte) if 0x20 <= byte < 0x7F else "." for byte in chunk)
-        lines.append(f"{offset:08x}  {hex_part:<49}  |{ascii_part}|")
+        lines.append(f"{offset:08x}  {hex_part:<48}  |{ascii_part}|")
     return tuple(lines)
 
 

@@ -97,7 +97,7 @@ class RateMeter:
     def observe(self, total: int, now: float | None = None) -> float:
         now = self._clock() if now is None else now
         self._samples.append((now, total))
-        while len(self._samples) > 2 and now - self._samples[1][0] >= self.window_s:
+        while len(self._samples) > 2 and now - self._samples[0][0] > self.window_s:
             self._samples.popleft()
         return self.rate
 

@@ -18,6 +18,9 @@ from flows.live.prediction import Prediction
 from flows.topology import Topology
 
 DEFAULT_EXCHANGE_LABEL = "(default exchange)"
+# A row keeps at most this much of the body preview (for details and export): 500 rows of
+# the tap's full 64 KiB previews would hold tens of megabytes in the page.
+ROW_PREVIEW_LIMIT = 16 * 1024
 
 # AMQP basic properties in the order of the spec, so details read the same every time.
 PROPERTY_ORDER = (
@@ -67,6 +70,17 @@ def _str_list(value: Any) -> tuple[str, ...]:
     if not isinstance(value, Sequence) or isinstance(value, str | bytes):
         return ()
     return tuple(str(item) for item in value)
+
+
+def kept_for_the_page(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The event as the page keeps it: a long body preview is cut to ROW_PREVIEW_LIMIT."""
+    body = event.get("body")
+    if not isinstance(body, Mapping):
+        return event
+    preview = body.get("preview")
+    if not isinstance(preview, str) or len(preview) <= ROW_PREVIEW_LIMIT:
+        return event
+    return {**event, "body": {**body, "preview": preview[:ROW_PREVIEW_LIMIT], "truncated": True}}
 
 
 # --- consumers ----------------------------------------------------------------------------------
@@ -134,7 +148,9 @@ def build_row(
         "routing_key": _text(event.get("routing_key")),
         "redelivered": event.get("redelivered") is True,
         "size": human_size(size) if isinstance(size, int) and not isinstance(size, bool) else "",
-        "event_json": json.dumps(event, ensure_ascii=False, separators=(",", ":"), default=str),
+        "event_json": json.dumps(
+            kept_for_the_page(event), ensure_ascii=False, separators=(",", ":"), default=str
+        ),
     }
 
     if kind == "deliver":
