@@ -103,15 +103,15 @@ class LiveConsumer(AsyncWebsocketConsumer):
     # --- from the tap (contract §2) --------------------------------------------------------------
 
     async def tap_batch(self, message: dict[str, Any]) -> None:
-        if self.stream is None:
+        if self.stream is None or message.get("vhost") != self.vhost:
             return
-        events = message.get("events") or []
-        shown = self.stream.process(events)
+        # process_batch also counts batches this viewer missed (sequence numbers jump).
+        shown = self.stream.process_batch(message)
         rows = await self.rows_for(shown)
         await self.send_update(message.get("status"), rows)
 
     async def tap_status(self, message: dict[str, Any]) -> None:
-        if self.stream is None:
+        if self.stream is None or message.get("vhost") != self.vhost:
             return
         await self.send_update(message.get("status"), [])
 
