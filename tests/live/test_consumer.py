@@ -14,7 +14,6 @@ import uuid
 from urllib.parse import urlencode
 
 import pika
-import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from channels.routing import URLRouter
@@ -72,7 +71,7 @@ async def frames_until(communicator, predicate, timeout: float = 10.0) -> list[s
     while time.monotonic() < deadline:
         try:
             frame = await communicator.receive_from(timeout=max(0.05, deadline - time.monotonic()))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             break
         frames.append(frame)
         if predicate(frame):
