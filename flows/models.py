@@ -18,3 +18,28 @@ class LoginLink(models.Model):
 
     def __str__(self) -> str:
         return f"login link for {self.user} (expires {self.expires_at:%Y-%m-%d %H:%M})"
+
+
+# --- the tap ------------------------------------------------------------------------------------
+
+
+class TapFirehoseLease(models.Model):
+    """A running firehose tap's promise to put a vhost's tracing back as it found it.
+
+    Written before the tap turns tracing on and deleted after it restores it, so that a tap
+    that crashed (kill -9, power cut) leaves a record: `manage.py tap --restore-tracing`, or
+    the next tap to start, restores the vhost from it. The model also carries the
+    `flows.use_firehose` permission: who may choose the firehose in the dashboard.
+    """
+
+    vhost = models.CharField(max_length=255, db_index=True)
+    tracing_was_on = models.BooleanField()
+    owner = models.CharField(max_length=255, help_text="host:pid of the tap process")
+    started_at = models.DateTimeField(auto_now_add=True)
+    heartbeat_at = models.DateTimeField()
+
+    class Meta:
+        permissions = [("use_firehose", "Can switch on the firehose (tracing) to watch a vhost")]
+
+    def __str__(self) -> str:
+        return f"firehose lease on {self.vhost!r} by {self.owner}"

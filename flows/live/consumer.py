@@ -70,7 +70,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return
 
         self.stream = ViewerStream(
-            event_filter, max_events_per_second=settings.LIVE_MAX_EVENTS_PER_SECOND
+            event_filter, max_events_per_second=settings.FLOWS_TAP_VIEWER_MAX_RATE
         )
         self.tap_drops = TapDropTracker()
         self.rate = RateMeter()

@@ -11,13 +11,130 @@ holds at every moment, whatever the rate.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from flows.tap.filters import EventFilter
+from flows.tap.groups import CONTROL_CHANNEL, tap_group
+
+LOGGER = logging.getLogger(__name__)
 
 SLOW_VIEWER = "slow viewer"
+MISSED_BATCHES = "missed batches (viewer too slow)"
+MODES = ("auto", "bindings", "firehose")
+# A viewer of a tap in another process says it is still there this often; the tap process
+# forgets viewers it has not heard from for VIEWER_EXPIRY_S.
+HEARTBEAT_INTERVAL_S = 5.0
+VIEWER_EXPIRY_S = 20.0
+
+
+class TapRefused(Exception):
+    """The viewer may not have this tap; `message` says why, for the person watching."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class TapTicket:
+    """What `join_tap` hands back, for `leave_tap`."""
+
+    vhost: str
+    channel_name: str
+    group: str
+    mode: str
+    firehose_allowed: bool
+    layer: Any = field(repr=False)
+    heartbeat: asyncio.Task | None = field(default=None, repr=False)
+
+
+def _runs_in_web_process() -> bool:
+    from django.conf import settings
+
+    return settings.FLOWS_TAP_RUNS_IN == "web"
+
+
+async def join_tap(consumer, vhost: str, user, mode: str = "auto") -> TapTicket:
+    """Add the consumer to the vhost's tap group and make sure a tap runs for it.
+
+    Raises `TapRefused` for an anonymous user, an unknown mode, or the firehose asked for
+    by someone no administrator allowed to switch tracing on (unless it is on already).
+    """
+    from channels.db import database_sync_to_async
+
+    from flows.tap.firehose import user_may_choose_firehose
+    from flows.tap.manager import _tracing_is_on
+
+    if user is None or not getattr(user, "is_authenticated", False):
+        raise TapRefused("Sign in to watch messages.")
+    if mode not in MODES:
+        raise TapRefused(f"Unknown tap mode {mode!r}: choose auto, bindings or firehose.")
+    allowed = await database_sync_to_async(user_may_choose_firehose)(user, vhost)
+    if mode == "firehose" and not allowed and not await asyncio.to_thread(_tracing_is_on, vhost):
+        raise TapRefused(
+            "The firehose switches tracing on for the whole vhost: only a user an "
+            "administrator allowed (permission flows.use_firehose) can choose it here."
+        )
+    layer = consumer.channel_layer
+    ticket = TapTicket(
+        vhost=vhost,
+        channel_name=consumer.channel_name,
+        group=tap_group(vhost),
+        mode=mode,
+        firehose_allowed=allowed,
+        layer=layer,
+    )
+    await layer.group_add(ticket.group, ticket.channel_name)
+    if _runs_in_web_process():
+        from flows.tap.manager import get_tap_manager
+
+        await get_tap_manager().join(
+            vhost, ticket.channel_name, mode=mode, firehose_allowed=allowed
+        )
+    else:
+        await layer.send(CONTROL_CHANNEL, _control_message("tap.join", ticket))
+        ticket.heartbeat = asyncio.create_task(_heartbeat(ticket))
+    return ticket
+
+
+async def leave_tap(ticket: TapTicket) -> None:
+    """Leave the group; the tap stops FLOWS_TAP_STOP_DELAY seconds after its last viewer."""
+    if ticket.heartbeat is not None:
+        ticket.heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticket.heartbeat
+    await ticket.layer.group_discard(ticket.group, ticket.channel_name)
+    if _runs_in_web_process():
+        from flows.tap.manager import get_tap_manager
+
+        await get_tap_manager().leave(ticket.vhost, ticket.channel_name)
+    else:
+        await ticket.layer.send(CONTROL_CHANNEL, _control_message("tap.leave", ticket))
+
+
+def _control_message(kind: str, ticket: TapTicket) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "vhost": ticket.vhost,
+        "viewer": ticket.channel_name,
+        "mode": ticket.mode,
+        "firehose_allowed": ticket.firehose_allowed,
+    }
+
+
+async def _heartbeat(ticket: TapTicket) -> None:
+    while True:
+        await asyncio.sleep(HEARTBEAT_INTERVAL_S)
+        try:
+            await ticket.layer.send(CONTROL_CHANNEL, _control_message("tap.heartbeat", ticket))
+        except Exception:  # a full control channel: the next beat will do
+            LOGGER.warning("tap heartbeat for %r failed", ticket.vhost, exc_info=True)
 
 
 class ViewerStream:
@@ -48,6 +165,26 @@ class ViewerStream:
         self._sampled_out = 0
         self._dropped = 0
         self._drop_reasons: dict[str, int] = {}
+        self._run: str | None = None
+        self._next_seq: int | None = None
+
+    def process_batch(self, message: dict[str, Any]) -> list[dict[str, Any]]:
+        """`process` for a whole `tap.batch` message, counting batches that never arrived.
+
+        Sequence numbers run on without holes within one tap run, so a jump means batches
+        this viewer missed (a full channel-layer queue, or the tap's own backlog): those
+        count as dropped. A new run (the tap restarted) starts the count afresh.
+        """
+        events = message.get("events") or []
+        first_seq = message.get("first_seq", events[0]["seq"] if events else None)
+        run = message.get("run")
+        if run != self._run:
+            self._run, self._next_seq = run, None
+        if first_seq is not None and self._next_seq is not None and first_seq > self._next_seq:
+            self.count_dropped(first_seq - self._next_seq, MISSED_BATCHES)
+        if events:
+            self._next_seq = message.get("last_seq", events[-1]["seq"]) + 1
+        return self.process(events)
 
     def process(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The events to send to this viewer, in order; every event is counted once."""
