@@ -77,10 +77,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.last_status_json = ""
         self.last_counts: LiveCounts | None = None
         self.last_sent_at = 0.0
-        await self.accept()
         try:
+            # Joined before accepting: once the page sees the socket open, batches reach it.
             self.ticket = await join_tap(self, self.vhost, user, mode=mode)
         except TapRefused as exc:
+            await self.accept()
             await self.send(
                 render_to_string(
                     "flows/live/_tap_status.html",
@@ -89,6 +90,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             )
             await self.close(code=CLOSE_TAP_REFUSED)
             return
+        await self.accept()
         # Warm the topology cache: bindings-mode rows are predicted from it.
         await topology_cache.get(self.vhost)
 

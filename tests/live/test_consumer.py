@@ -24,6 +24,7 @@ from flows.broker.amqp import connection_parameters
 from flows.live.consumer import CLOSE_BAD_FILTER, CLOSE_NOT_SIGNED_IN
 from flows.routing import websocket_urlpatterns
 from flows.tap.groups import tap_group
+from flows.tap.manager import get_tap_manager
 
 ROW = re.compile(r'<div class="live-row[^"]*"[^>]*data-seq="(\d+)"')
 
@@ -56,6 +57,19 @@ def tap_event(seq: int, **overrides):
         "received_at": time.time(),
         **overrides,
     }
+
+
+def run_with_tap(test) -> None:
+    """Run an async test body, then stop the taps it started (their threads would linger)."""
+
+    @async_to_sync
+    async def runner():
+        try:
+            await test()
+        finally:
+            await get_tap_manager().stop_all()
+
+    runner()
 
 
 def connect(path: str, user) -> WebsocketCommunicator:
@@ -97,7 +111,6 @@ async def send_batch(vhost: str, events: list[dict], run: str = "test-run") -> N
 
 
 def test_an_anonymous_socket_is_closed_with_a_reason(transactional_db, broker_vhost):
-    @async_to_sync
     async def run():
         communicator = connect(f"/ws/live/?vhost={broker_vhost}", AnonymousUser())
         connected, _ = await communicator.connect()
@@ -105,11 +118,10 @@ def test_an_anonymous_socket_is_closed_with_a_reason(transactional_db, broker_vh
         closed = await communicator.receive_output(timeout=5)
         assert closed == {"type": "websocket.close", "code": CLOSE_NOT_SIGNED_IN}
 
-    run()
+    run_with_tap(run)
 
 
 def test_a_bad_filter_is_reported_next_to_its_field(user, broker_vhost):
-    @async_to_sync
     async def run():
         query = urlencode({"vhost": broker_vhost, "kind": "sideways"})
         communicator = connect(f"/ws/live/?{query}", user)
@@ -120,11 +132,10 @@ def test_a_bad_filter_is_reported_next_to_its_field(user, broker_vhost):
         closed = await communicator.receive_output(timeout=5)
         assert closed == {"type": "websocket.close", "code": CLOSE_BAD_FILTER}
 
-    run()
+    run_with_tap(run)
 
 
 def test_one_frame_per_batch_newest_first_with_counters(user, broker_vhost):
-    @async_to_sync
     async def run():
         communicator = connect(f"/ws/live/?vhost={broker_vhost}", user)
         await communicator.connect()
@@ -140,11 +151,10 @@ def test_one_frame_per_batch_newest_first_with_counters(user, broker_vhost):
         )
         await communicator.disconnect()
 
-    run()
+    run_with_tap(run)
 
 
 def test_filters_apply_before_the_rows_are_rendered(user, broker_vhost):
-    @async_to_sync
     async def run():
         query = urlencode({"vhost": broker_vhost, "routing_key": "food.*", "kind": "publish"})
         communicator = connect(f"/ws/live/?{query}", user)
@@ -161,11 +171,10 @@ def test_filters_apply_before_the_rows_are_rendered(user, broker_vhost):
         assert counter(frame, "filtered_out") >= 2
         await communicator.disconnect()
 
-    run()
+    run_with_tap(run)
 
 
 def test_untrusted_names_and_bodies_arrive_escaped(user, broker_vhost):
-    @async_to_sync
     async def run():
         communicator = connect(f"/ws/live/?vhost={broker_vhost}", user)
         await communicator.connect()
@@ -185,7 +194,7 @@ def test_untrusted_names_and_bodies_arrive_escaped(user, broker_vhost):
         assert "&lt;b&gt;q&lt;/b&gt;" in frame
         await communicator.disconnect()
 
-    run()
+    run_with_tap(run)
 
 
 def test_bindings_mode_rows_are_predicted_from_the_topology(user, scratch_vhost):
@@ -197,7 +206,6 @@ def test_bindings_mode_rows_are_predicted_from_the_topology(user, scratch_vhost)
         channel.queue_declare("pizza")
         channel.queue_bind("pizza", "food", "food.pizza")
 
-    @async_to_sync
     async def run():
         communicator = connect(f"/ws/live/?vhost={scratch_vhost}", user)
         await communicator.connect()
@@ -220,7 +228,7 @@ def test_bindings_mode_rows_are_predicted_from_the_topology(user, scratch_vhost)
         assert '<span class="queue-chip">pizza</span>' in oldest and "predicted" in oldest
         await communicator.disconnect()
 
-    run()
+    run_with_tap(run)
 
 
 def test_a_message_published_on_the_broker_reaches_the_socket(user, scratch_vhost):
@@ -234,7 +242,6 @@ def test_a_message_published_on_the_broker_reaches_the_socket(user, scratch_vhos
         channel.queue_declare("audit")
         channel.queue_bind("audit", "events", "e2e.#")
 
-    @async_to_sync
     async def run():
         communicator = connect(f"/ws/live/?{urlencode({'vhost': scratch_vhost})}", user)
         await communicator.connect()
@@ -252,4 +259,4 @@ def test_a_message_published_on_the_broker_reaches_the_socket(user, scratch_vhos
         assert "audit" in frame
         await communicator.disconnect()
 
-    run()
+    run_with_tap(run)
