@@ -45,9 +45,11 @@ DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
 class RoutingError(Exception):
     """The dry-run cannot answer: the message could not even be published."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, field: str = "exchange") -> None:
         super().__init__(message)
         self.message = message
+        # Which input of the publish is at fault ("exchange" or "headers"), for forms and APIs.
+        self.field = field
 
 
 class UnknownExchange(RoutingError):
@@ -295,7 +297,8 @@ def routing_keys_of(routing_key: str, headers: Mapping[str, Any] | None) -> tupl
         if isinstance(value, str | bytes) or not isinstance(value, Sequence):
             raise PublishRefused(
                 f"the {name} header must be a list of routing keys; "
-                f"the broker would close the channel (PRECONDITION_FAILED)"
+                f"the broker would close the channel (PRECONDITION_FAILED)",
+                field="headers",
             )
         keys.extend(item for item in value if isinstance(item, str))
     return tuple(dict.fromkeys(keys))

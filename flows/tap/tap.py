@@ -265,7 +265,8 @@ class Tap:
             overflow,
             exclusive=True,
             auto_delete=True,
-            arguments={"x-max-length": self.settings.queue_max_length * 10},
+            # Purged (and counted) twice a second; room for far more than that meanwhile.
+            arguments={"x-max-length": max(self.settings.queue_max_length * 10, 100_000)},
         )
         channel.queue_declare(
             queue,

@@ -1,0 +1,108 @@
+"""The topology page and its JSON API: `/topology/`, `/api/topology`, `/api/route`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from flows.broker.errors import BrokerError, BrokerNotFound
+from flows.broker.management_api import get_management_client
+from flows.routing_rules import RoutingError, UnknownExchange, route
+from flows.topology import load_topology
+from flows.topology_json import DEFAULT_EXCHANGE_NOTE, route_json, topology_json
+from flows.vhosts import DEFAULT_VHOST, SESSION_KEY, selected_vhost
+from flows.views.json_api import ApiError, error_response, json_api, required_param
+
+# Above this many objects the page asks the user to search or focus instead of drawing
+# everything: a layered layout of thousands of nodes is neither fast nor readable.
+GRAPH_NODE_LIMIT = 300
+
+
+def _api_vhost(request: HttpRequest) -> str:
+    """`?vhost=`, else the page's selected vhost. The API never changes the selection."""
+    requested = request.GET.get("vhost")
+    if requested:
+        return requested
+    return request.session.get(SESSION_KEY, DEFAULT_VHOST)
+
+
+def parse_headers_param(raw: str | None) -> dict[str, Any] | None:
+    """The `headers` parameter: a JSON object, or absent/empty for none."""
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        headers = json.loads(raw)
+    except ValueError as exc:
+        raise ApiError(f"headers is not valid JSON: {exc}", field="headers") from exc
+    if not isinstance(headers, dict):
+        raise ApiError('headers must be a JSON object, like {"region": "eu"}', field="headers")
+    return headers
+
+
+@json_api
+def api_topology(request: HttpRequest) -> HttpResponse:
+    vhost = _api_vhost(request)
+    body = json.dumps(topology_json(load_topology(vhost)), ensure_ascii=False)
+    # Refreshed every few seconds by each open graph: an unchanged topology costs the
+    # browser a 304 instead of parsing and diffing the whole vhost again.
+    etag = '"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'
+    if etag in request.headers.get("If-None-Match", ""):
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(body, content_type="application/json")
+    response["ETag"] = etag
+    response["Cache-Control"] = "private, no-cache"
+    return response
+
+
+@json_api
+def api_route(request: HttpRequest) -> dict[str, Any] | JsonResponse:
+    vhost = _api_vhost(request)
+    # The empty name is the default exchange, so only a missing parameter is an error.
+    exchange = required_param(request, "exchange", allow_empty=True)
+    routing_key = request.GET.get("routing_key", "")
+    headers = parse_headers_param(request.GET.get("headers"))
+    topology = load_topology(vhost)
+    try:
+        result = route(topology, exchange=exchange, routing_key=routing_key, headers=headers)
+    except UnknownExchange as exc:
+        return error_response(exc.message, status=404, field="exchange")
+    except RoutingError as exc:
+        return error_response(exc.message, status=400, field=exc.field)
+    return route_json(result, vhost=vhost, headers=headers)
+
+
+@require_GET
+def topology_page(request: HttpRequest) -> HttpResponse:
+    vhost = selected_vhost(request)
+    error: str | None = None
+    try:
+        # The page draws from the API; one cheap question here lets it say plainly, on
+        # first paint, that the vhost is missing or the broker is down.
+        get_management_client().vhost(vhost)
+    except BrokerNotFound:
+        error = f"No vhost named {json.dumps(vhost, ensure_ascii=False)} on the broker."
+    except BrokerError as exc:
+        error = exc.message
+    context = {
+        "vhost": vhost,
+        "topology_error": error,
+        "graph_config": {
+            "vhost": vhost,
+            "apiUrl": reverse("api-topology"),
+            "routeUrl": reverse("api-route"),
+            "publishUrl": "/publish/",
+            "nodeLimit": GRAPH_NODE_LIMIT,
+            "defaultExchangeNote": DEFAULT_EXCHANGE_NOTE,
+        },
+    }
+    return render(request, "flows/topology.html", context, status=200)
+
+
+__all__ = ["api_route", "api_topology", "parse_headers_param", "topology_page"]
