@@ -72,9 +72,9 @@ def live_page(request: HttpRequest) -> HttpResponse:
 
 
 def graph_api_url(vhost: str) -> str:
-    """Where the topology graph reads its data (the topology page's JSON endpoint)."""
+    """Where the topology graph reads its data (graph.js adds `?vhost=` itself)."""
     try:
-        return f"{reverse('topology-graph')}?{urlencode({'vhost': vhost})}"
+        return reverse("api-topology")
     except NoReverseMatch:  # the topology page is optional for the live page
         return ""
 

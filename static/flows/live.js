@@ -263,18 +263,22 @@
     graphPanel.hidden = !graphPanel.hidden;
     button.setAttribute("aria-pressed", String(!graphPanel.hidden));
     if (graphPanel.hidden || state.graph || state.graphLoading) return;
-    if (!window.flowsGraph) {
+    if (!root.dataset.graphApiUrl) {
       graphMode.textContent = "The topology graph is not available on this server.";
       return;
     }
     graphMode.textContent = "loading the topology…";
-    state.graphLoading = window.flowsGraph
-      .mount(document.getElementById("live-graph"), {
-        vhost: root.dataset.vhost,
-        apiUrl: root.dataset.graphApiUrl,
-      })
+    state.graphLoading = loadGraphScripts()
+      .then(() =>
+        window.flowsGraph.mount(document.getElementById("live-graph"), {
+          vhost: root.dataset.vhost,
+          apiUrl: root.dataset.graphApiUrl,
+        }),
+      )
       .then((graph) => {
         state.graph = graph;
+        // Reachable from the console (and from the browser tests) to see what is drawn.
+        window.flowsLiveGraph = graph;
         graphMode.textContent = "each message is drawn along its route";
       })
       .catch((error) => {
@@ -283,6 +287,26 @@
       .finally(() => {
         state.graphLoading = null;
       });
+  }
+
+  // Cytoscape is large: loaded only when someone opens the graph, in order.
+  function loadGraphScripts() {
+    if (window.flowsGraph) return Promise.resolve();
+    const urls = (root.dataset.graphScripts || "").split(" ").filter(Boolean);
+    return urls.reduce(
+      (chain, url) =>
+        chain.then(
+          () =>
+            new Promise((resolve, reject) => {
+              const script = document.createElement("script");
+              script.src = url;
+              script.onload = resolve;
+              script.onerror = () => reject(new Error(`could not load ${url}`));
+              document.head.append(script);
+            }),
+        ),
+      Promise.resolve(),
+    );
   }
 
   function animate(row) {
@@ -313,10 +337,8 @@
   }
 
   function countForPulse(route) {
-    const keys =
-      route.kind === "deliver"
-        ? [`queue:${route.queue}->consumer`]
-        : (route.hops || []).map((hop) => edgeKey(hop));
+    // Deliveries have no edge key in the graph's contract: only binding edges pulse.
+    const keys = (route.hops || []).map((hop) => state.graph.edgeKey(hop)).filter(Boolean);
     for (const key of keys) state.pulseCounts.set(key, (state.pulseCounts.get(key) || 0) + 1);
     if (state.pulseTimer) return;
     graphMode.textContent = `over ${PULSE_ABOVE_PER_S} msg/s: edges pulse with the rate`;
@@ -324,14 +346,13 @@
       const rates = Object.fromEntries(state.pulseCounts);
       state.pulseCounts.clear();
       state.pulseTimer = null;
-      if (state.graph && state.graph.pulse) state.graph.pulse(rates);
+      if (state.graph) state.graph.pulse(rates);
+      // Back to one dot per message once the rate falls (the next row decides).
+      if (state.recent.length <= PULSE_ABOVE_PER_S) {
+        graphMode.textContent = "each message is drawn along its route";
+        if (state.graph) state.graph.pulse({});
+      }
     }, 1000);
-  }
-
-  function edgeKey(hop) {
-    const graphKey = window.flowsGraph && window.flowsGraph.edgeKey;
-    if (typeof graphKey === "function") return graphKey(hop);
-    return `exchange:${hop.source}->${hop.destination_type}:${hop.destination}`;
   }
 
   // --- presenter mode and shortcuts -------------------------------------------------------------------

@@ -196,3 +196,33 @@ def test_the_page_reconnects_after_the_server_closes_the_socket(
         expect(rows(page).filter(has_text="food.after-reconnect")).to_have_count(1)
     finally:
         proxy.stop()
+
+
+def test_the_graph_draws_each_message_along_its_routed_queues(
+    signed_in_page: Page, live_dashboard, food_vhost, publisher
+):
+    page = signed_in_page
+    open_live(page, live_dashboard.url, food_vhost)
+    page.get_by_role("button", name="Graph").click()
+    expect(page.locator("#live-graph-mode")).to_have_text("each message is drawn along its route")
+    page.evaluate(
+        """() => {
+          window.drawn = [];
+          const graph = window.flowsLiveGraph;
+          for (const name of ["animateRoute", "animateDelivery"]) {
+            const original = graph[name];
+            graph[name] = (arg) => { window.drawn.push([name, arg]); return original(arg); };
+          }
+        }"""
+    )
+    publisher.publish("food", "food.pizza")
+    publisher.publish("nowhere", "lost")
+    page.wait_for_function("window.drawn.length >= 2")
+    drawn = page.evaluate("window.drawn")
+    routes = {arg["exchange"]: arg for name, arg in drawn if name == "animateRoute"}
+    assert sorted((hop["source"], hop["destination"]) for hop in routes["food"]["hops"]) == [
+        ("food", "all-food"),
+        ("food", "pizza"),
+    ]
+    assert routes["food"]["unroutable"] is False
+    assert routes["nowhere"] == {"exchange": "nowhere", "hops": [], "unroutable": True}
