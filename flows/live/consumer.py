@@ -132,6 +132,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
             # Firehose rows use the dry-run only to draw exchange-to-exchange chains.
             prediction = predict(topology, event) if event.get("kind") == "publish" else None
             rows.append(build_row(event, prediction=prediction, topology=topology))
+        if any(row.kind == "deliver" and row.consumer_tag is None for row in rows):
+            # A consumer newer than the cached topology: learn it for the next deliveries.
+            topology_cache.refresh_soon(self.vhost)
         # Newest first: the batch is prepended to the feed as one block.
         rows.reverse()
         return rows

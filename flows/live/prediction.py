@@ -139,6 +139,12 @@ class TopologyCache:
     def invalidate(self, vhost: str) -> None:
         self._entries.pop(vhost, None)
 
+    def refresh_soon(self, vhost: str, *, min_age_s: float = 1.0) -> None:
+        """Refresh ahead of max_age (a consumer or queue the cache does not know yet)."""
+        entry = self._entries.get(vhost)
+        if entry is not None and time.monotonic() - entry[0] >= min_age_s:
+            self._entries[vhost] = (entry[0] - self.max_age_s, entry[1])
+
     async def _refresh(self, vhost: str) -> None:
         try:
             topology = await asyncio.to_thread(load_topology, vhost)

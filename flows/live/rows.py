@@ -122,6 +122,7 @@ class Row:
     route_unknown: bool = False  # bindings mode, and the dry-run could not tell
     queue: str | None = None  # deliver: the queue it came from
     consumer: str | None = None  # deliver: consumer tag, or connection/channel
+    consumer_tag: str | None = None  # deliver: when the topology names the consumer
     redelivered: bool = False
     size: str = ""
     event_json: str = ""
@@ -164,6 +165,7 @@ def build_row(
             **common,
             queue=queue,
             consumer=who,
+            consumer_tag=tag,
             route_json=json.dumps(route, ensure_ascii=False),
         )
 

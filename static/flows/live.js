@@ -363,7 +363,7 @@
   }
 
   function togglePresenter() {
-    const on = document.body.classList.toggle("presenter");
+    const on = document.documentElement.classList.toggle("presenter");
     root.querySelector('[data-action="presenter"]').setAttribute("aria-pressed", String(on));
     if (on && !document.fullscreenElement) toggleFullscreen();
     if (!on && document.fullscreenElement) toggleFullscreen();

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pika
@@ -226,3 +228,63 @@ def test_the_graph_draws_each_message_along_its_routed_queues(
     ]
     assert routes["food"]["unroutable"] is False
     assert routes["nowhere"] == {"exchange": "nowhere", "hops": [], "unroutable": True}
+
+
+def test_a_delivery_names_its_consumer_and_the_consumption_panel_shows_it(
+    signed_in_page: Page, live_dashboard, food_vhost, publisher
+):
+    worker = pika.BlockingConnection(connection_parameters(vhost=food_vhost, purpose="test-worker"))
+    try:
+        channel = worker.channel()
+        channel.basic_qos(prefetch_count=2)
+        channel.basic_consume(
+            "pizza", lambda ch, method, *_: ch.basic_ack(method.delivery_tag), consumer_tag="oven-1"
+        )
+        page = signed_in_page
+        open_live(page, live_dashboard.url, food_vhost, kind="deliver", queue="pizza")
+        # The consumer's tag comes from the management API, which may list a new consumer a
+        # moment late: the first deliveries can name only its connection and channel.
+        named = rows(page).locator(".deliver-to", has_text="→ oven-1")
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline and named.count() == 0:
+            publisher.publish("food", "food.pizza")
+            worker.process_data_events(0.5)
+        expect(named.first).to_be_visible()
+        expect(rows(page).first).to_contain_text("deliver")
+        consumers = page.get_by_test_id("consumption-consumers")
+        expect(consumers).to_contain_text("oven-1", timeout=10_000)
+        expect(page.get_by_test_id("consumption-queues")).to_contain_text("all-food")
+    finally:
+        worker.close()
+
+
+def test_export_downloads_the_rows_as_json_lines(
+    signed_in_page: Page, live_dashboard, food_vhost, publisher
+):
+    page = signed_in_page
+    open_live(page, live_dashboard.url, food_vhost, kind="publish")
+    for n in range(3):
+        publisher.publish("food", f"food.export{n}", b'{"n": %d}' % n)
+    expect(rows(page)).to_have_count(3)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export JSONL").click()
+    lines = Path(download.value.path()).read_text().splitlines()
+    events = [json.loads(line) for line in lines]
+    assert [event["routing_key"] for event in events] == [f"food.export{n}" for n in range(3)]
+    assert all(event["routed_queues"] == ["all-food"] for event in events)
+
+
+def test_keyboard_shortcuts_and_presenter_mode(signed_in_page: Page, live_dashboard, food_vhost):
+    page = signed_in_page
+    open_live(page, live_dashboard.url, food_vhost)
+    page.keyboard.press("/")
+    expect(page.get_by_label("exchange")).to_be_focused()
+    page.keyboard.type(" ")  # typing in a field does not pause
+    expect(page.get_by_role("button", name="Pause")).to_be_visible()
+    page.get_by_label("exchange").blur()
+    page.get_by_role("button", name="Presenter").click()
+    expect(page.locator("html")).to_have_class("presenter")
+    font_size = page.evaluate("parseFloat(getComputedStyle(document.documentElement).fontSize)")
+    assert font_size >= 20
+    expect(page.get_by_test_id("connection-state")).to_be_visible()
+    expect(page.locator('[data-counter="total"]')).to_be_visible()
