@@ -4,38 +4,81 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pika
 import pytest
+from django.conf import settings
 from playwright.sync_api import Page, expect
 
 from flows.broker.amqp import connection_parameters
 from flows.broker.management_api import ManagementClient
-from tests.conftest import sign_in
+from tests.conftest import amqp_username
 from tests.live_server import free_port
 from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def food_vhost(scratch_vhost: str, management_client: ManagementClient) -> Iterator[str]:
-    """The talk's topic example, with tracing on, so the tap runs on the firehose."""
+@pytest.fixture(scope="module")
+def food_vhost(management_client: ManagementClient) -> Iterator[str]:
+    """The talk's topic example, with tracing on, so the tap runs on the firehose.
+
+    One vhost for the module: each test opens its own page (a fresh feed) and the tap keeps
+    running between tests, which saves seconds per test.
+    """
+    name = f"flows-test-{uuid.uuid4().hex[:10]}"
+    management_client.create_vhost(name)
+    for user in {settings.RABBITMQ_API_USER, amqp_username()}:
+        management_client.set_permissions(name, user)
     with pika.BlockingConnection(
-        connection_parameters(vhost=scratch_vhost, purpose="test-setup")
+        connection_parameters(vhost=name, purpose="test-setup")
     ) as connection:
         channel = connection.channel()
         channel.exchange_declare("food", "topic")
         channel.exchange_declare("nowhere", "direct")
         for queue, key in (("pizza", "food.pizza"), ("all-food", "food.*")):
-            channel.queue_declare(queue)
+            channel.queue_declare(queue, arguments={"x-max-length": 100})
             channel.queue_bind(queue, "food", key)
-    management_client.set_tracing(scratch_vhost, enabled=True)
-    yield scratch_vhost
-    management_client.set_tracing(scratch_vhost, enabled=False)
+    management_client.set_tracing(name, enabled=True)
+    yield name
+    management_client.set_tracing(name, enabled=False)
+    management_client.delete_vhost(name)
+
+
+@pytest.fixture
+def watcher(transactional_db: None):
+    """A user without a password (no slow hashing); the tests sign in with a session."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user(username="watcher")
+
+
+def sign_in_with_a_session(page: Page, base_url: str, user) -> None:
+    """What Django's test client's force_login does, for the browser: a session cookie.
+
+    Signing in through the form is tested elsewhere; here it would only cost seconds.
+    """
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    page.context.add_cookies(
+        [{"name": settings.SESSION_COOKIE_NAME, "value": session.session_key, "url": base_url}]
+    )
+
+
+@pytest.fixture
+def signed_in_page(page: Page, live_dashboard, watcher) -> Page:
+    sign_in_with_a_session(page, live_dashboard.url, watcher)
+    return page
 
 
 class Publisher:
@@ -52,7 +95,7 @@ class Publisher:
         self.connection.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def publisher(food_vhost: str) -> Iterator[Publisher]:
     publisher = Publisher(food_vhost)
     yield publisher
@@ -180,14 +223,14 @@ def test_script_and_img_in_a_message_render_as_text_and_run_nothing(
 
 
 def test_the_page_reconnects_after_the_server_closes_the_socket(
-    page: Page, live_dashboard, user, food_vhost, publisher
+    page: Page, live_dashboard, watcher, food_vhost, publisher
 ):
     port = free_port()
     proxy = TcpProxy(target_port=live_dashboard.port, listen_port=port)
     proxy.start()
     base = f"http://127.0.0.1:{port}"
     try:
-        sign_in(page, base, username=user.username)
+        sign_in_with_a_session(page, base, watcher)
         open_live(page, base, food_vhost, kind="publish")
         proxy.stop()  # every connection cut: the browser sees the socket drop
         expect(page.get_by_test_id("connection-state")).to_have_text("reconnecting…")
