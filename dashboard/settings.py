@@ -132,6 +132,11 @@ LOGGING = {
     },
 }
 
+# --- live page (issue 6) ----------------------------------------------------------------------
+# Rows a live page keeps; older ones are trimmed in the browser. (What one page is sent per
+# second is FLOWS_TAP_VIEWER_MAX_RATE, below.)
+LIVE_MAX_ROWS = int(os.environ.get("LIVE_MAX_ROWS", "500"))
+
 # --- the tap (flows/tap/) -----------------------------------------------------------------------
 # Where the tap runs: "web" (inside the web process; needs nothing else) or "process"
 # (`manage.py tap`, reached through a Redis channel layer). Default: web with the in-memory
