@@ -8,7 +8,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
 
 from flows.broker.errors import BrokerError, BrokerNotFound
@@ -78,6 +78,14 @@ def api_route(request: HttpRequest) -> dict[str, Any] | JsonResponse:
     return route_json(result, vhost=vhost, headers=headers)
 
 
+def _publish_url() -> str:
+    """The publish page (another part of the dashboard); its conventional path until it exists."""
+    try:
+        return reverse("publish")
+    except NoReverseMatch:
+        return "/publish/"
+
+
 @require_GET
 def topology_page(request: HttpRequest) -> HttpResponse:
     vhost = selected_vhost(request)
@@ -97,7 +105,7 @@ def topology_page(request: HttpRequest) -> HttpResponse:
             "vhost": vhost,
             "apiUrl": reverse("api-topology"),
             "routeUrl": reverse("api-route"),
-            "publishUrl": "/publish/",
+            "publishUrl": _publish_url(),
             "nodeLimit": GRAPH_NODE_LIMIT,
             "defaultExchangeNote": DEFAULT_EXCHANGE_NOTE,
         },

@@ -7,7 +7,14 @@
 //   graph.animateRoute({exchange, hops: [{source, destination, destination_type, routing_key}], unroutable})
 //   graph.animateDelivery({queue, consumer_tag})
 //   graph.pulse({edgeKey: rate})
-// Node ids: "exchange:<name>", "queue:<name>", "consumer:<channel>:<tag>".
+// Node ids: "exchange:<name>", "queue:<name>", "consumer:<channel>:<tag>" where <channel>
+// is the management API's channel name ("127.0.0.1:5555 -> 127.0.0.1:5672 (1)").
+// Edge ids (the keys of pulse()): "binding:" + JSON [source, destination_type, destination,
+// properties_key], "alternate:<exchange>", "dead-letter:<queue>", "consumes:<consumer id>";
+// graph.edgeKey({source, destination, destination_type, routing_key}) finds a binding's id.
+// Also on the graph: on("select"|"data"|"status"|"scope", fn), focus(id), clearFocus(),
+// setFilter(text), setOptions({showBuiltin, showDashboard}), showRoute(apiRouteJson),
+// clearRoute(), details(id), search(text), select(id), refresh(), fit(), destroy().
 //
 // Names are untrusted: they reach the screen only as cytoscape data (drawn on a canvas)
 // or through textContent, never as HTML; elements are looked up with getElementById,

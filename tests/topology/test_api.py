@@ -12,7 +12,15 @@ from django.conf import settings
 from django.test import Client
 
 from flows.broker.amqp import open_blocking_connection
-from flows.broker.management_api import ManagementClient, get_management_client
+from flows.broker.errors import (
+    BrokerAuthFailed,
+    BrokerNotFound,
+    BrokerRefused,
+    BrokerUnreachable,
+    ManagementPluginMissing,
+)
+from flows.broker.management_api import ManagementClient
+from flows.views.json_api import broker_error_status
 from tests.conftest import amqp_username
 from tests.live_server import free_port
 from tests.topology.conftest import HOSTILE
@@ -311,14 +319,19 @@ def test_names_with_slashes_percents_and_markup_work_end_to_end(
 # --- the broker down ----------------------------------------------------------------------------
 
 
+def use_management_client(monkeypatch, client: ManagementClient) -> None:
+    """Make the dashboard's code use this client (a real one, pointed elsewhere)."""
+    for module in ("flows.topology", "flows.views.topology"):
+        monkeypatch.setattr(f"{module}.get_management_client", lambda: client)
+
+
 @pytest.fixture
-def api_down(settings) -> Iterator[int]:
+def api_down(monkeypatch) -> Iterator[int]:
     """The management API points at a closed port for the duration of a test."""
     closed = free_port()
-    get_management_client.cache_clear()
-    settings.RABBITMQ_API_URL = f"http://127.0.0.1:{closed}/"
-    yield closed
-    get_management_client.cache_clear()
+    with ManagementClient(f"http://127.0.0.1:{closed}/", "guest", "guest", timeout=2) as client:
+        use_management_client(monkeypatch, client)
+        yield closed
 
 
 @pytest.mark.parametrize(
@@ -331,3 +344,35 @@ def test_a_management_api_outage_is_a_503_with_a_message(
     status, body = get_json(api, path, **params)
     assert status == 503
     assert body["error"] == f"RabbitMQ management API unreachable at 127.0.0.1:{api_down}"
+
+
+@pytest.fixture
+def api_refuses_us(monkeypatch) -> Iterator[None]:
+    """The management API answers, but not to the dashboard's (wrong) password."""
+    url, user = settings.RABBITMQ_API_URL, settings.RABBITMQ_API_USER
+    with ManagementClient(url, user, "not-the-password", timeout=2) as client:
+        use_management_client(monkeypatch, client)
+        yield
+
+
+def test_refused_credentials_are_a_502_naming_the_user_not_the_password(
+    api: Client, api_refuses_us: None
+):
+    status, body = get_json(api, "/api/topology", vhost="/")
+    assert status == 502
+    assert f"refused user {settings.RABBITMQ_API_USER!r}" in body["error"]
+    assert "not-the-password" not in json.dumps(body)
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (BrokerNotFound("x"), 404),
+        (BrokerUnreachable("x"), 503),
+        (ManagementPluginMissing("x"), 503),
+        (BrokerAuthFailed("x"), 502),
+        (BrokerRefused("x", status=403), 502),
+    ],
+)
+def test_broker_errors_map_to_statuses_that_say_whose_fault_it_is(error, status):
+    assert broker_error_status(error) == status
