@@ -131,3 +131,8 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
     },
 }
+
+# --- topology (graph page, /api/topology, /api/route) -----------------------------------------
+# Seconds to wait for the broker to list a whole vhost (thousands of queues and bindings take
+# it seconds); connecting still times out after 2 s, so a broker that is down shows at once.
+RABBITMQ_API_LIST_TIMEOUT = float(os.environ.get("RABBITMQ_API_LIST_TIMEOUT", "30"))

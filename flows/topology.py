@@ -25,7 +25,6 @@ from flows.broker.management_api import (
     MAX_PAGE_SIZE,
     ManagementClient,
     api_path,
-    get_management_client,
 )
 from flows.broker.naming import is_dashboard_object
 
@@ -534,13 +533,32 @@ def get_all_pages(
     return list(items.values())
 
 
+@functools.cache
+def get_topology_client() -> ManagementClient:
+    """The client for reading whole vhosts: like the shared one, with a longer read timeout.
+
+    Listing a vhost of thousands of queues and bindings takes the broker seconds (more on
+    a busy machine), past the short timeout that makes an unreachable broker show
+    quickly. The connect timeout stays short (2 s), so a broker that is down is still
+    reported at once.
+    """
+    from django.conf import settings
+
+    return ManagementClient(
+        settings.RABBITMQ_API_URL,
+        settings.RABBITMQ_API_USER,
+        settings.RABBITMQ_API_PASSWORD,
+        timeout=max(settings.RABBITMQ_API_TIMEOUT, settings.RABBITMQ_API_LIST_TIMEOUT),
+    )
+
+
 def load_topology(vhost: str, *, client: ManagementClient | None = None) -> Topology:
     """Read the vhost's topology from the management API (five lists, fetched in parallel).
 
     Raises UnknownVhost when the vhost does not exist, and the client's BrokerError
     subclasses for an unreachable or refusing broker.
     """
-    client = client or get_management_client()
+    client = client or get_topology_client()
 
     pages = ThreadPoolExecutor(max_workers=4, thread_name_prefix="topology-pages")
 
@@ -601,6 +619,7 @@ __all__ = [
     "Topology",
     "UnknownVhost",
     "build_topology",
+    "get_topology_client",
     "load_topology",
     "matching_policy",
     "parse_binding",

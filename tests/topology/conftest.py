@@ -41,3 +41,14 @@ def roomy_vhost() -> Iterator[str]:
     yield name
     client.delete_vhost(name)
     client.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def close_topology_client() -> Iterator[None]:
+    """The process-wide client for whole-vhost reads is closed with the test session."""
+    from flows.topology import get_topology_client
+
+    yield
+    if get_topology_client.cache_info().currsize:
+        get_topology_client().close()
+    get_topology_client.cache_clear()

@@ -321,8 +321,8 @@ def test_names_with_slashes_percents_and_markup_work_end_to_end(
 
 def use_management_client(monkeypatch, client: ManagementClient) -> None:
     """Make the dashboard's code use this client (a real one, pointed elsewhere)."""
-    for module in ("flows.topology", "flows.views.topology"):
-        monkeypatch.setattr(f"{module}.get_management_client", lambda: client)
+    monkeypatch.setattr("flows.topology.get_topology_client", lambda: client)
+    monkeypatch.setattr("flows.views.topology.get_management_client", lambda: client)
 
 
 @pytest.fixture
