@@ -132,6 +132,44 @@ LOGGING = {
     },
 }
 
+# --- live page (issue 6) ----------------------------------------------------------------------
+# Rows a live page keeps; older ones are trimmed in the browser. (What one page is sent per
+# second is FLOWS_TAP_VIEWER_MAX_RATE, below.)
+LIVE_MAX_ROWS = int(os.environ.get("LIVE_MAX_ROWS", "500"))
+
+# --- the tap (flows/tap/) -----------------------------------------------------------------------
+# Where the tap runs: "web" (inside the web process; needs nothing else) or "process"
+# (`manage.py tap`, reached through a Redis channel layer). Default: web with the in-memory
+# layer, process with Redis.
+FLOWS_TAP_RUNS_IN = os.environ.get(
+    "FLOWS_TAP_RUNS_IN",
+    "web" if CHANNEL_LAYERS["default"]["BACKEND"].endswith("InMemoryChannelLayer") else "process",
+)
+# Seconds a tap keeps running after its last viewer left (a page reload does not restart it).
+FLOWS_TAP_STOP_DELAY = float(os.environ.get("FLOWS_TAP_STOP_DELAY", "10"))
+# Messages the tap queue holds before the broker drops the oldest (counted as overflow).
+FLOWS_TAP_QUEUE_MAX_LENGTH = int(os.environ.get("FLOWS_TAP_QUEUE_MAX_LENGTH", "50000"))
+# Bytes of a body shown in an event preview.
+FLOWS_TAP_PREVIEW_LIMIT = int(os.environ.get("FLOWS_TAP_PREVIEW_LIMIT", str(64 * 1024)))
+# Seconds between bindings-mode syncs with the management API (new exchanges bound within it).
+FLOWS_TAP_SYNC_INTERVAL = float(os.environ.get("FLOWS_TAP_SYNC_INTERVAL", "2"))
+# Events per second sent to one websocket viewer; the rest is sampled out (and counted).
+FLOWS_TAP_VIEWER_MAX_RATE = int(os.environ.get("FLOWS_TAP_VIEWER_MAX_RATE", "200"))
+# Vhosts whose tracing (firehose) the administrator allows any signed-in viewer to switch on.
+# Elsewhere, only users with the `flows.use_firehose` permission may choose the firehose.
+FLOWS_FIREHOSE_VHOSTS = env.parse_list(os.environ.get("FLOWS_FIREHOSE_VHOSTS"), default=[])
+# The channel `manage.py tap` listens on for viewers (distinct per dashboard sharing a Redis).
+FLOWS_TAP_CONTROL_CHANNEL = os.environ.get("FLOWS_TAP_CONTROL_CHANNEL", "flows-tap-control")
+
+
+# --- publishing (flows/publishing/) -----------------------------------------------------------
+# Shell-style patterns of the exchanges anyone may publish to (`demo.*,test.*`); empty = all.
+# The default exchange is `amq.default` here.
+FLOWS_PUBLISH_EXCHANGES = env.parse_list(os.environ.get("FLOWS_PUBLISH_EXCHANGES"), default=[])
+FLOWS_PUBLISH_MAX_BODY_BYTES = env.parse_positive_int(
+    os.environ.get("FLOWS_PUBLISH_MAX_BODY_BYTES"), default=1024 * 1024
+)
+
 # --- topology (graph page, /api/topology, /api/route) -----------------------------------------
 # Seconds to wait for the broker to list a whole vhost (thousands of queues and bindings take
 # it seconds); connecting still times out after 2 s, so a broker that is down shows at once.

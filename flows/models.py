@@ -18,3 +18,61 @@ class LoginLink(models.Model):
 
     def __str__(self) -> str:
         return f"login link for {self.user} (expires {self.expires_at:%Y-%m-%d %H:%M})"
+
+
+# --- the tap ------------------------------------------------------------------------------------
+
+
+class TapFirehoseLease(models.Model):
+    """A running firehose tap's promise to put a vhost's tracing back as it found it.
+
+    Written before the tap turns tracing on and deleted after it restores it, so that a tap
+    that crashed (kill -9, power cut) leaves a record: `manage.py tap --restore-tracing`, or
+    the next tap to start, restores the vhost from it. The model also carries the
+    `flows.use_firehose` permission: who may choose the firehose in the dashboard.
+    """
+
+    vhost = models.CharField(max_length=255, db_index=True)
+    tracing_was_on = models.BooleanField()
+    owner = models.CharField(max_length=255, help_text="host:pid of the tap process")
+    started_at = models.DateTimeField(auto_now_add=True)
+    heartbeat_at = models.DateTimeField()
+
+    class Meta:
+        permissions = [("use_firehose", "Can switch on the firehose (tracing) to watch a vhost")]
+
+    def __str__(self) -> str:
+        return f"firehose lease on {self.vhost!r} by {self.owner}"
+
+
+# --- publishing ---------------------------------------------------------------------------------
+
+
+class PublishTemplate(models.Model):
+    """A message saved under a name, to publish again in one click.
+
+    `fields` holds the form's fields exactly as `flows.publishing.fields` reads them; they
+    are checked again on every publish (the topology or the allow-list may have changed).
+    Shared templates are visible to every user; only the owner (or a superuser) deletes one.
+
+    The model also carries the permission to publish at all: `flows.publish_messages`.
+    """
+
+    name = models.CharField(max_length=100)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="publish_templates"
+    )
+    shared = models.BooleanField(default=False)
+    fields = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="publish_template_owner_name")
+        ]
+        permissions = [("publish_messages", "Can publish messages to the broker")]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,5 +1,11 @@
 """Websocket routes. Each consumer lives in `flows/consumers/` and refuses anonymous users."""
 
-from django.urls import path  # noqa: F401  (used as routes are added)
+from django.urls import path
 
-websocket_urlpatterns: list = []
+from flows.consumers.tap_json import TapJsonConsumer
+from flows.live.consumer import LiveConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/tap/", TapJsonConsumer.as_asgi()),
+    path("ws/live/", LiveConsumer.as_asgi()),
+]

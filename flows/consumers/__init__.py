@@ -1,0 +1,1 @@
+"""Websocket consumers. Each refuses anonymous users."""

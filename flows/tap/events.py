@@ -1,0 +1,364 @@
+"""Turn what the tap's queue receives into the tap event of contracts §1, once.
+
+Two sources feed the tap:
+
+- `bindings`: a copy of a message published to an exchange the tap queue is bound to. The
+  delivery's exchange and routing key are the publisher's; nothing says where else it went.
+- `firehose`: a message on `amq.rabbitmq.trace`. Its routing key is `publish.<exchange>` or
+  `deliver.<queue>`, its body is the original body, and its headers describe the original
+  message (`exchange_name`, `routing_keys`, `properties`, `node`, `vhost`, `connection`,
+  `channel`, `user`, plus `routed_queues` on publish or `redelivered` on deliver). Exchange
+  names may contain dots, so the exchange is read from the headers, never parsed out of the
+  routing key; the queue name is whatever follows the fixed `deliver.` prefix.
+
+Everything here is pure: no I/O, so every rule is a row in a table of tests. Values that
+cross into JSON (headers, properties) are made JSON-safe here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import json
+import math
+from collections.abc import Container, Mapping
+from typing import Any
+
+from flows.broker.naming import dashboard_object_name
+
+DEFAULT_PREVIEW_LIMIT = 64 * 1024
+# Every queue the tap declares starts with this; firehose deliveries from them are the tap
+# watching itself (or another dashboard's tap) and are ignored.
+TAP_QUEUE_PREFIX = dashboard_object_name("tap", "")
+
+# AMQP basic properties, in the order the spec lists them (headers travel separately).
+PROPERTY_NAMES = (
+    "content_type",
+    "content_encoding",
+    "delivery_mode",
+    "priority",
+    "correlation_id",
+    "reply_to",
+    "expiration",
+    "message_id",
+    "timestamp",
+    "type",
+    "user_id",
+    "app_id",
+    "cluster_id",
+)
+
+_PROPERTY_SET = frozenset(PROPERTY_NAMES)
+
+Event = dict[str, Any]
+
+
+# --- JSON-safe values ----------------------------------------------------------------------------
+
+
+_PLAIN_TYPES = frozenset({str, int, bool})
+
+
+def json_safe(value: Any) -> Any:
+    """A header or property value as plain JSON data.
+
+    bytes become text when they are UTF-8 (else base64 in a tagged object), decimals their
+    exact text, datetimes ISO 8601; tables and arrays recursively. Keys become text.
+    """
+    if value is None or type(value) in _PLAIN_TYPES:  # the common case, checked fastest
+        return value
+    if isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        # JSON has no NaN or infinity.
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        raw = bytes(value)
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return {"base64": base64.b64encode(raw).decode("ascii")}
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {_text_key(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return str(value)
+
+
+def _text_key(key: Any) -> str:
+    if isinstance(key, bytes):
+        return key.decode("utf-8", errors="replace")
+    return str(key)
+
+
+def _timestamp(value: Any) -> Any:
+    """The `timestamp` property as epoch seconds, whichever way the client decoded it."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return int(value.timestamp())
+    return json_safe(value)
+
+
+def split_properties(properties: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(properties without headers, headers), both JSON-safe, unset properties left out.
+
+    Accepts a pika `BasicProperties` or a mapping of property names (the firehose's
+    `properties` header table).
+    """
+    if isinstance(properties, Mapping):
+        source = {_text_key(key): value for key, value in properties.items()}
+    else:
+        # pika keeps every property as an instance attribute, None when unset.
+        source = vars(properties) if hasattr(properties, "__dict__") else {}
+    result: dict[str, Any] = {}
+    raw_headers = None
+    for name, value in source.items():
+        if value is None:
+            continue
+        if name == "headers":
+            raw_headers = value
+        elif name == "timestamp":
+            result[name] = _timestamp(value)
+        elif name in _PROPERTY_SET:
+            result[name] = json_safe(value)
+    if len(result) > 1:  # spec order, whatever order they came in
+        result = {name: result[name] for name in PROPERTY_NAMES if name in result}
+    headers = json_safe(raw_headers) if isinstance(raw_headers, Mapping) and raw_headers else {}
+    return result, headers
+
+
+# --- bodies --------------------------------------------------------------------------------------
+
+
+def body_preview(
+    body: bytes,
+    *,
+    content_type: str | None = None,
+    limit: int = DEFAULT_PREVIEW_LIMIT,
+    pretty: bool = True,
+) -> dict[str, Any]:
+    """`{"preview", "encoding": json|text|base64, "size", "truncated"}` for a message body.
+
+    JSON is pretty-printed when the whole body parses (whatever the content type says: many
+    publishers leave it unset). UTF-8 text is shown as text. Anything else is base64. The
+    preview covers at most `limit` bytes of the body; a longer body is cut and `truncated`.
+
+    Pretty-printing costs ten times the rest (Python's JSON encoder has no fast path with
+    indentation), and the tap sees tens of thousands of messages a second of which a viewer
+    shows a few hundred: with `pretty=False` a JSON body keeps its text, marked
+    `"pretty": False`, and `prettify` finishes it once it is about to be shown.
+    """
+    size = len(body)
+    truncated = size > limit
+    head = body[:limit] if truncated else body
+    text = _utf8_prefix(head, allow_cut_character=truncated)
+    if text is None:
+        return {
+            "preview": base64.b64encode(head).decode("ascii"),
+            "encoding": "base64",
+            "size": size,
+            "truncated": truncated,
+        }
+    if not truncated and _may_be_json(text, content_type):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            pass
+        else:
+            if not pretty:
+                return {
+                    "preview": text,
+                    "encoding": "json",
+                    "size": size,
+                    "truncated": False,
+                    "pretty": False,
+                }
+            pretty_text = json.dumps(parsed, indent=2, ensure_ascii=False)
+            return {"preview": pretty_text, "encoding": "json", "size": size, "truncated": False}
+    return {"preview": text, "encoding": "text", "size": size, "truncated": truncated}
+
+
+def prettify(event: Event) -> Event:
+    """The event with its JSON body pretty-printed (see `body_preview`).
+
+    A new event when there is work to do: events are shared, read-only, between viewers.
+    """
+    body = event.get("body")
+    if not isinstance(body, dict) or body.get("pretty") is not False:
+        return event
+    pretty_text = json.dumps(json.loads(body["preview"]), indent=2, ensure_ascii=False)
+    return {
+        **event,
+        "body": {
+            "preview": pretty_text,
+            "encoding": "json",
+            "size": body.get("size"),
+            "truncated": False,
+        },
+    }
+
+
+def _utf8_prefix(data: bytes, *, allow_cut_character: bool) -> str | None:
+    """Decode UTF-8; when the data was cut, forgive a character split by the cut."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A multi-byte character cut at the end is at most 3 bytes short.
+        if allow_cut_character and exc.start >= len(data) - 3 and exc.reason.startswith("unexp"):
+            try:
+                return data[: exc.start].decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+        return None
+
+
+def _may_be_json(text: str, content_type: str | None) -> bool:
+    if content_type and "json" in content_type.lower():
+        return True
+    stripped = text.lstrip()
+    return stripped[:1] in {"{", "["}
+
+
+# --- events --------------------------------------------------------------------------------------
+
+
+def _base_event(*, seq: int, kind: str, source: str, vhost: str, received_at: float) -> Event:
+    return {
+        "seq": seq,
+        "kind": kind,
+        "source": source,
+        "vhost": vhost,
+        "exchange": "",
+        "routing_key": "",
+        "routing_keys": [],
+        "routed_queues": None,
+        "unroutable": None,
+        "queue": None,
+        "connection": None,
+        "channel": None,
+        "user": None,
+        "redelivered": None,
+        "properties": {},
+        "headers": {},
+        "body": None,
+        "received_at": received_at,
+    }
+
+
+def from_binding_delivery(
+    *,
+    seq: int,
+    vhost: str,
+    exchange: str,
+    routing_key: str,
+    properties: Any,
+    body: bytes,
+    received_at: float,
+    preview_limit: int = DEFAULT_PREVIEW_LIMIT,
+    pretty: bool = True,
+) -> Event:
+    """A publish event from a copy delivered through one of the tap's bindings.
+
+    Where the message went is unknown in this mode (`routed_queues` None), and so is who
+    published it, except for a `user_id` property, which the broker validates.
+    """
+    props, headers = split_properties(properties)
+    event = _base_event(
+        seq=seq, kind="publish", source="bindings", vhost=vhost, received_at=received_at
+    )
+    event.update(
+        exchange=exchange,
+        routing_key=routing_key,
+        routing_keys=[routing_key],
+        user=props.get("user_id"),
+        properties=props,
+        headers=headers,
+        body=body_preview(
+            body, content_type=props.get("content_type"), limit=preview_limit, pretty=pretty
+        ),
+    )
+    return event
+
+
+def from_firehose_delivery(
+    *,
+    seq: int,
+    vhost: str,
+    routing_key: str,
+    trace_headers: Mapping[str, Any] | None,
+    body: bytes,
+    received_at: float,
+    preview_limit: int = DEFAULT_PREVIEW_LIMIT,
+    existing_queues: Container[str] | None = None,
+    pretty: bool = True,
+) -> Event | None:
+    """A publish or deliver event from a message on `amq.rabbitmq.trace`, or None to ignore.
+
+    Ignored: deliveries from the dashboard's own tap queues, and anything that is not a
+    trace message. `existing_queues`, when known, corrects the default exchange's
+    `routed_queues`, which name the routing key's queue even when no such queue exists.
+    """
+    kind, dot, suffix = routing_key.partition(".")
+    if kind not in ("publish", "deliver") or not dot:
+        return None
+    if kind == "deliver" and suffix.startswith(TAP_QUEUE_PREFIX):
+        return None
+    headers_in = {_text_key(key): value for key, value in (trace_headers or {}).items()}
+    original = headers_in.get("properties")
+    props, headers = split_properties(original if isinstance(original, Mapping) else {})
+    exchange = json_safe(headers_in.get("exchange_name"))
+    if not isinstance(exchange, str):
+        # Without the header, the routing key's suffix is the exchange for publish events.
+        exchange = suffix if kind == "publish" else ""
+    routing_keys = [
+        key
+        for key in (json_safe(item) for item in headers_in.get("routing_keys") or [])
+        if isinstance(key, str)
+    ]
+    channel = headers_in.get("channel")
+    event = _base_event(seq=seq, kind=kind, source="firehose", vhost=vhost, received_at=received_at)
+    event.update(
+        exchange=exchange,
+        routing_key=routing_keys[0] if routing_keys else "",
+        routing_keys=routing_keys,
+        connection=_optional_text(headers_in.get("connection")),
+        channel=channel if isinstance(channel, int) and not isinstance(channel, bool) else None,
+        user=_optional_text(headers_in.get("user")),
+        properties=props,
+        headers=headers,
+        body=body_preview(
+            body, content_type=props.get("content_type"), limit=preview_limit, pretty=pretty
+        ),
+    )
+    if kind == "publish":
+        routed = [
+            queue
+            for queue in (json_safe(item) for item in headers_in.get("routed_queues") or [])
+            if isinstance(queue, str)
+        ]
+        if exchange == "" and existing_queues is not None:
+            routed = [queue for queue in routed if queue in existing_queues]
+        if "routed_queues" in headers_in:  # RabbitMQ before 3.8 does not send it
+            event["routed_queues"] = routed
+            event["unroutable"] = not routed
+    else:
+        event["queue"] = suffix
+        redelivered = headers_in.get("redelivered")
+        if isinstance(redelivered, bool | int):
+            event["redelivered"] = bool(redelivered)
+    return event
+
+
+def _optional_text(value: Any) -> str | None:
+    safe = json_safe(value)
+    return safe if isinstance(safe, str) else None

@@ -1,0 +1,270 @@
+"""Which taps run, for whom: one tap per watched vhost, on the asyncio side.
+
+A `TapRunner` owns one `Tap` (a pika thread) and forwards its batches to the vhost's
+channel-layer group, one `group_send` per batch. The `TapManager` counts viewers per vhost:
+the first viewer starts the tap, and the tap stops `FLOWS_TAP_STOP_DELAY` seconds after the
+last one left (a reload does not restart it). The same manager runs inside the web process
+(in-memory channel layer) or inside `manage.py tap` (Redis), where viewers join and
+heart-beat through the channel layer instead of calling it directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import logging
+import time
+import uuid
+from typing import Any
+
+from flows.tap.firehose import firehose_configured
+from flows.tap.groups import tap_group
+from flows.tap.tap import SharedEvents, SharedStatus, Tap, TapSettings
+
+LOGGER = logging.getLogger(__name__)
+
+LAYER_BACKLOG_REASON = "channel layer backlog (viewers too slow)"
+# Batches waiting for the channel layer before newer ones are dropped (about 10 s of them).
+MAX_BACKLOG_BATCHES = 200
+
+
+def _tracing_is_on(vhost: str) -> bool:
+    from flows.broker.errors import BrokerError
+    from flows.broker.management_api import get_management_client
+
+    try:
+        return get_management_client().vhost(vhost).tracing
+    except BrokerError:
+        return False
+
+
+class TapRunner:
+    """One running tap and the task that forwards its batches to the group."""
+
+    def __init__(self, vhost: str, mode: str, layer, tap_settings: TapSettings) -> None:
+        self.vhost = vhost
+        self.mode = mode
+        self.run_id = uuid.uuid4().hex[:12]
+        self.group = tap_group(vhost)
+        self._layer = layer
+        self._loop = asyncio.get_running_loop()
+        self._inbox: asyncio.Queue[tuple[list, dict]] = asyncio.Queue()
+        self._layer_dropped = 0
+        self._last_seq = 0
+        self._last_status: dict[str, Any] = {}
+        self.tap = Tap(vhost, mode, self._from_tap_thread, tap_settings=tap_settings)
+        self._task: asyncio.Task | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        self.tap.start()
+        self._task = asyncio.create_task(self._forward(), name=f"tap forward {self.vhost!r}")
+
+    def _from_tap_thread(self, events: list, status: dict) -> None:
+        # RuntimeError: the loop closed under us (process exit).
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._receive, events, status)
+
+    def _receive(self, events: list, status: dict) -> None:
+        if events:
+            self._last_seq = events[-1]["seq"]
+        if events and self._inbox.qsize() >= MAX_BACKLOG_BATCHES:
+            # Viewers see the seq gap and count it; the tap's counts say why.
+            self._layer_dropped += len(events)
+            events = SharedEvents()
+        self._inbox.put_nowait((events, status))
+
+    def status(self, status: dict | None = None) -> dict[str, Any]:
+        status = dict(status or self._last_status or self.tap.status())
+        counts = dict(status.get("counts") or {})
+        counts["layer_dropped"] = self._layer_dropped
+        if self._layer_dropped:
+            counts["drop_reasons"] = {
+                **counts.get("drop_reasons", {}),
+                LAYER_BACKLOG_REASON: self._layer_dropped,
+            }
+        status["counts"] = counts
+        status["run"] = self.run_id
+        status["last_seq"] = self._last_seq
+        return SharedStatus(status)
+
+    async def _forward(self) -> None:
+        while True:
+            try:
+                events, status = await asyncio.wait_for(self._inbox.get(), timeout=1.0)
+            except TimeoutError:
+                events, status = SharedEvents(), self.tap.status()
+            self._last_status = status
+            full = self.status(status)
+            try:
+                if events:
+                    await self._layer.group_send(
+                        self.group,
+                        {
+                            "type": "tap.batch",
+                            "vhost": self.vhost,
+                            "run": self.run_id,
+                            "first_seq": events[0]["seq"],
+                            "last_seq": events[-1]["seq"],
+                            "events": events,
+                            "status": full,
+                        },
+                    )
+                else:
+                    await self.send_status(full)
+            except Exception:
+                LOGGER.exception("could not forward tap batch for %r", self.vhost)
+            if self._stopping and not self.tap.running and self._inbox.empty():
+                return
+
+    async def send_status(self, status: dict | None = None, *, channel: str | None = None):
+        message = {"type": "tap.status", "vhost": self.vhost, "status": status or self.status()}
+        if channel is None:
+            await self._layer.group_send(self.group, message)
+        else:
+            await self._layer.send(channel, message)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        await asyncio.to_thread(self.tap.stop)
+        # Let the forwarder deliver what the tap flushed last, including "stopped".
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, timeout=5)
+            except TimeoutError:
+                self._task.cancel()
+
+
+class TapManager:
+    """Refcounted taps per vhost for one process."""
+
+    def __init__(
+        self,
+        layer=None,
+        *,
+        stop_delay_s: float | None = None,
+        tap_settings: TapSettings | None = None,
+    ) -> None:
+        from django.conf import settings
+
+        if layer is None:
+            from channels.layers import get_channel_layer
+
+            layer = get_channel_layer()
+        self.layer = layer
+        self.stop_delay_s = settings.FLOWS_TAP_STOP_DELAY if stop_delay_s is None else stop_delay_s
+        self.tap_settings = tap_settings or TapSettings.from_django()
+        self.runners: dict[str, TapRunner] = {}
+        self.viewers: dict[str, dict[str, float]] = {}  # vhost -> viewer -> last seen
+        self._stop_tasks: dict[str, asyncio.Task] = {}
+        self._lock = asyncio.Lock()
+        self._restored_stale = False
+
+    async def resolve_mode(self, vhost: str, requested: str, *, firehose_allowed: bool) -> str:
+        """`auto` is the firehose where tracing is on or configured, bindings otherwise."""
+        if requested == "bindings":
+            return "bindings"
+        if requested == "firehose":
+            return "firehose"
+        if firehose_configured(vhost) or await asyncio.to_thread(_tracing_is_on, vhost):
+            return "firehose"
+        return "bindings"
+
+    async def join(
+        self, vhost: str, viewer: str, *, mode: str = "auto", firehose_allowed: bool = False
+    ) -> TapRunner:
+        resolved = await self.resolve_mode(vhost, mode, firehose_allowed=firehose_allowed)
+        async with self._lock:
+            if not self._restored_stale:
+                self._restored_stale = True
+                await asyncio.to_thread(_restore_stale_quietly)
+            pending = self._stop_tasks.pop(vhost, None)
+            if pending is not None:
+                pending.cancel()
+            self.viewers.setdefault(vhost, {})[viewer] = time.monotonic()
+            runner = self.runners.get(vhost)
+            if runner is not None and (
+                not runner.tap.running or (runner.mode == "bindings" and resolved == "firehose")
+            ):
+                # Upgrade to the firehose (it sees everything bindings see, and more), or
+                # replace a tap that gave up.
+                await runner.stop()
+                runner = None
+            if runner is None:
+                runner = TapRunner(vhost, resolved, self.layer, self.tap_settings)
+                runner.start()
+                self.runners[vhost] = runner
+        await runner.send_status(channel=viewer)
+        return runner
+
+    async def touch(self, vhost: str, viewer: str, **join_options: Any) -> None:
+        """A heartbeat: keep the viewer, or (re)join it if this process did not know it."""
+        known = self.viewers.get(vhost, {})
+        if viewer in known and vhost in self.runners:
+            known[viewer] = time.monotonic()
+        else:
+            await self.join(vhost, viewer, **join_options)
+
+    async def leave(self, vhost: str, viewer: str) -> None:
+        async with self._lock:
+            viewers = self.viewers.get(vhost, {})
+            viewers.pop(viewer, None)
+            if not viewers and vhost in self.runners and vhost not in self._stop_tasks:
+                self._stop_tasks[vhost] = asyncio.create_task(self._stop_later(vhost))
+
+    async def expire(self, max_age_s: float) -> None:
+        """Forget viewers not heard from for `max_age_s` (their process died)."""
+        cutoff = time.monotonic() - max_age_s
+        for vhost, viewers in list(self.viewers.items()):
+            for viewer, seen in list(viewers.items()):
+                if seen < cutoff:
+                    await self.leave(vhost, viewer)
+
+    async def _stop_later(self, vhost: str) -> None:
+        await asyncio.sleep(self.stop_delay_s)
+        async with self._lock:
+            if self.viewers.get(vhost):
+                return
+            self._stop_tasks.pop(vhost, None)
+            runner = self.runners.pop(vhost, None)
+        if runner is not None:
+            LOGGER.info("nobody watches %r any more: stopping its tap", vhost)
+            await runner.stop()
+
+    async def stop_all(self) -> None:
+        for task in self._stop_tasks.values():
+            task.cancel()
+        self._stop_tasks.clear()
+        runners = list(self.runners.values())
+        self.runners.clear()
+        self.viewers.clear()
+        await asyncio.gather(*(runner.stop() for runner in runners))
+
+    def stop_all_blocking(self) -> None:
+        """At interpreter exit: stop the tap threads so tracing is restored."""
+        for runner in list(self.runners.values()):
+            runner.tap.stop(timeout=5)
+
+
+def _restore_stale_quietly() -> None:
+    from flows.tap.firehose import restore_stale_leases
+
+    try:
+        restore_stale_leases()
+    except Exception:
+        LOGGER.exception("could not restore tracing left on by a dead tap")
+
+
+_managers: dict[int, TapManager] = {}
+
+
+def get_tap_manager() -> TapManager:
+    """The manager of this process's event loop (daphne has one)."""
+    loop = asyncio.get_running_loop()
+    manager = _managers.get(id(loop))
+    if manager is None:
+        manager = TapManager()
+        _managers[id(loop)] = manager
+        atexit.register(manager.stop_all_blocking)
+    return manager

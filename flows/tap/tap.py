@@ -1,0 +1,565 @@
+"""One vhost's tap: a pika consumer on its own thread, reading only its own queue.
+
+The tap declares one exclusive, auto-delete, length-bounded queue (`x-max-length`,
+`x-overflow: drop-head`), so a stuck tap can never fill the broker and a dead tap's queue
+dies with its connection. It binds that queue either to every exchange (bindings mode,
+kept in sync with the management API) or to `amq.rabbitmq.trace` (firehose mode). Messages
+the bounded queue drops are dead-lettered into a second exclusive queue that nobody
+consumes: purging it tells exactly how many were lost, so the counts add up.
+
+Deliveries are normalised once (`flows.tap.events`), buffered, acked in bulk, and handed
+to `sink(events, status)` every `batch_interval_s` or `batch_max_events` events, on the tap
+thread: the sink must hand them over thread-safely (the runner uses
+`loop.call_soon_threadsafe`). The tap never touches a queue it did not declare.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pika.exceptions
+from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
+
+from flows.broker.amqp import open_blocking_connection
+from flows.broker.errors import BrokerError
+from flows.broker.management_api import ManagementClient, api_path, get_management_client
+from flows.broker.naming import dashboard_object_name
+from flows.tap import firehose, observe
+from flows.tap.coverage import TRACE_EXCHANGE, TapBinding, firehose_coverage, plan_bindings
+from flows.tap.events import DEFAULT_PREVIEW_LIMIT, from_binding_delivery, from_firehose_delivery
+
+LOGGER = logging.getLogger(__name__)
+
+OVERFLOW_REASON = "tap queue overflowed on the broker"
+MODES = ("bindings", "firehose")
+MAX_GAPS_KEPT = 20
+
+Sink = Callable[[list[dict[str, Any]], dict[str, Any]], None]
+
+
+class SharedEvents(list):
+    """A batch of events shared, read-only, by every viewer of a tap.
+
+    The in-memory channel layer deep-copies each message for each receiver; for thousands
+    of events a second that copy costs more than everything else. Viewers never change
+    events, so one batch can be shared. (channels_redis serialises it as a plain list.)
+    """
+
+    def __deepcopy__(self, memo: dict) -> SharedEvents:
+        return self
+
+
+class SharedStatus(dict):
+    """A status shared, read-only, by every viewer (coverage lists can be long)."""
+
+    def __deepcopy__(self, memo: dict) -> SharedStatus:
+        return self
+
+
+@dataclass(frozen=True)
+class TapSettings:
+    queue_max_length: int = 50_000
+    preview_limit: int = DEFAULT_PREVIEW_LIMIT
+    batch_interval_s: float = 0.05
+    batch_max_events: int = 500
+    prefetch: int = 2_000
+    sync_interval_s: float = 2.0
+    reconnect_max_delay_s: float = 10.0
+
+    @classmethod
+    def from_django(cls) -> TapSettings:
+        from django.conf import settings
+
+        return cls(
+            queue_max_length=settings.FLOWS_TAP_QUEUE_MAX_LENGTH,
+            preview_limit=settings.FLOWS_TAP_PREVIEW_LIMIT,
+            sync_interval_s=settings.FLOWS_TAP_SYNC_INTERVAL,
+        )
+
+
+class _Stopping(Exception):
+    pass
+
+
+class _ExistingQueues:
+    """Queue existence for the firehose's default-exchange check, on the tap thread.
+
+    The management API's list (refreshed each sync) answers most questions; a queue it
+    does not list yet may be seconds old, so a miss is checked with a passive declare on
+    the control channel (a 404 closes that channel: it is reopened), and a queue found
+    missing is not asked about again for a second.
+    """
+
+    def __init__(self, tap: Tap) -> None:
+        self._tap = tap
+        self._missing: dict[str, float] = {}
+
+    def __contains__(self, name: object) -> bool:
+        known = self._tap._existing_queues
+        if not isinstance(name, str) or known is None or name in known:
+            return True
+        now = time.monotonic()
+        if now - self._missing.get(name, -10.0) < 1.0:
+            return False
+        if self._tap._passive_declare(name):
+            known.add(name)
+            return True
+        if len(self._missing) > 10_000:
+            self._missing.clear()
+        self._missing[name] = now
+        return False
+
+
+class Tap:
+    """Capture a vhost's messages in one mode until `stop()`; report through `sink`."""
+
+    def __init__(
+        self,
+        vhost: str,
+        mode: str,
+        sink: Sink,
+        *,
+        tap_settings: TapSettings | None = None,
+        client: ManagementClient | None = None,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        self.vhost = vhost
+        self.mode = mode
+        self.settings = tap_settings or TapSettings()
+        self._sink = sink
+        self._client = client or get_management_client()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name=f"flows-tap {vhost!r}", daemon=True)
+        self._sync_thread = threading.Thread(
+            target=self._sync_loop, name=f"flows-tap-sync {vhost!r}", daemon=True
+        )
+        # Shared between the threads (under _lock).
+        self._state = "starting"
+        self._error: str | None = None
+        self._coverage: dict[str, Any] = {
+            "exchanges": [],
+            "direct_keys": {},
+            "not_covered": [],
+            "not_covered_reasons": {},
+            "warnings": [],
+        }
+        self._desired: set[TapBinding] | None = None
+        self._existing_queues: set[str] | None = None
+        self._gaps: list[dict[str, Any]] = []
+        self._sync_warning: str | None = None
+        # Tap-thread only.
+        self._seq = 0
+        self._received = 0
+        self._ignored_own = 0
+        self._overflow_dropped = 0
+        self._buffer: list[dict[str, Any]] = []
+        self._last_flush = time.monotonic()
+        self._unacked_tag = 0
+        self._acked_tag = 0
+        self._bound: set[TapBinding] = set()
+        self._lease: firehose.Lease | None = None
+        self.queue_name: str | None = None
+        self._status_dirty = True
+        self._observing = False
+        self._connection: BlockingConnection | None = None
+        self._control: BlockingChannel | None = None
+        self._queue_check = _ExistingQueues(self)
+
+    # --- public --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop consuming, delete the tap's queues, restore tracing; wait for all that."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        if self._sync_thread.is_alive():
+            self._sync_thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            coverage = dict(self._coverage)
+            if self._sync_warning:
+                coverage["warnings"] = [*coverage["warnings"], self._sync_warning]
+            return {
+                "mode": self.mode,
+                "state": self._state,
+                "coverage": coverage,
+                "counts": {
+                    "received": self._received,
+                    "overflow_dropped": self._overflow_dropped,
+                    "drop_reasons": (
+                        {OVERFLOW_REASON: self._overflow_dropped} if self._overflow_dropped else {}
+                    ),
+                    "ignored_own": self._ignored_own,
+                },
+                "gaps": list(self._gaps),
+                "error": self._error,
+                "queue": self.queue_name,
+            }
+
+    # --- state ---------------------------------------------------------------------------
+
+    def _set_state(self, state: str, error: str | None = None) -> None:
+        with self._lock:
+            self._state = state
+            self._error = error
+        self._status_dirty = True
+
+    # --- the tap thread ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        delay = 0.5
+        disconnected_at: float | None = None
+        try:
+            if self.mode == "firehose":
+                try:
+                    self._lease = firehose.acquire_lease(self.vhost, client=self._client)
+                except BrokerError as exc:
+                    self._set_state("error", f"Could not switch tracing on: {exc.message}")
+                    self._emit_status()
+                    return
+            self._sync_once()
+            self._sync_thread.start()
+            while not self._stop.is_set():
+                connected_at = None
+                try:
+                    connection = open_blocking_connection(
+                        vhost=self.vhost, purpose=f"tap ({self.mode}) {self.vhost}"
+                    )
+                except BrokerError as exc:
+                    disconnected_at = disconnected_at or time.time()
+                    state = "reconnecting" if self._received or self._gaps else "error"
+                    self._set_state(state, exc.message)
+                    self._emit_status()
+                else:
+                    connected_at = time.monotonic()
+                    if disconnected_at is not None:
+                        self._record_gap(disconnected_at)
+                        disconnected_at = None
+                    try:
+                        self._serve(connection)
+                        return
+                    except _Stopping:
+                        return
+                    except (pika.exceptions.AMQPError, OSError, BrokerError) as exc:
+                        disconnected_at = time.time()
+                        LOGGER.warning("tap on %r lost its connection: %r", self.vhost, exc)
+                        self._set_state("reconnecting", "Connection to the broker lost")
+                        self._flush(force=True)
+                    finally:
+                        self._close_quietly(connection)
+                if connected_at is not None and time.monotonic() - connected_at > 10:
+                    delay = 0.5
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.settings.reconnect_max_delay_s)
+        except Exception as exc:  # a bug must still leave the broker clean and say so
+            LOGGER.exception("tap on %r failed", self.vhost)
+            self._set_state("error", f"The tap failed: {exc!r}")
+        finally:
+            self._stop.set()
+            if self._observing:
+                observe.firehose_stopped(self.vhost)
+                self._observing = False
+            if self._lease is not None:
+                try:
+                    firehose.release_lease(self._lease, client=self._client)
+                except Exception:
+                    LOGGER.exception("could not restore tracing on %r", self.vhost)
+            with self._lock:
+                if self._state != "error":
+                    self._state = "stopped"
+            self._emit_status()
+
+    def _record_gap(self, disconnected_at: float) -> None:
+        duration = time.time() - disconnected_at
+        gap = {
+            "at": disconnected_at,
+            "duration_s": round(duration, 1),
+            "message": (
+                f"disconnected {duration:.1f} s: messages in that window were not captured"
+            ),
+        }
+        with self._lock:
+            self._gaps = [*self._gaps, gap][-MAX_GAPS_KEPT:]
+        self._status_dirty = True
+
+    def _serve(self, connection: BlockingConnection) -> None:
+        channel = connection.channel()
+        channel.basic_qos(prefetch_count=self.settings.prefetch)
+        unique = uuid.uuid4().hex[:12]
+        queue = dashboard_object_name("tap", unique)
+        overflow = dashboard_object_name("tap", unique + ".overflow")
+        channel.queue_declare(
+            overflow,
+            exclusive=True,
+            auto_delete=True,
+            # Purged (and counted) twice a second; room for far more than that meanwhile.
+            arguments={"x-max-length": max(self.settings.queue_max_length * 10, 100_000)},
+        )
+        channel.queue_declare(
+            queue,
+            exclusive=True,
+            auto_delete=True,
+            arguments={
+                "x-max-length": self.settings.queue_max_length,
+                "x-overflow": "drop-head",
+                # What drop-head drops lands in the overflow queue, to be counted.
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": overflow,
+            },
+        )
+        self.queue_name = queue
+        self._bound = set()
+        if self.mode == "firehose":
+            assert self._lease is not None
+            if firehose.ensure_tracing(self._lease, client=self._client):
+                LOGGER.warning("tracing was off on %r (broker restart?): on again", self.vhost)
+            channel.queue_bind(queue, TRACE_EXCHANGE, routing_key="#")
+            if not self._observing:
+                observe.firehose_started(self.vhost)
+                self._observing = True
+        control = connection.channel()
+        control = self._apply_bindings(connection, control, queue)
+        self._connection, self._control = connection, control
+
+        on_message = self._on_firehose if self.mode == "firehose" else self._on_binding
+        channel.basic_consume(queue, on_message, auto_ack=False)
+        self._acked_tag = self._unacked_tag = 0
+        self._set_state("running")
+        self._emit_status()
+        last_overflow_check = time.monotonic()
+        last_status = time.monotonic()
+        while True:
+            if self._stop.is_set():
+                self._flush(force=True)
+                self._ack(channel)
+                channel.basic_cancel(consumer_tag=channel.consumer_tags[0])
+                control = self._open_control(connection)
+                self._count_overflow(control, overflow)
+                channel.queue_delete(queue)
+                control.queue_delete(overflow)
+                raise _Stopping
+            connection.process_data_events(time_limit=self.settings.batch_interval_s)
+            self._ack(channel)
+            now = time.monotonic()
+            if now - last_overflow_check >= 0.5:
+                control = self._open_control(connection)  # a passive declare may close it
+                control = self._apply_bindings(connection, control, queue)
+                self._control = control
+                self._count_overflow(control, overflow)
+                last_overflow_check = now
+            self._flush()
+            if self._status_dirty or now - last_status >= 1.0:
+                if not self._buffer:
+                    self._emit_status()
+                last_status = now
+
+    def _open_control(self, connection: BlockingConnection) -> BlockingChannel:
+        if self._control is None or not self._control.is_open:
+            self._control = connection.channel()
+        return self._control
+
+    def _ack(self, channel: BlockingChannel) -> None:
+        if self._unacked_tag > self._acked_tag:
+            channel.basic_ack(self._unacked_tag, multiple=True)
+            self._acked_tag = self._unacked_tag
+
+    def _count_overflow(self, control: BlockingChannel, overflow_queue: str) -> None:
+        purged = control.queue_purge(overflow_queue).method.message_count
+        if purged:
+            with self._lock:
+                self._overflow_dropped += purged
+            self._status_dirty = True
+
+    def _apply_bindings(
+        self, connection: BlockingConnection, control: BlockingChannel, queue: str
+    ) -> BlockingChannel:
+        """Bring the tap queue's bindings to what the last sync planned.
+
+        Runs on a channel of its own: binding to an exchange deleted a moment ago closes the
+        channel (404), which must not stop the consumer. The next sync corrects the plan.
+        """
+        if self.mode != "bindings":
+            return control
+        with self._lock:
+            desired = set(self._desired or set())
+        for binding in sorted(self._bound - desired, key=repr):
+            try:
+                if not control.is_open:
+                    control = connection.channel()
+                control.queue_unbind(
+                    queue, binding.exchange, binding.routing_key, arguments=binding.arguments_dict
+                )
+            except pika.exceptions.ChannelClosedByBroker:
+                pass  # the exchange is gone, and its bindings with it
+            self._bound.discard(binding)
+        for binding in sorted(desired - self._bound, key=repr):
+            try:
+                if not control.is_open:
+                    control = connection.channel()
+                control.queue_bind(
+                    queue, binding.exchange, binding.routing_key, arguments=binding.arguments_dict
+                )
+                self._bound.add(binding)
+            except pika.exceptions.ChannelClosedByBroker as exc:
+                LOGGER.info("tap could not bind to %r: %s", binding.exchange, exc)
+        if not control.is_open:
+            control = connection.channel()
+        return control
+
+    # --- deliveries ----------------------------------------------------------------------
+
+    def _on_binding(self, channel, method, properties, body: bytes) -> None:
+        self._seq += 1
+        self._buffer.append(
+            from_binding_delivery(
+                seq=self._seq,
+                vhost=self.vhost,
+                exchange=method.exchange,
+                routing_key=method.routing_key,
+                properties=properties,
+                body=body,
+                received_at=time.time(),
+                preview_limit=self.settings.preview_limit,
+                pretty=False,  # finished by the viewer, for the few events it shows
+            )
+        )
+        self._after_delivery(channel, method.delivery_tag)
+
+    def _passive_declare(self, queue: str) -> bool:
+        connection, control = self._connection, self._control
+        if connection is None:
+            return True  # cannot tell: do not call the message unroutable
+        try:
+            if control is None or not control.is_open:
+                control = self._control = connection.channel()
+            control.queue_declare(queue, passive=True)
+            return True
+        except pika.exceptions.ChannelClosedByBroker:
+            return False
+
+    def _on_firehose(self, channel, method, properties, body: bytes) -> None:
+        existing = self._existing_queues
+        event = from_firehose_delivery(
+            seq=self._seq + 1,
+            vhost=self.vhost,
+            routing_key=method.routing_key,
+            trace_headers=properties.headers,
+            body=body,
+            received_at=time.time(),
+            preview_limit=self.settings.preview_limit,
+            existing_queues=self._queue_check if existing is not None else None,
+            pretty=False,
+        )
+        if event is None:
+            self._ignored_own += 1
+        else:
+            self._seq += 1
+            if existing is not None and event["queue"]:
+                existing.add(event["queue"])  # a delivery proves the queue exists
+            elif "message_id" in event["properties"]:
+                observe.record(event)
+            self._buffer.append(event)
+        self._after_delivery(channel, method.delivery_tag)
+
+    def _after_delivery(self, channel: BlockingChannel, delivery_tag: int) -> None:
+        self._unacked_tag = delivery_tag
+        if delivery_tag - self._acked_tag >= self.settings.prefetch // 2:
+            self._ack(channel)
+        if len(self._buffer) >= self.settings.batch_max_events:
+            self._flush(force=True)
+
+    def _flush(self, *, force: bool = False) -> None:
+        if not self._buffer:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_flush < self.settings.batch_interval_s:
+            return
+        batch = SharedEvents(self._buffer)
+        self._buffer = []
+        self._last_flush = now
+        with self._lock:
+            self._received += len(batch)
+        self._status_dirty = False
+        self._sink(batch, self.status())
+
+    def _emit_status(self) -> None:
+        self._status_dirty = False
+        self._sink(SharedEvents(), self.status())
+
+    @staticmethod
+    def _close_quietly(connection: BlockingConnection) -> None:
+        try:
+            if connection.is_open:
+                connection.close()
+        except Exception:  # already broken: the broker drops exclusive queues anyway
+            LOGGER.debug("closing a broken tap connection failed", exc_info=True)
+
+    # --- the sync thread: what to bind, which queues exist -------------------------------
+
+    def _sync_loop(self) -> None:
+        while not self._stop.wait(self.settings.sync_interval_s):
+            try:
+                self._sync_once()
+                if self._lease is not None:
+                    firehose.heartbeat(self._lease)
+            except Exception:
+                LOGGER.exception("tap sync on %r failed", self.vhost)
+
+    def _sync_once(self) -> None:
+        try:
+            exchanges = self._client.get_all(
+                api_path("exchanges", self.vhost),
+                params={"columns": "name,type,arguments", "disable_stats": "true"},
+            )
+            if self.mode == "bindings":
+                bindings = self._client.get_all(api_path("bindings", self.vhost))
+                plan = plan_bindings(exchanges, bindings)
+                with self._lock:
+                    changed = plan.coverage != self._coverage
+                    self._desired = plan.bindings
+                    self._coverage = plan.coverage
+                    self._sync_warning = None
+            else:
+                queues = self._client.get_all(
+                    api_path("queues", self.vhost),
+                    params={"columns": "name", "disable_stats": "true"},
+                )
+                coverage = firehose_coverage(
+                    (str(item.get("name") or "") for item in exchanges),
+                    tracing_was_on=bool(self._lease and self._lease.tracing_was_on),
+                )
+                vhost = self._client.vhost(self.vhost)
+                if not vhost.tracing:
+                    coverage["warnings"].append(
+                        "Tracing is off on this vhost right now: the firehose shows nothing."
+                    )
+                with self._lock:
+                    changed = coverage != self._coverage
+                    self._coverage = coverage
+                    self._existing_queues = {str(item.get("name") or "") for item in queues}
+                    self._sync_warning = None
+        except BrokerError as exc:
+            with self._lock:
+                changed = self._sync_warning is None
+                self._sync_warning = (
+                    f"Could not refresh the vhost's exchanges: {exc.message} "
+                    "(coverage may be out of date)"
+                )
+        if changed:
+            self._status_dirty = True

@@ -1,0 +1,268 @@
+"""The viewer side of the tap (contracts §3): what one websocket connection gets to see.
+
+Each connection filters the tap's events (so the few messages a person cares about are
+never sampled away among thousands), then samples what is left down to what it can send,
+and counts every event into exactly one bucket, so that
+
+    received == sent + filtered_out + sampled_out + dropped
+
+holds at every moment, whatever the rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flows.tap.events import prettify
+from flows.tap.filters import EventFilter
+from flows.tap.groups import control_channel, tap_group
+
+LOGGER = logging.getLogger(__name__)
+
+SLOW_VIEWER = "slow viewer"
+MISSED_BATCHES = "missed batches (viewer too slow)"
+MODES = ("auto", "bindings", "firehose")
+# A viewer of a tap in another process says it is still there this often; the tap process
+# forgets viewers it has not heard from for VIEWER_EXPIRY_S.
+HEARTBEAT_INTERVAL_S = 5.0
+VIEWER_EXPIRY_S = 20.0
+
+
+class TapRefused(Exception):
+    """The viewer may not have this tap; `message` says why, for the person watching."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class TapTicket:
+    """What `join_tap` hands back, for `leave_tap`."""
+
+    vhost: str
+    channel_name: str
+    group: str
+    mode: str
+    firehose_allowed: bool
+    layer: Any = field(repr=False)
+    heartbeat: asyncio.Task | None = field(default=None, repr=False)
+
+
+def _runs_in_web_process() -> bool:
+    from django.conf import settings
+
+    return settings.FLOWS_TAP_RUNS_IN == "web"
+
+
+async def join_tap(consumer, vhost: str, user, mode: str = "auto") -> TapTicket:
+    """Add the consumer to the vhost's tap group and make sure a tap runs for it.
+
+    Raises `TapRefused` for an anonymous user, an unknown mode, or the firehose asked for
+    by someone no administrator allowed to switch tracing on (unless it is on already).
+    """
+    from channels.db import database_sync_to_async
+
+    from flows.tap.firehose import user_may_choose_firehose
+    from flows.tap.manager import _tracing_is_on
+
+    if user is None or not getattr(user, "is_authenticated", False):
+        raise TapRefused("Sign in to watch messages.")
+    if mode not in MODES:
+        raise TapRefused(f"Unknown tap mode {mode!r}: choose auto, bindings or firehose.")
+    allowed = await database_sync_to_async(user_may_choose_firehose)(user, vhost)
+    if mode == "firehose" and not allowed and not await asyncio.to_thread(_tracing_is_on, vhost):
+        raise TapRefused(
+            "The firehose switches tracing on for the whole vhost: only a user an "
+            "administrator allowed (permission flows.use_firehose) can choose it here."
+        )
+    layer = consumer.channel_layer
+    ticket = TapTicket(
+        vhost=vhost,
+        channel_name=consumer.channel_name,
+        group=tap_group(vhost),
+        mode=mode,
+        firehose_allowed=allowed,
+        layer=layer,
+    )
+    await layer.group_add(ticket.group, ticket.channel_name)
+    if _runs_in_web_process():
+        from flows.tap.manager import get_tap_manager
+
+        await get_tap_manager().join(
+            vhost, ticket.channel_name, mode=mode, firehose_allowed=allowed
+        )
+    else:
+        await layer.send(control_channel(), _control_message("tap.join", ticket))
+        ticket.heartbeat = asyncio.create_task(_heartbeat(ticket))
+    return ticket
+
+
+async def leave_tap(ticket: TapTicket) -> None:
+    """Leave the group; the tap stops FLOWS_TAP_STOP_DELAY seconds after its last viewer."""
+    if ticket.heartbeat is not None:
+        ticket.heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticket.heartbeat
+    await ticket.layer.group_discard(ticket.group, ticket.channel_name)
+    if _runs_in_web_process():
+        from flows.tap.manager import get_tap_manager
+
+        await get_tap_manager().leave(ticket.vhost, ticket.channel_name)
+    else:
+        await ticket.layer.send(control_channel(), _control_message("tap.leave", ticket))
+
+
+def _control_message(kind: str, ticket: TapTicket) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "vhost": ticket.vhost,
+        "viewer": ticket.channel_name,
+        "mode": ticket.mode,
+        "firehose_allowed": ticket.firehose_allowed,
+    }
+
+
+async def _heartbeat(ticket: TapTicket) -> None:
+    while True:
+        await asyncio.sleep(HEARTBEAT_INTERVAL_S)
+        try:
+            await ticket.layer.send(control_channel(), _control_message("tap.heartbeat", ticket))
+        except Exception:  # a full control channel: the next beat will do
+            LOGGER.warning("tap heartbeat for %r failed", ticket.vhost, exc_info=True)
+
+
+class ViewerStream:
+    """Per connection: filter, then sample to `max_events_per_second`, then count.
+
+    Sampling is a token bucket refilled at `max_events_per_second` and holding at most one
+    second's worth, so a quiet stream shows every message and a burst shows an evenly
+    spread selection of it rather than just its first few messages.
+    """
+
+    def __init__(
+        self,
+        event_filter: EventFilter,
+        max_events_per_second: int | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_events_per_second is not None and max_events_per_second < 1:
+            raise ValueError("max_events_per_second must be at least 1 (or None: no limit)")
+        self.event_filter = event_filter
+        self.max_events_per_second = max_events_per_second
+        self._clock = clock
+        self._tokens = float(max_events_per_second or 0)
+        self._refilled_at = clock()
+        self._received = 0
+        self._sent = 0
+        self._filtered_out = 0
+        self._sampled_out = 0
+        self._dropped = 0
+        self._drop_reasons: dict[str, int] = {}
+        self._run: str | None = None
+        self._next_seq: int | None = None
+
+    def process_batch(self, message: dict[str, Any]) -> list[dict[str, Any]]:
+        """`process` for a whole `tap.batch` message, counting batches that never arrived.
+
+        Sequence numbers run on without holes within one tap run, so a jump means batches
+        this viewer missed (a full channel-layer queue, or the tap's own backlog): those
+        count as dropped. A new run (the tap restarted) starts the count afresh.
+        """
+        events = message.get("events") or []
+        first_seq = message.get("first_seq", events[0]["seq"] if events else None)
+        run = message.get("run")
+        if run != self._run:
+            self._run, self._next_seq = run, None
+        if first_seq is not None and self._next_seq is not None and first_seq > self._next_seq:
+            self.count_dropped(first_seq - self._next_seq, MISSED_BATCHES)
+        if events:
+            self._next_seq = message.get("last_seq", events[-1]["seq"]) + 1
+        return self.process(events)
+
+    def process_status(self, message: dict[str, Any]) -> None:
+        """Count batches missed before a `tap.status` message (none may follow them).
+
+        The status names the last sequence number the tap handed out; the channel layer
+        keeps each channel's messages in order, so anything up to it not seen is lost.
+        """
+        status = message.get("status") or {}
+        run, last_seq = status.get("run"), status.get("last_seq")
+        if not isinstance(last_seq, int):
+            return
+        if run != self._run or self._next_seq is None:
+            self._run, self._next_seq = run, last_seq + 1
+            return
+        if last_seq >= self._next_seq:
+            self.count_dropped(last_seq + 1 - self._next_seq, MISSED_BATCHES)
+            self._next_seq = last_seq + 1
+
+    def process(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The events to send to this viewer, in order; every event is counted once.
+
+        The events returned are complete contract events (JSON bodies pretty-printed).
+        """
+        self._received += len(events)
+        if self.event_filter.is_empty:
+            wanted = events
+        else:
+            wanted = [event for event in events if self.event_filter.matches(event)]
+        self._filtered_out += len(events) - len(wanted)
+        chosen = self._sample(wanted)
+        self._sampled_out += len(wanted) - len(chosen)
+        self._sent += len(chosen)
+        return [prettify(event) for event in chosen]
+
+    def _sample(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        limit = self.max_events_per_second
+        if limit is None or not events:
+            return events
+        now = self._clock()
+        self._tokens = min(float(limit), self._tokens + (now - self._refilled_at) * limit)
+        self._refilled_at = now
+        allowed = min(len(events), int(self._tokens))
+        self._tokens -= allowed
+        if allowed == len(events):
+            return events
+        if allowed == 0:
+            return []
+        # Evenly spread over the batch: index i * n / allowed for i in 0..allowed-1.
+        step = len(events) / allowed
+        return [events[int(i * step)] for i in range(allowed)]
+
+    def count_dropped(self, n: int, reason: str, *, already_processed: bool = False) -> None:
+        """Count `n` events this viewer will not get, with the reason (e.g. a slow viewer).
+
+        By default they are events that reached this viewer and were dropped without going
+        through `process` (say, a whole batch while the socket is backed up): they count as
+        received and dropped. With `already_processed=True` they are events `process`
+        returned that could not be sent after all: they move from sent to dropped.
+        """
+        if n < 0:
+            raise ValueError("n must not be negative")
+        if already_processed:
+            if n > self._sent:
+                raise ValueError("cannot drop more events than were sent")
+            self._sent -= n
+        else:
+            self._received += n
+        self._dropped += n
+        self._drop_reasons[reason] = self._drop_reasons.get(reason, 0) + n
+
+    @property
+    def counts(self) -> dict[str, Any]:
+        return {
+            "received": self._received,
+            "sent": self._sent,
+            "filtered_out": self._filtered_out,
+            "sampled_out": self._sampled_out,
+            "dropped": self._dropped,
+            "drop_reasons": dict(self._drop_reasons),
+        }
