@@ -21,9 +21,8 @@ from flows.broker.errors import (
 )
 from flows.broker.management_api import ManagementClient
 from flows.views.json_api import broker_error_status
-from tests.conftest import amqp_username
 from tests.live_server import free_port
-from tests.topology.conftest import HOSTILE
+from tests.topology.conftest import HOSTILE, make_vhost
 from tests.topology.definitions import binding, declare, exchange, queue
 
 SCRIPT = "<script>window.__pwned=1</script>"
@@ -38,17 +37,14 @@ def api(client: Client, django_user_model) -> Client:
 
 
 @pytest.fixture(scope="module")
-def shop(management_client: ManagementClient) -> Iterator[str]:
+def shop(patient_client: ManagementClient) -> Iterator[str]:
     """orders (topic, AE unrouted) → orders.eu, → audit (headers) → audited; a DLX queue.
 
     Shared by the module's tests, which only read it (one vhost instead of one per test).
     """
-    vhost = f"flows-test-{uuid.uuid4().hex[:10]}"
-    management_client.create_vhost(vhost)
-    for user in {settings.RABBITMQ_API_USER, amqp_username()}:
-        management_client.set_permissions(vhost, user)
+    vhost = make_vhost(patient_client, f"flows-test-{uuid.uuid4().hex[:10]}")
     declare(
-        management_client,
+        patient_client,
         vhost,
         exchanges=[
             exchange("orders", "topic", **{"alternate-exchange": "unrouted"}),
@@ -71,7 +67,7 @@ def shop(management_client: ManagementClient) -> Iterator[str]:
         ],
     )
     yield vhost
-    management_client.delete_vhost(vhost)
+    patient_client.delete_vhost(vhost)
 
 
 def get_json(client: Client, path: str, **params: str):
