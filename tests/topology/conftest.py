@@ -58,3 +58,13 @@ def close_topology_client() -> Iterator[None]:
     if get_topology_client.cache_info().currsize:
         get_topology_client().close()
     get_topology_client.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def fresh_topology_snapshots() -> Iterator[None]:
+    """No test sees a vhost snapshot another test left (see flows.topology_cache)."""
+    from flows import topology_cache
+
+    topology_cache.forget()
+    yield
+    topology_cache.forget()

@@ -372,3 +372,26 @@ def test_refused_credentials_are_a_502_naming_the_user_not_the_password(
 )
 def test_broker_errors_map_to_statuses_that_say_whose_fault_it_is(error, status):
     assert broker_error_status(error) == status
+
+
+def test_a_slow_vhost_is_served_from_its_last_read_while_a_new_one_runs(
+    api: Client, scratch_vhost: str, management_client: ManagementClient, settings
+):
+    # Every read counts as slow here; a real one is a vhost of thousands of objects.
+    settings.FLOWS_TOPOLOGY_SLOW_READ_S = 0
+    declare(management_client, scratch_vhost, queues=[queue("first")])
+    _, body = get_json(api, "/api/topology", vhost=scratch_vhost)
+    assert [item["name"] for item in body["queues"]] == ["first"]
+
+    declare(management_client, scratch_vhost, queues=[queue("second")])
+    time.sleep(0.05)  # older than its read: the next request also starts a background read
+    _, served = get_json(api, "/api/topology", vhost=scratch_vhost)
+    assert [item["name"] for item in served["queues"]] == ["first"]  # the snapshot, at once
+
+    deadline = time.monotonic() + 5
+    names: list[str] = []
+    while time.monotonic() < deadline and names != ["first", "second"]:
+        time.sleep(0.1)
+        _, body = get_json(api, "/api/topology", vhost=scratch_vhost)
+        names = [item["name"] for item in body["queues"]]
+    assert names == ["first", "second"]
