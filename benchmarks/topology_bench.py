@@ -124,6 +124,14 @@ def summary(values: list[float]) -> str:
     )
 
 
+class Rows(list):
+    """The result table, also printed line by line as figures come in."""
+
+    def append(self, row: tuple[str, str]) -> None:
+        super().append(row)
+        print(f"  {row[0]}: {row[1]}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--exchanges", type=int, default=1000)
@@ -145,7 +153,7 @@ def main() -> None:
     vhost = f"flows-bench-topology-{uuid.uuid4().hex[:6]}"
     client.create_vhost(vhost, description="topology benchmark (deleted when it ends)")
     client.set_permissions(vhost, settings.RABBITMQ_API_USER)
-    rows: list[tuple[str, str]] = []
+    rows = Rows()
     server: LiveDashboard | None = None
     try:
         body = definitions(args.exchanges, args.queues, args.bindings)
