@@ -377,6 +377,8 @@ def parse_body(text: Any, encoding: Any, *, max_bytes: int) -> tuple[bytes, str]
                 f"invalid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
             ) from None
         display = json.dumps(document, indent=2, ensure_ascii=False)
+        if not encodable(display):  # "\ud800" escapes decode to lone surrogates
+            raise ValueError("the JSON holds characters that are not valid Unicode")
         body = display.encode("utf-8")
     else:
         compact = "".join(text.split())

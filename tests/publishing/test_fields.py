@@ -161,6 +161,7 @@ def test_bad_bodies(text, encoding, max_bytes, message):
     [
         ({"routing_key": "a\ud800"}, "routing_key"),
         ({"body": "\udfff"}, "body"),
+        ({"body": '"\\ud800"', "body_encoding": "json"}, "body"),
         ({"headers": {"h": "\ud800"}}, "headers.0.value"),
         ({"headers": {"\ud800": "x"}}, "headers.0.name"),
         ({"headers": {"t": {"\ud800": 1}}}, "headers.0.value"),
