@@ -87,10 +87,20 @@ def json_safe(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
+    # Plain members are kept inline rather than through a call each: headers such as
+    # `x-death` are tables of tables, and this runs for every message the tap sees.
     if isinstance(value, Mapping):
-        return {_text_key(key): json_safe(item) for key, item in value.items()}
+        return {
+            (key if type(key) is str else _text_key(key)): (
+                item if item is None or type(item) in _PLAIN_TYPES else json_safe(item)
+            )
+            for key, item in value.items()
+        }
     if isinstance(value, list | tuple):
-        return [json_safe(item) for item in value]
+        return [
+            item if item is None or type(item) in _PLAIN_TYPES else json_safe(item)
+            for item in value
+        ]
     return str(value)
 
 
