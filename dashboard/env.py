@@ -42,6 +42,9 @@ def database_config(url: str | None, *, default_sqlite_path: Path) -> dict[str, 
     return dj_database_url.parse(url, conn_max_age=0)
 
 
+REDIS_SOCKET_TIMEOUT_S = 15
+
+
 def channel_layers(url: str | None) -> dict[str, Any]:
     """CHANNEL_LAYER_URL to CHANNEL_LAYERS: in-memory when unset, channels_redis for redis://."""
     if not url or url == "memory://":
@@ -52,7 +55,14 @@ def channel_layers(url: str | None) -> dict[str, Any]:
             "default": {
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
                 # Batches of tap events are large; the default 100 per channel is too tight.
-                "CONFIG": {"hosts": [url], "capacity": 1000, "expiry": 10},
+                # redis-py 8 reads with a 5 s socket timeout by default, exactly as long as
+                # channels_redis blocks waiting for a message: an idle consumer then dies
+                # with "Timeout reading". Give the read more time than the wait.
+                "CONFIG": {
+                    "hosts": [{"address": url, "socket_timeout": REDIS_SOCKET_TIMEOUT_S}],
+                    "capacity": 1000,
+                    "expiry": 10,
+                },
             }
         }
     raise ValueError(f"CHANNEL_LAYER_URL must be memory:// or redis://..., got scheme {scheme!r}")
@@ -93,3 +103,13 @@ def secret_key(value: str | None, *, key_file: Path) -> str:
     key_file.write_text(key)
     key_file.chmod(0o600)
     return key
+
+
+def parse_positive_int(value: str | None, *, default: int) -> int:
+    """A positive whole number (sizes, limits); refuse anything else."""
+    if value is None or value.strip() == "":
+        return default
+    text = value.strip().replace("_", "")
+    if not text.isdigit() or int(text) <= 0:
+        raise ValueError(f"expected a positive whole number, got {value!r}")
+    return int(text)

@@ -158,3 +158,14 @@ FLOWS_TAP_VIEWER_MAX_RATE = int(os.environ.get("FLOWS_TAP_VIEWER_MAX_RATE", "200
 # Vhosts whose tracing (firehose) the administrator allows any signed-in viewer to switch on.
 # Elsewhere, only users with the `flows.use_firehose` permission may choose the firehose.
 FLOWS_FIREHOSE_VHOSTS = env.parse_list(os.environ.get("FLOWS_FIREHOSE_VHOSTS"), default=[])
+# The channel `manage.py tap` listens on for viewers (distinct per dashboard sharing a Redis).
+FLOWS_TAP_CONTROL_CHANNEL = os.environ.get("FLOWS_TAP_CONTROL_CHANNEL", "flows-tap-control")
+
+
+# --- publishing (flows/publishing/) -----------------------------------------------------------
+# Shell-style patterns of the exchanges anyone may publish to (`demo.*,test.*`); empty = all.
+# The default exchange is `amq.default` here.
+FLOWS_PUBLISH_EXCHANGES = env.parse_list(os.environ.get("FLOWS_PUBLISH_EXCHANGES"), default=[])
+FLOWS_PUBLISH_MAX_BODY_BYTES = env.parse_positive_int(
+    os.environ.get("FLOWS_PUBLISH_MAX_BODY_BYTES"), default=1024 * 1024
+)

@@ -10,7 +10,10 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from django.conf import settings
 
-from flows.broker.management_api import ManagementClient, get_management_client
+from flows.broker.management_api import (
+    ManagementClient,
+    reset_management_client,
+)
 from tests.live_server import LiveDashboard, database_url_for
 
 # Playwright's sync API runs an event loop in the main thread; Django would otherwise
@@ -38,10 +41,17 @@ TEST_PASSWORD = "correct horse battery staple"
 
 @pytest.fixture(scope="session")
 def management_client() -> Iterator[ManagementClient]:
-    client = get_management_client()
+    # A client of the fixture's own: tests that repoint the process-wide one (an outage, say)
+    # close it, and must not close the one every other fixture uses.
+    client = ManagementClient(
+        settings.RABBITMQ_API_URL,
+        settings.RABBITMQ_API_USER,
+        settings.RABBITMQ_API_PASSWORD,
+        timeout=settings.RABBITMQ_API_TIMEOUT,
+    )
     yield client
     client.close()
-    get_management_client.cache_clear()
+    reset_management_client()
 
 
 def amqp_username() -> str:

@@ -275,6 +275,16 @@ def get_management_client() -> ManagementClient:
     )
 
 
+def reset_management_client() -> None:
+    """Close the process-wide client and forget it, so the next call reads settings again.
+
+    Closing matters: a dropped client would leave its pooled sockets to the garbage collector.
+    """
+    if get_management_client.cache_info().currsize:
+        get_management_client().close()
+    get_management_client.cache_clear()
+
+
 __all__ = [
     "BrokerError",
     "ManagementClient",
@@ -282,4 +292,5 @@ __all__ = [
     "Vhost",
     "api_path",
     "get_management_client",
+    "reset_management_client",
 ]

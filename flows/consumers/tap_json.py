@@ -108,6 +108,7 @@ class TapJsonConsumer(AsyncWebsocketConsumer):
     async def tap_status(self, message: dict[str, Any]) -> None:
         if self.stream is None or message.get("vhost") != self.vhost:
             return
+        self.stream.process_status(message)
         status = message.get("status") or {}
         await self.send(
             text_data=json.dumps(

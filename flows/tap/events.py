@@ -49,10 +49,15 @@ PROPERTY_NAMES = (
     "cluster_id",
 )
 
+_PROPERTY_SET = frozenset(PROPERTY_NAMES)
+
 Event = dict[str, Any]
 
 
 # --- JSON-safe values ----------------------------------------------------------------------------
+
+
+_PLAIN_TYPES = frozenset({str, int, bool})
 
 
 def json_safe(value: Any) -> Any:
@@ -61,7 +66,9 @@ def json_safe(value: Any) -> Any:
     bytes become text when they are UTF-8 (else base64 in a tagged object), decimals their
     exact text, datetimes ISO 8601; tables and arrays recursively. Keys become text.
     """
-    if value is None or isinstance(value, bool | int | str):
+    if value is None or type(value) in _PLAIN_TYPES:  # the common case, checked fastest
+        return value
+    if isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
         # JSON has no NaN or infinity.
@@ -111,15 +118,22 @@ def split_properties(properties: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     if isinstance(properties, Mapping):
         source = {_text_key(key): value for key, value in properties.items()}
     else:
-        source = {name: getattr(properties, name, None) for name in (*PROPERTY_NAMES, "headers")}
+        # pika keeps every property as an instance attribute, None when unset.
+        source = vars(properties) if hasattr(properties, "__dict__") else {}
     result: dict[str, Any] = {}
-    for name in PROPERTY_NAMES:
-        value = source.get(name)
+    raw_headers = None
+    for name, value in source.items():
         if value is None:
             continue
-        result[name] = _timestamp(value) if name == "timestamp" else json_safe(value)
-    raw_headers = source.get("headers")
-    headers = json_safe(raw_headers) if isinstance(raw_headers, Mapping) else {}
+        if name == "headers":
+            raw_headers = value
+        elif name == "timestamp":
+            result[name] = _timestamp(value)
+        elif name in _PROPERTY_SET:
+            result[name] = json_safe(value)
+    if len(result) > 1:  # spec order, whatever order they came in
+        result = {name: result[name] for name in PROPERTY_NAMES if name in result}
+    headers = json_safe(raw_headers) if isinstance(raw_headers, Mapping) and raw_headers else {}
     return result, headers
 
 
@@ -127,13 +141,22 @@ def split_properties(properties: Any) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def body_preview(
-    body: bytes, *, content_type: str | None = None, limit: int = DEFAULT_PREVIEW_LIMIT
+    body: bytes,
+    *,
+    content_type: str | None = None,
+    limit: int = DEFAULT_PREVIEW_LIMIT,
+    pretty: bool = True,
 ) -> dict[str, Any]:
     """`{"preview", "encoding": json|text|base64, "size", "truncated"}` for a message body.
 
     JSON is pretty-printed when the whole body parses (whatever the content type says: many
     publishers leave it unset). UTF-8 text is shown as text. Anything else is base64. The
     preview covers at most `limit` bytes of the body; a longer body is cut and `truncated`.
+
+    Pretty-printing costs ten times the rest (Python's JSON encoder has no fast path with
+    indentation), and the tap sees tens of thousands of messages a second of which a viewer
+    shows a few hundred: with `pretty=False` a JSON body keeps its text, marked
+    `"pretty": False`, and `prettify` finishes it once it is about to be shown.
     """
     size = len(body)
     truncated = size > limit
@@ -152,9 +175,37 @@ def body_preview(
         except ValueError:
             pass
         else:
-            pretty = json.dumps(parsed, indent=2, ensure_ascii=False)
-            return {"preview": pretty, "encoding": "json", "size": size, "truncated": False}
+            if not pretty:
+                return {
+                    "preview": text,
+                    "encoding": "json",
+                    "size": size,
+                    "truncated": False,
+                    "pretty": False,
+                }
+            pretty_text = json.dumps(parsed, indent=2, ensure_ascii=False)
+            return {"preview": pretty_text, "encoding": "json", "size": size, "truncated": False}
     return {"preview": text, "encoding": "text", "size": size, "truncated": truncated}
+
+
+def prettify(event: Event) -> Event:
+    """The event with its JSON body pretty-printed (see `body_preview`).
+
+    A new event when there is work to do: events are shared, read-only, between viewers.
+    """
+    body = event.get("body")
+    if not isinstance(body, dict) or body.get("pretty") is not False:
+        return event
+    pretty_text = json.dumps(json.loads(body["preview"]), indent=2, ensure_ascii=False)
+    return {
+        **event,
+        "body": {
+            "preview": pretty_text,
+            "encoding": "json",
+            "size": body.get("size"),
+            "truncated": False,
+        },
+    }
 
 
 def _utf8_prefix(data: bytes, *, allow_cut_character: bool) -> str | None:
@@ -214,6 +265,7 @@ def from_binding_delivery(
     body: bytes,
     received_at: float,
     preview_limit: int = DEFAULT_PREVIEW_LIMIT,
+    pretty: bool = True,
 ) -> Event:
     """A publish event from a copy delivered through one of the tap's bindings.
 
@@ -231,7 +283,9 @@ def from_binding_delivery(
         user=props.get("user_id"),
         properties=props,
         headers=headers,
-        body=body_preview(body, content_type=props.get("content_type"), limit=preview_limit),
+        body=body_preview(
+            body, content_type=props.get("content_type"), limit=preview_limit, pretty=pretty
+        ),
     )
     return event
 
@@ -246,6 +300,7 @@ def from_firehose_delivery(
     received_at: float,
     preview_limit: int = DEFAULT_PREVIEW_LIMIT,
     existing_queues: Container[str] | None = None,
+    pretty: bool = True,
 ) -> Event | None:
     """A publish or deliver event from a message on `amq.rabbitmq.trace`, or None to ignore.
 
@@ -281,7 +336,9 @@ def from_firehose_delivery(
         user=_optional_text(headers_in.get("user")),
         properties=props,
         headers=headers,
-        body=body_preview(body, content_type=props.get("content_type"), limit=preview_limit),
+        body=body_preview(
+            body, content_type=props.get("content_type"), limit=preview_limit, pretty=pretty
+        ),
     )
     if kind == "publish":
         routed = [

@@ -5,8 +5,15 @@ from __future__ import annotations
 import hashlib
 
 GROUP_PREFIX = "flows-tap."
-# `manage.py tap` listens here for viewers joining, heart-beating and leaving.
-CONTROL_CHANNEL = "flows-tap-control"
+# `manage.py tap` listens here for viewers joining, heart-beating and leaving
+# (FLOWS_TAP_CONTROL_CHANNEL: two dashboards sharing one Redis need different ones).
+DEFAULT_CONTROL_CHANNEL = "flows-tap-control"
+
+
+def control_channel() -> str:
+    from django.conf import settings
+
+    return getattr(settings, "FLOWS_TAP_CONTROL_CHANNEL", DEFAULT_CONTROL_CHANNEL)
 
 
 def tap_group(vhost: str) -> str:

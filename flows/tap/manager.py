@@ -20,7 +20,7 @@ from typing import Any
 
 from flows.tap.firehose import firehose_configured
 from flows.tap.groups import tap_group
-from flows.tap.tap import SharedEvents, Tap, TapSettings
+from flows.tap.tap import SharedEvents, SharedStatus, Tap, TapSettings
 
 LOGGER = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ class TapRunner:
         self._loop = asyncio.get_running_loop()
         self._inbox: asyncio.Queue[tuple[list, dict]] = asyncio.Queue()
         self._layer_dropped = 0
+        self._last_seq = 0
         self._last_status: dict[str, Any] = {}
         self.tap = Tap(vhost, mode, self._from_tap_thread, tap_settings=tap_settings)
         self._task: asyncio.Task | None = None
@@ -66,6 +67,8 @@ class TapRunner:
             self._loop.call_soon_threadsafe(self._receive, events, status)
 
     def _receive(self, events: list, status: dict) -> None:
+        if events:
+            self._last_seq = events[-1]["seq"]
         if events and self._inbox.qsize() >= MAX_BACKLOG_BATCHES:
             # Viewers see the seq gap and count it; the tap's counts say why.
             self._layer_dropped += len(events)
@@ -83,7 +86,8 @@ class TapRunner:
             }
         status["counts"] = counts
         status["run"] = self.run_id
-        return status
+        status["last_seq"] = self._last_seq
+        return SharedStatus(status)
 
     async def _forward(self) -> None:
         while True:

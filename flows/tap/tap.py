@@ -30,7 +30,7 @@ from flows.broker.amqp import open_blocking_connection
 from flows.broker.errors import BrokerError
 from flows.broker.management_api import ManagementClient, api_path, get_management_client
 from flows.broker.naming import dashboard_object_name
-from flows.tap import firehose
+from flows.tap import firehose, observe
 from flows.tap.coverage import TRACE_EXCHANGE, TapBinding, firehose_coverage, plan_bindings
 from flows.tap.events import DEFAULT_PREVIEW_LIMIT, from_binding_delivery, from_firehose_delivery
 
@@ -52,6 +52,13 @@ class SharedEvents(list):
     """
 
     def __deepcopy__(self, memo: dict) -> SharedEvents:
+        return self
+
+
+class SharedStatus(dict):
+    """A status shared, read-only, by every viewer (coverage lists can be long)."""
+
+    def __deepcopy__(self, memo: dict) -> SharedStatus:
         return self
 
 
@@ -78,6 +85,35 @@ class TapSettings:
 
 class _Stopping(Exception):
     pass
+
+
+class _ExistingQueues:
+    """Queue existence for the firehose's default-exchange check, on the tap thread.
+
+    The management API's list (refreshed each sync) answers most questions; a queue it
+    does not list yet may be seconds old, so a miss is checked with a passive declare on
+    the control channel (a 404 closes that channel: it is reopened), and a queue found
+    missing is not asked about again for a second.
+    """
+
+    def __init__(self, tap: Tap) -> None:
+        self._tap = tap
+        self._missing: dict[str, float] = {}
+
+    def __contains__(self, name: object) -> bool:
+        known = self._tap._existing_queues
+        if not isinstance(name, str) or known is None or name in known:
+            return True
+        now = time.monotonic()
+        if now - self._missing.get(name, -10.0) < 1.0:
+            return False
+        if self._tap._passive_declare(name):
+            known.add(name)
+            return True
+        if len(self._missing) > 10_000:
+            self._missing.clear()
+        self._missing[name] = now
+        return False
 
 
 class Tap:
@@ -132,6 +168,10 @@ class Tap:
         self._lease: firehose.Lease | None = None
         self.queue_name: str | None = None
         self._status_dirty = True
+        self._observing = False
+        self._connection: BlockingConnection | None = None
+        self._control: BlockingChannel | None = None
+        self._queue_check = _ExistingQueues(self)
 
     # --- public --------------------------------------------------------------------------
 
@@ -232,6 +272,9 @@ class Tap:
             self._set_state("error", f"The tap failed: {exc!r}")
         finally:
             self._stop.set()
+            if self._observing:
+                observe.firehose_stopped(self.vhost)
+                self._observing = False
             if self._lease is not None:
                 try:
                     firehose.release_lease(self._lease, client=self._client)
@@ -287,8 +330,12 @@ class Tap:
             if firehose.ensure_tracing(self._lease, client=self._client):
                 LOGGER.warning("tracing was off on %r (broker restart?): on again", self.vhost)
             channel.queue_bind(queue, TRACE_EXCHANGE, routing_key="#")
+            if not self._observing:
+                observe.firehose_started(self.vhost)
+                self._observing = True
         control = connection.channel()
         control = self._apply_bindings(connection, control, queue)
+        self._connection, self._control = connection, control
 
         on_message = self._on_firehose if self.mode == "firehose" else self._on_binding
         channel.basic_consume(queue, on_message, auto_ack=False)
@@ -302,6 +349,7 @@ class Tap:
                 self._flush(force=True)
                 self._ack(channel)
                 channel.basic_cancel(consumer_tag=channel.consumer_tags[0])
+                control = self._open_control(connection)
                 self._count_overflow(control, overflow)
                 channel.queue_delete(queue)
                 control.queue_delete(overflow)
@@ -310,7 +358,9 @@ class Tap:
             self._ack(channel)
             now = time.monotonic()
             if now - last_overflow_check >= 0.5:
+                control = self._open_control(connection)  # a passive declare may close it
                 control = self._apply_bindings(connection, control, queue)
+                self._control = control
                 self._count_overflow(control, overflow)
                 last_overflow_check = now
             self._flush()
@@ -318,6 +368,11 @@ class Tap:
                 if not self._buffer:
                     self._emit_status()
                 last_status = now
+
+    def _open_control(self, connection: BlockingConnection) -> BlockingChannel:
+        if self._control is None or not self._control.is_open:
+            self._control = connection.channel()
+        return self._control
 
     def _ack(self, channel: BlockingChannel) -> None:
         if self._unacked_tag > self._acked_tag:
@@ -381,9 +436,22 @@ class Tap:
                 body=body,
                 received_at=time.time(),
                 preview_limit=self.settings.preview_limit,
+                pretty=False,  # finished by the viewer, for the few events it shows
             )
         )
         self._after_delivery(channel, method.delivery_tag)
+
+    def _passive_declare(self, queue: str) -> bool:
+        connection, control = self._connection, self._control
+        if connection is None:
+            return True  # cannot tell: do not call the message unroutable
+        try:
+            if control is None or not control.is_open:
+                control = self._control = connection.channel()
+            control.queue_declare(queue, passive=True)
+            return True
+        except pika.exceptions.ChannelClosedByBroker:
+            return False
 
     def _on_firehose(self, channel, method, properties, body: bytes) -> None:
         existing = self._existing_queues
@@ -395,7 +463,8 @@ class Tap:
             body=body,
             received_at=time.time(),
             preview_limit=self.settings.preview_limit,
-            existing_queues=existing,
+            existing_queues=self._queue_check if existing is not None else None,
+            pretty=False,
         )
         if event is None:
             self._ignored_own += 1
@@ -403,6 +472,8 @@ class Tap:
             self._seq += 1
             if existing is not None and event["queue"]:
                 existing.add(event["queue"])  # a delivery proves the queue exists
+            elif "message_id" in event["properties"]:
+                observe.record(event)
             self._buffer.append(event)
         self._after_delivery(channel, method.delivery_tag)
 

@@ -19,8 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from flows.tap.events import prettify
 from flows.tap.filters import EventFilter
-from flows.tap.groups import CONTROL_CHANNEL, tap_group
+from flows.tap.groups import control_channel, tap_group
 
 LOGGER = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ async def join_tap(consumer, vhost: str, user, mode: str = "auto") -> TapTicket:
             vhost, ticket.channel_name, mode=mode, firehose_allowed=allowed
         )
     else:
-        await layer.send(CONTROL_CHANNEL, _control_message("tap.join", ticket))
+        await layer.send(control_channel(), _control_message("tap.join", ticket))
         ticket.heartbeat = asyncio.create_task(_heartbeat(ticket))
     return ticket
 
@@ -115,7 +116,7 @@ async def leave_tap(ticket: TapTicket) -> None:
 
         await get_tap_manager().leave(ticket.vhost, ticket.channel_name)
     else:
-        await ticket.layer.send(CONTROL_CHANNEL, _control_message("tap.leave", ticket))
+        await ticket.layer.send(control_channel(), _control_message("tap.leave", ticket))
 
 
 def _control_message(kind: str, ticket: TapTicket) -> dict[str, Any]:
@@ -132,7 +133,7 @@ async def _heartbeat(ticket: TapTicket) -> None:
     while True:
         await asyncio.sleep(HEARTBEAT_INTERVAL_S)
         try:
-            await ticket.layer.send(CONTROL_CHANNEL, _control_message("tap.heartbeat", ticket))
+            await ticket.layer.send(control_channel(), _control_message("tap.heartbeat", ticket))
         except Exception:  # a full control channel: the next beat will do
             LOGGER.warning("tap heartbeat for %r failed", ticket.vhost, exc_info=True)
 
@@ -186,8 +187,28 @@ class ViewerStream:
             self._next_seq = message.get("last_seq", events[-1]["seq"]) + 1
         return self.process(events)
 
+    def process_status(self, message: dict[str, Any]) -> None:
+        """Count batches missed before a `tap.status` message (none may follow them).
+
+        The status names the last sequence number the tap handed out; the channel layer
+        keeps each channel's messages in order, so anything up to it not seen is lost.
+        """
+        status = message.get("status") or {}
+        run, last_seq = status.get("run"), status.get("last_seq")
+        if not isinstance(last_seq, int):
+            return
+        if run != self._run or self._next_seq is None:
+            self._run, self._next_seq = run, last_seq + 1
+            return
+        if last_seq >= self._next_seq:
+            self.count_dropped(last_seq + 1 - self._next_seq, MISSED_BATCHES)
+            self._next_seq = last_seq + 1
+
     def process(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The events to send to this viewer, in order; every event is counted once."""
+        """The events to send to this viewer, in order; every event is counted once.
+
+        The events returned are complete contract events (JSON bodies pretty-printed).
+        """
         self._received += len(events)
         if self.event_filter.is_empty:
             wanted = events
@@ -197,7 +218,7 @@ class ViewerStream:
         chosen = self._sample(wanted)
         self._sampled_out += len(wanted) - len(chosen)
         self._sent += len(chosen)
-        return chosen
+        return [prettify(event) for event in chosen]
 
     def _sample(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         limit = self.max_events_per_second

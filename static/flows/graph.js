@@ -71,7 +71,9 @@
     const consumersByQueue = new Map();
 
     function addNode(id, kind, name, label, record, flags) {
-      const size = sizeFor(label);
+      // Sized from what cannot change between refreshes, so a queue's depth ticking
+      // up never resizes a node (which would call for a new layout).
+      const size = sizeFor(flags.sizing || label);
       nodes.set(id, {
         id: id,
         kind: kind,
@@ -106,9 +108,12 @@
     }
     for (const queue of data.queues) {
       queues.set(queue.name, queue);
-      const depth = "ready " + count(queue.messages_ready) + " · unacked " + count(queue.messages_unacknowledged);
-      addNode(nodeId.queue(queue.name), "queue", queue.name, queue.name + "\n" + depth, queue, {
+      // Depths come from statistics, which a new queue lacks for a few seconds.
+      const known = queue.messages_ready !== null && queue.messages_ready !== undefined;
+      const depth = known ? "\nready " + count(queue.messages_ready) + " · unacked " + count(queue.messages_unacknowledged) : "";
+      addNode(nodeId.queue(queue.name), "queue", queue.name, queue.name + depth, queue, {
         hidden: queue.dashboard ? "dashboard" : null,
+        sizing: queue.name + "\nready 0000 · unacked 0000",
       });
     }
     for (const consumer of data.consumers) {
@@ -119,6 +124,7 @@
       const ack = consumer.ack_required ? "manual ack" : "auto-ack";
       const label = consumer.consumer_tag + "\nprefetch " + count(consumer.prefetch_count) + " · " + ack;
       addNode(nodeId.consumer(consumer), "consumer", consumer.consumer_tag, label, consumer, {
+        sizing: consumer.consumer_tag + "\nprefetch 0000 · manual ack",
         hidden: queues.get(consumer.queue).dashboard ? "dashboard" : null,
       });
     }
@@ -205,7 +211,8 @@
         if (shown(other) || model.nodes.get(other).kind === "missing") neighbours.push(other);
       }
       const unique = [...new Set(neighbours)].sort();
-      const limit = state.expanded.has(state.focus) ? options.nodeLimit : options.collapseAt;
+      // "+N more" shows another page of neighbours per click, never more than can be drawn.
+      const limit = Math.min(state.expanded.get(state.focus) || options.collapseAt, options.nodeLimit - 2);
       for (const other of unique.slice(0, limit)) ids.add(other);
       if (unique.length > limit) {
         collapsed.set("more:" + state.focus, { of: state.focus, count: unique.length - limit });
@@ -406,7 +413,7 @@
       etag: null,
       focus: null,
       filter: "",
-      expanded: new Set(),
+      expanded: new Map(), // focused node id -> how many neighbours to show
       pinned: new Set(),
       route: null, // the dry-run shown on the graph
       rates: {},
@@ -418,6 +425,7 @@
       dotSeq: 0,
       status: { ok: true, message: "" },
       inFlight: null,
+      lastFetchMs: 0,
     };
 
     function showOverlay(text) {
@@ -611,10 +619,14 @@
 
     function schedule() {
       if (state.destroyed) return;
+      // A huge vhost takes the broker a while to list: never ask more than half the time.
+      const delay = Math.min(Math.max(options.refreshMs, state.lastFetchMs * 2), 5000);
       state.timer = window.setTimeout(async () => {
+        const started = performance.now();
         if (!document.hidden) await refresh();
+        state.lastFetchMs = performance.now() - started;
         schedule();
-      }, options.refreshMs);
+      }, delay);
     }
 
     // --- interaction -------------------------------------------------------------------------
@@ -634,7 +646,8 @@
       }, 0);
     });
     cy.on("tap", "node.more", (event) => {
-      state.expanded.add(event.target.data("of"));
+      const of = event.target.data("of");
+      state.expanded.set(of, (state.expanded.get(of) || options.collapseAt) + 100);
       sync(false);
     });
 
@@ -768,7 +781,11 @@
       cy.$("node:selected").unselect();
       if (node.nonempty()) {
         node.select();
-        cy.animate({ center: { eles: node } }, { duration: 250 });
+        // Bring it into view only if it is out of view: panning on every click disorients.
+        const box = node.renderedBoundingBox();
+        if (box.x1 < 0 || box.y1 < 0 || box.x2 > cy.width() || box.y2 > cy.height()) {
+          cy.animate({ center: { eles: node } }, { duration: 250 });
+        }
       }
     }
 

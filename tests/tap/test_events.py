@@ -15,6 +15,7 @@ from flows.tap.events import (
     from_binding_delivery,
     from_firehose_delivery,
     json_safe,
+    prettify,
     split_properties,
 )
 
@@ -239,3 +240,20 @@ def test_binary_body_round_trips_through_base64() -> None:
     )
     assert event["body"]["encoding"] == "base64"
     assert base64.b64decode(event["body"]["preview"]) == body
+
+
+def test_deferred_pretty_printing_gives_the_same_body_once_shown() -> None:
+    body = b'{"a": [1, {"b": "\xc3\xa9"}]}'
+    deferred = body_preview(body, pretty=False)
+    assert deferred == {"preview": body.decode(), "encoding": "json", "size": len(body),
+                        "truncated": False, "pretty": False}  # fmt: skip
+    event = {"seq": 1, "body": deferred}
+    shown = prettify(event)
+    assert shown["body"] == body_preview(body)
+    assert event["body"] is deferred  # the shared event is left alone
+    assert prettify(shown) is shown
+
+
+@pytest.mark.parametrize("body", [b"plain text", b"\xff\x00", b"[1, 2"])
+def test_only_json_bodies_are_deferred(body: bytes) -> None:
+    assert body_preview(body, pretty=False) == body_preview(body)

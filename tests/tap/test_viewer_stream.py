@@ -157,3 +157,50 @@ def test_tap_group_is_a_valid_channels_group_name(vhost: str) -> None:
 
 def test_tap_groups_differ_per_vhost() -> None:
     assert len({tap_group(v) for v in ["/", "a", "b", "A"]}) == 4
+
+
+def batch(run: str, first: int, last: int) -> dict:
+    return {"type": "tap.batch", "run": run, "first_seq": first, "last_seq": last,
+            "events": events(last - first + 1, start=first)}  # fmt: skip
+
+
+def status(run: str, last_seq: int) -> dict:
+    return {"type": "tap.status", "status": {"run": run, "last_seq": last_seq}}
+
+
+@pytest.mark.parametrize(
+    ("messages", "received", "dropped"),
+    [
+        # Joined mid-run: what came before is not this viewer's loss.
+        ([batch("r", 11, 20), batch("r", 21, 30)], 20, 0),
+        ([batch("r", 1, 10), batch("r", 21, 30)], 30, 10),
+        ([status("r", 10), batch("r", 11, 20)], 10, 0),
+        ([status("r", 10), batch("r", 16, 20)], 10, 5),
+        # The last batches went missing and no batch follows: the status reveals them.
+        ([batch("r", 1, 10), status("r", 25)], 25, 15),
+        ([batch("r", 1, 10), status("r", 10), status("r", 10)], 10, 0),
+        # A new run (the tap restarted) starts again from its own numbers.
+        ([batch("r", 1, 50), batch("s", 1, 5)], 55, 0),
+        ([batch("r", 1, 50), status("s", 3), batch("s", 4, 5)], 52, 0),
+    ],
+)  # fmt: skip
+def test_missed_batches_count_as_dropped(messages, received, dropped) -> None:
+    stream = ViewerStream(EventFilter())
+    for message in messages:
+        if message["type"] == "tap.batch":
+            stream.process_batch(message)
+        else:
+            stream.process_status(message)
+    counts = stream.counts
+    assert counts["received"] == received
+    assert counts["dropped"] == dropped
+    assert identity_holds(counts)
+
+
+def test_what_a_viewer_is_sent_has_pretty_json_bodies() -> None:
+    from flows.tap.events import body_preview
+
+    stream = ViewerStream(EventFilter())
+    [sent] = stream.process([{"seq": 1, "body": body_preview(b'{"k":1}', pretty=False)}])
+    assert sent["body"] == {"preview": '{\n  "k": 1\n}', "encoding": "json", "size": 7,
+                            "truncated": False}  # fmt: skip

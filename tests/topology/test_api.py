@@ -12,12 +12,15 @@ from django.conf import settings
 from django.test import Client
 
 from flows.broker.amqp import open_blocking_connection
-from flows.broker.management_api import ManagementClient, get_management_client
+from flows.broker.management_api import (
+    ManagementClient,
+    reset_management_client,
+)
 from tests.conftest import amqp_username
 from tests.live_server import free_port
+from tests.topology.conftest import HOSTILE
 from tests.topology.definitions import binding, declare, exchange, queue
 
-HOSTILE = "a/b%2F<c>"
 SCRIPT = "<script>window.__pwned=1</script>"
 
 
@@ -276,15 +279,6 @@ def test_bad_route_requests_get_a_clear_error_naming_the_field(
 # --- hostile names, end to end ------------------------------------------------------------------
 
 
-@pytest.fixture
-def hostile_vhost(management_client: ManagementClient) -> Iterator[str]:
-    name = f"flows-test-{uuid.uuid4().hex[:6]} {HOSTILE} ü"
-    management_client.create_vhost(name)
-    management_client.set_permissions(name, settings.RABBITMQ_API_USER)
-    yield name
-    management_client.delete_vhost(name)
-
-
 def test_names_with_slashes_percents_and_markup_work_end_to_end(
     api: Client, hostile_vhost: str, management_client: ManagementClient
 ):
@@ -324,10 +318,10 @@ def test_names_with_slashes_percents_and_markup_work_end_to_end(
 def api_down(settings) -> Iterator[int]:
     """The management API points at a closed port for the duration of a test."""
     closed = free_port()
-    get_management_client.cache_clear()
+    reset_management_client()
     settings.RABBITMQ_API_URL = f"http://127.0.0.1:{closed}/"
     yield closed
-    get_management_client.cache_clear()
+    reset_management_client()
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ import signal
 
 from django.core.management.base import BaseCommand, CommandError
 
-from flows.tap.groups import CONTROL_CHANNEL
+from flows.tap.groups import control_channel
 from flows.tap.viewer import VIEWER_EXPIRY_S
 
 
@@ -82,7 +82,7 @@ class Command(BaseCommand):
 
     async def _receive(self, layer, manager) -> None:
         while True:
-            message = await layer.receive(CONTROL_CHANNEL)
+            message = await layer.receive(control_channel())
             try:
                 await self._dispatch(manager, message)
             except Exception as exc:  # one bad message must not stop every tap

@@ -1,0 +1,147 @@
+"""`manage.py tap` as its own process behind Redis: viewers join over the channel layer,
+and `kill -9` leaves nothing behind that cannot be put back."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flows.models import TapFirehoseLease
+from tests.live_server import REPO_ROOT, LiveDashboard, database_url_for
+from tests.tap.helpers import amqp_channel, tap_queues
+from tests.tap.ws import is_running, open_tap, receive_until, session_cookie
+
+pytestmark = pytest.mark.usefixtures("transactional_db")
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+class TapProcess:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        self.env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        self.log = tempfile.NamedTemporaryFile(prefix="tap-", suffix=".log", delete=False)  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "tap"],
+            cwd=REPO_ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while "tap process ready" not in self.output():
+            assert self.process.poll() is None, self.output()
+            assert time.monotonic() < deadline, self.output()
+            time.sleep(0.1)
+
+    def output(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def redis_setup(django_db_setup, django_db_blocker, scratch_vhost: str) -> Iterator[dict]:
+    """A Redis-backed dashboard and a `manage.py tap` beside it, sharing a control channel."""
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        database_url = database_url_for(connection.settings_dict)
+    env = {
+        "DATABASE_URL": database_url,
+        "CHANNEL_LAYER_URL": REDIS_URL,
+        "FLOWS_TAP_CONTROL_CHANNEL": f"flows-tap-control-test-{uuid.uuid4().hex[:8]}",
+        "FLOWS_TAP_STOP_DELAY": "0.5",
+        # The administrator allowed the firehose on this vhost by configuration.
+        "FLOWS_FIREHOSE_VHOSTS": scratch_vhost,
+    }
+    tap = TapProcess(env)
+    dashboard = LiveDashboard(database_url=database_url, env=env).start()
+    yield {"tap": tap, "dashboard": dashboard, "env": env}
+    dashboard.stop()
+    tap.stop()
+
+
+def wait_until(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def test_the_tap_process_feeds_viewers_and_stops_after_the_last(
+    redis_setup: dict, scratch_vhost: str, user, management_client
+) -> None:
+    dashboard = redis_setup["dashboard"]
+    cookie = session_cookie(user)
+    with amqp_channel(scratch_vhost) as channel:
+        channel.queue_declare("work")
+
+        async def scenario() -> list[dict]:
+            async with open_tap(dashboard.url, cookie, vhost=scratch_vhost) as ws:
+                await receive_until(ws, is_running)
+                # Firehose (configured for this vhost): the default exchange is covered.
+                channel.basic_publish("", "work", b"through redis")
+                return await receive_until(ws, lambda m: m["type"] == "batch" and m["events"])
+
+        messages = asyncio.run(scenario())
+    [event] = messages[-1]["events"]
+    assert event["source"] == "firehose"
+    assert event["routed_queues"] == ["work"]
+    assert event["body"]["preview"] == "through redis"
+    wait_until(lambda: not tap_queues(management_client, scratch_vhost))
+    wait_until(lambda: management_client.vhost(scratch_vhost).tracing is False)
+    assert redis_setup["tap"].process.poll() is None
+
+
+def test_kill_9_leaves_no_queue_and_tracing_can_be_restored(
+    redis_setup: dict, scratch_vhost: str, user, management_client
+) -> None:
+    dashboard, tap = redis_setup["dashboard"], redis_setup["tap"]
+    cookie = session_cookie(user)
+
+    async def watch_until_killed() -> None:
+        async with open_tap(dashboard.url, cookie, vhost=scratch_vhost) as ws:
+            messages = await receive_until(ws, is_running)
+            assert messages[-1]["status"]["mode"] == "firehose"
+            assert len(tap_queues(management_client, scratch_vhost)) == 2
+            assert management_client.vhost(scratch_vhost).tracing is True
+            os.kill(tap.process.pid, signal.SIGKILL)
+            tap.process.wait()
+
+    asyncio.run(watch_until_killed())
+    # The exclusive queues die with the killed process's connection.
+    wait_until(lambda: not tap_queues(management_client, scratch_vhost))
+    # Tracing is still on, and the lease says it was off before.
+    assert management_client.vhost(scratch_vhost).tracing is True
+    assert TapFirehoseLease.objects.filter(vhost=scratch_vhost, tracing_was_on=False).exists()
+    restore = subprocess.run(
+        [sys.executable, "manage.py", "tap", "--restore-tracing"],
+        cwd=REPO_ROOT,
+        env={k: v for k, v in tap.env.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert restore.returncode == 0, restore.stderr
+    assert scratch_vhost in restore.stdout
+    assert management_client.vhost(scratch_vhost).tracing is False
+    assert not TapFirehoseLease.objects.filter(vhost=scratch_vhost).exists()

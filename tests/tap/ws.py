@@ -1,0 +1,59 @@
+"""A websocket client for `/ws/tap/` tests: signed in with a real session cookie."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from websockets.asyncio.client import ClientConnection, connect
+
+
+def session_cookie(user) -> str:
+    """A session for `user` in the test database, as the browser would carry it."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}"
+
+
+def tap_url(base_url: str, **params: Any) -> str:
+    query = urlencode({"format": "json", **params})
+    return base_url.replace("http://", "ws://") + "/ws/tap/?" + query
+
+
+def open_tap(base_url: str, cookie: str | None, **params: Any):
+    headers = {"Cookie": cookie} if cookie else {}
+    return connect(
+        tap_url(base_url, **params),
+        origin=base_url,
+        additional_headers=headers,
+        max_size=None,
+        open_timeout=10,
+    )
+
+
+async def receive_json(ws: ClientConnection, timeout: float = 10.0) -> dict[str, Any]:
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def receive_until(ws: ClientConnection, predicate, timeout: float = 15.0) -> list[dict]:
+    """Every message up to and including the first one `predicate` accepts."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"timed out; last messages: {seen[-3:]}")
+        message = await receive_json(ws, remaining)
+        seen.append(message)
+        if predicate(message):
+            return seen
+
+
+def is_running(message: dict) -> bool:
+    status = message.get("status")
+    return message.get("type") == "status" and (status or {}).get("state") == "running"
