@@ -229,7 +229,9 @@
   function filterQuery() {
     const params = new URLSearchParams();
     for (const [name, value] of new FormData(form)) {
-      if (String(value).trim() !== "") params.set(name, value);
+      if (String(value).trim() !== "" && !(name === "mode" && value === "auto")) {
+        params.set(name, value);
+      }
     }
     return params;
   }
