@@ -84,6 +84,8 @@ def page_figures(page, cdp) -> dict[str, float]:
     metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
     return {
         "rows": page.locator("#feed .live-row").count(),
+        "in_document": page.evaluate("document.getElementsByTagName('*').length"),
+        # Chromium's count includes detached nodes the collector has not reclaimed yet.
         "dom_nodes": metrics.get("Nodes", 0),
         "js_heap_mb": metrics.get("JSHeapUsedSize", 0) / 1e6,
     }
@@ -94,6 +96,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0, help="messages/s for latency")
     parser.add_argument("--latency-messages", type=int, default=1000)
     parser.add_argument("--flood", type=int, default=100_000)
+    parser.add_argument("--series", action="store_true", help="latency per second of the run")
     parser.add_argument("--settle", type=float, default=20.0, help="seconds after the flood")
     args = parser.parse_args()
 
@@ -148,19 +151,22 @@ def main() -> None:
             to_tap = [seen[key][1] - at for key, at in sent.items() if key in seen]
             before = page_figures(page, cdp)
 
-            # --- the flood ------------------------------------------------------------------
-            flood_start = time.monotonic()
-            for n in range(args.flood):
-                channel.basic_publish("bench", f"flood.{n % 100}", b"x" * 100)
-                if n % 2000 == 0:
-                    connection.process_data_events(0)
-            publish_s = time.monotonic() - flood_start
-            page.wait_for_timeout(args.settle * 1000)
-            counters = {
-                name: page.locator(f'[data-counter="{name}"]').inner_text()
-                for name in ("total", "shown", "filtered_out", "sampled_out", "dropped")
-            }
-            after = page_figures(page, cdp)
+            # --- the flood, in two halves: the page must not grow between them ---------------
+            stages = []
+            publish_s = 0.0
+            for half in (args.flood // 2, args.flood - args.flood // 2):
+                flood_start = time.monotonic()
+                for n in range(half):
+                    channel.basic_publish("bench", f"flood.{n % 100}", b"x" * 100)
+                    if n % 2000 == 0:
+                        connection.process_data_events(0)
+                publish_s += time.monotonic() - flood_start
+                page.wait_for_timeout(args.settle * 1000)
+                counters = {
+                    name: page.locator(f'[data-counter="{name}"]').inner_text()
+                    for name in ("total", "shown", "filtered_out", "sampled_out", "dropped")
+                }
+                stages.append((counters, page_figures(page, cdp)))
             browser.close()
         connection.close()
     finally:
@@ -182,13 +188,26 @@ def main() -> None:
             "  of which publish -> tap received (ms): "
             f"p50 {statistics.median(to_tap):.0f}, p95 {percentile(to_tap, 95):.0f}"
         )
+    if args.series:
+        per_second = int(args.rate)
+        ordered = [seen[k][0] - sent[k] for k in sent if k in seen]
+        for start in range(0, len(ordered), per_second):
+            chunk = ordered[start : start + per_second]
+            print(
+                f"  second {start // per_second}: "
+                f"max {max(chunk):.0f} ms, p50 {statistics.median(chunk):.0f}"
+            )
     print(f"flood: {args.flood} messages published in {publish_s:.1f} s")
-    print(f"  counters after: {counters}")
-    for label, figures in (("before flood", before), ("after flood ", after)):
+    figures_at = [("before the flood", {}, before)]
+    figures_at += [(f"after {i + 1}/2 of it", c, f) for i, (c, f) in enumerate(stages)]
+    for label, counters, figures in figures_at:
         print(
-            f"  page {label}: {figures['rows']} rows, {figures['dom_nodes']:.0f} DOM nodes, "
+            f"  {label}: {figures['rows']} rows, {figures['in_document']} elements in the "
+            f"document, {figures['dom_nodes']:.0f} DOM nodes (Chromium), "
             f"{figures['js_heap_mb']:.1f} MB JS heap"
         )
+        if counters:
+            print(f"    counters: {counters}")
 
 
 if __name__ == "__main__":

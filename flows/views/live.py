@@ -35,15 +35,24 @@ WS_PATH = "/ws/live/"
 MAX_DETAILS_REQUEST = 1024 * 1024
 
 
-def live_ws_path(vhost: str, event_filter: EventFilter) -> str:
-    return f"{WS_PATH}?{urlencode({'vhost': vhost, **event_filter.to_params()})}"
+TAP_MODES = ("auto", "bindings", "firehose")
+
+
+def live_ws_path(vhost: str, event_filter: EventFilter, mode: str = "auto") -> str:
+    params = {"vhost": vhost, **event_filter.to_params()}
+    if mode != "auto":
+        params["mode"] = mode
+    return f"{WS_PATH}?{urlencode(params)}"
 
 
 @require_GET
 def live_page(request: HttpRequest) -> HttpResponse:
     vhost = selected_vhost(request)
     filter_error: FilterError | None = None
+    mode = request.GET.get("mode") or "auto"
     try:
+        if mode not in TAP_MODES:
+            raise FilterError("mode", "must be auto, bindings or firehose")
         event_filter = EventFilter.from_params(request.GET)
     except FilterError as exc:
         filter_error = exc
@@ -63,7 +72,9 @@ def live_page(request: HttpRequest) -> HttpResponse:
         {
             "filter_fields": fields,
             "filter_error": filter_error,
-            "ws_path": live_ws_path(vhost, event_filter),
+            "ws_path": live_ws_path(vhost, event_filter, mode),
+            "mode": mode,
+            "tap_modes": TAP_MODES,
             "max_rows": settings.LIVE_MAX_ROWS,
             "graph_api_url": graph_api_url(vhost),
         },

@@ -184,6 +184,7 @@
     }
     row.classList.add("is-selected");
     details.hidden = false;
+    details.parentElement.classList.add("has-details");
     htmx.ajax("POST", root.dataset.detailsUrl, {
       target: details,
       swap: "innerHTML",
@@ -194,6 +195,7 @@
 
   function closeDetails() {
     details.hidden = true;
+    details.parentElement.classList.remove("has-details");
     details.replaceChildren();
     for (const selected of root.querySelectorAll(".live-row.is-selected")) {
       selected.classList.remove("is-selected");
@@ -227,7 +229,9 @@
   function filterQuery() {
     const params = new URLSearchParams();
     for (const [name, value] of new FormData(form)) {
-      if (String(value).trim() !== "") params.set(name, value);
+      if (String(value).trim() !== "" && !(name === "mode" && value === "auto")) {
+        params.set(name, value);
+      }
     }
     return params;
   }

@@ -127,6 +127,32 @@ def test_a_published_message_appears_with_its_routed_queues_within_a_second(
     expect(page.locator('[data-counter="shown"]')).not_to_have_text("0")
 
 
+def test_a_message_published_through_the_form_appears_within_a_second(
+    signed_in_page: Page, live_dashboard, food_vhost, watcher
+):
+    from django.contrib.auth.models import Permission
+
+    watcher.user_permissions.add(
+        Permission.objects.get(content_type__app_label="flows", codename="publish_messages")
+    )
+    live = signed_in_page
+    open_live(live, live_dashboard.url, food_vhost, kind="publish")
+    form = live.context.new_page()
+    form.goto(f"{live_dashboard.url}/publish/?{urlencode({'vhost': food_vhost})}")
+    form.get_by_label("Exchange").fill("food")
+    form.get_by_label("Body", exact=True).fill('{"slice": 1}')
+
+    for key in ("food.warmup", "food.pizza"):  # the first publish opens the connection
+        form.get_by_label("Routing key").fill(key)
+        started = time.monotonic()
+        form.get_by_role("button", name="Publish", exact=True).click()
+        row = rows(live).filter(has_text=key)
+        expect(row).to_have_count(1, timeout=3000)
+    elapsed = time.monotonic() - started
+    assert elapsed < 1.0, f"row visible {elapsed:.2f} s after the click"
+    expect(row.locator(".queue-chip")).to_have_text(["all-food", "pizza"])
+
+
 def test_a_filter_given_in_the_url_is_applied(
     signed_in_page: Page, live_dashboard, food_vhost, publisher
 ):

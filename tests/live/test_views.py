@@ -158,3 +158,23 @@ def test_the_consumption_panel_reports_an_unknown_vhost_plainly(client_in):
     response = client_in.get(reverse("live-consumption"), {"vhost": f"nope-{uuid.uuid4().hex}"})
     assert response.status_code == 200
     assert "Not found on the broker" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("mode", "status", "in_ws"),
+    [
+        ("", 200, None),
+        ("auto", 200, None),
+        ("bindings", 200, ["bindings"]),
+        ("firehose", 200, ["firehose"]),
+        ("fast", 400, None),
+    ],
+)
+def test_the_tap_mode_travels_in_the_url(client_in, mode, status, in_ws):
+    response = client_in.get("/live/", {"vhost": "v", "mode": mode})
+    assert response.status_code == status
+    html = response.content.decode()
+    if status == 400:
+        assert 'id="filter-error-mode" class="field-error" role="alert">must be auto' in html
+    else:
+        assert ws_query(html).get("mode") == in_ws
