@@ -103,3 +103,13 @@ def secret_key(value: str | None, *, key_file: Path) -> str:
     key_file.write_text(key)
     key_file.chmod(0o600)
     return key
+
+
+def parse_positive_int(value: str | None, *, default: int) -> int:
+    """A positive whole number (sizes, limits); refuse anything else."""
+    if value is None or value.strip() == "":
+        return default
+    text = value.strip().replace("_", "")
+    if not text.isdigit() or int(text) <= 0:
+        raise ValueError(f"expected a positive whole number, got {value!r}")
+    return int(text)

@@ -132,6 +132,11 @@ LOGGING = {
     },
 }
 
+# --- live page (issue 6) ----------------------------------------------------------------------
+# Rows a live page keeps; older ones are trimmed in the browser. (What one page is sent per
+# second is FLOWS_TAP_VIEWER_MAX_RATE, below.)
+LIVE_MAX_ROWS = int(os.environ.get("LIVE_MAX_ROWS", "500"))
+
 # --- the tap (flows/tap/) -----------------------------------------------------------------------
 # Where the tap runs: "web" (inside the web process; needs nothing else) or "process"
 # (`manage.py tap`, reached through a Redis channel layer). Default: web with the in-memory
@@ -155,3 +160,22 @@ FLOWS_TAP_VIEWER_MAX_RATE = int(os.environ.get("FLOWS_TAP_VIEWER_MAX_RATE", "200
 FLOWS_FIREHOSE_VHOSTS = env.parse_list(os.environ.get("FLOWS_FIREHOSE_VHOSTS"), default=[])
 # The channel `manage.py tap` listens on for viewers (distinct per dashboard sharing a Redis).
 FLOWS_TAP_CONTROL_CHANNEL = os.environ.get("FLOWS_TAP_CONTROL_CHANNEL", "flows-tap-control")
+
+
+# --- publishing (flows/publishing/) -----------------------------------------------------------
+# Shell-style patterns of the exchanges anyone may publish to (`demo.*,test.*`); empty = all.
+# The default exchange is `amq.default` here.
+FLOWS_PUBLISH_EXCHANGES = env.parse_list(os.environ.get("FLOWS_PUBLISH_EXCHANGES"), default=[])
+FLOWS_PUBLISH_MAX_BODY_BYTES = env.parse_positive_int(
+    os.environ.get("FLOWS_PUBLISH_MAX_BODY_BYTES"), default=1024 * 1024
+)
+
+# --- topology (graph page, /api/topology, /api/route) -----------------------------------------
+# Seconds to wait for the broker to list a whole vhost (thousands of queues and bindings take
+# it seconds); connecting still times out after 2 s, so a broker that is down shows at once.
+RABBITMQ_API_LIST_TIMEOUT = float(os.environ.get("RABBITMQ_API_LIST_TIMEOUT", "30"))
+# A vhost whose read takes longer than this (seconds) is served from its last read while one
+# background read refreshes it, instead of every viewer's poll listing it again.
+FLOWS_TOPOLOGY_SLOW_READ_S = float(os.environ.get("FLOWS_TOPOLOGY_SLOW_READ_S", "1"))
+# ...but never from a read older than this (seconds).
+FLOWS_TOPOLOGY_MAX_STALE_S = float(os.environ.get("FLOWS_TOPOLOGY_MAX_STALE_S", "60"))

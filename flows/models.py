@@ -43,3 +43,36 @@ class TapFirehoseLease(models.Model):
 
     def __str__(self) -> str:
         return f"firehose lease on {self.vhost!r} by {self.owner}"
+
+
+# --- publishing ---------------------------------------------------------------------------------
+
+
+class PublishTemplate(models.Model):
+    """A message saved under a name, to publish again in one click.
+
+    `fields` holds the form's fields exactly as `flows.publishing.fields` reads them; they
+    are checked again on every publish (the topology or the allow-list may have changed).
+    Shared templates are visible to every user; only the owner (or a superuser) deletes one.
+
+    The model also carries the permission to publish at all: `flows.publish_messages`.
+    """
+
+    name = models.CharField(max_length=100)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="publish_templates"
+    )
+    shared = models.BooleanField(default=False)
+    fields = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="publish_template_owner_name")
+        ]
+        permissions = [("publish_messages", "Can publish messages to the broker")]
+
+    def __str__(self) -> str:
+        return self.name

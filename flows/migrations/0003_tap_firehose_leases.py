@@ -4,7 +4,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("flows", "0001_initial"),
+        ("flows", "0002_publish_templates"),
     ]
 
     operations = [

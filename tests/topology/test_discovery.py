@@ -10,9 +10,10 @@ import pytest
 
 from flows.broker.amqp import open_blocking_connection
 from flows.broker.errors import BrokerUnreachable
-from flows.broker.management_api import ManagementClient, api_path
+from flows.broker.management_api import ManagementClient, api_path, get_management_client
 from flows.topology import Topology, UnknownVhost, load_topology
 from tests.live_server import free_port
+from tests.topology.definitions import declare, exchange
 
 ODD_NAMES = ["a/b%2F<c>", "<script>alert(1)</script>", "with space", "dots.in.name", "ünï çødé"]
 
@@ -179,3 +180,15 @@ def test_an_unreachable_api_raises_a_typed_error():
         pytest.raises(BrokerUnreachable),
     ):
         load_topology("/", client=client)
+
+
+def test_discovery_reads_every_page_of_a_long_list(roomy_vhost: str):
+    """The API serves 500 items a page: 1,100 exchanges take three pages, read in parallel."""
+    client = get_management_client()
+    names = {f"ex-{n:04d}" for n in range(1100)}
+    declare(client, roomy_vhost, exchanges=[exchange(name, "fanout") for name in sorted(names)])
+
+    topology = load_topology(roomy_vhost)
+
+    read = [item.name for item in topology.exchanges if not item.is_builtin]
+    assert sorted(read) == sorted(names)  # all of them, none twice

@@ -1,0 +1,214 @@
+"""Live page benchmark: publish -> row visible in Chromium, and the page staying bounded.
+
+Run (the machine's 2 cores are shared, so benchmarks take turns):
+
+    flock /tmp/flows-bench.lock .venv/bin/python benchmarks/live_bench.py
+
+What it does, on the real broker and a real daphne serving the dashboard:
+
+1. a scratch vhost with a topic exchange and two bound queues, tracing on (firehose mode,
+   so the broker says where each message went);
+2. Chromium signs in and opens /live/ on it; a MutationObserver stamps the moment each row
+   enters the page (Date.now(), the same clock as the publisher's time.time());
+3. latency: N messages at a steady rate (default 100/s), each with its own routing key;
+   publish -> row visible, p50/p95/p99/max;
+4. bounded: M more messages (default 100,000) as fast as one pika publisher goes; then the
+   page's row count, DOM node count and JS heap (after a forced GC), compared with the
+   figures before the flood.
+
+Prints the figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlencode
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+STATE_DIR = Path(tempfile.mkdtemp(prefix="live-bench-"))
+os.environ["FLOWS_STATE_DIR"] = str(STATE_DIR)
+os.environ["DATABASE_URL"] = f"sqlite:///{STATE_DIR / 'bench.sqlite3'}"
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+import pika  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+from flows.broker.amqp import connection_parameters  # noqa: E402
+from flows.broker.management_api import get_management_client  # noqa: E402
+from tests.conftest import CHROMIUM, CHROMIUM_FLAGS  # noqa: E402
+from tests.live_server import LiveDashboard  # noqa: E402
+
+PASSWORD = "bench password, long enough"  # noqa: S105 - a throwaway user in a temp DB
+
+OBSERVER = """() => {
+  window.seen = {};
+  const observer = new MutationObserver((mutations) => {
+    const now = Date.now();
+    for (const mutation of mutations) {
+      for (const node of mutation.addedNodes) {
+        if (node.nodeType !== 1 || !node.classList.contains("live-row")) continue;
+        const key = node.querySelector(".c-key");
+        if (!key || !key.textContent.startsWith("lat.")) continue;
+        const tapped = JSON.parse(node.dataset.event).received_at * 1000;
+        window.seen[key.textContent] = [now, tapped];
+      }
+    }
+  });
+  observer.observe(document.getElementById("feed"), { childList: true });
+}"""
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+def page_figures(page, cdp) -> dict[str, float]:
+    cdp.send("HeapProfiler.collectGarbage")
+    metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+    return {
+        "rows": page.locator("#feed .live-row").count(),
+        "in_document": page.evaluate("document.getElementsByTagName('*').length"),
+        # Chromium's count includes detached nodes the collector has not reclaimed yet.
+        "dom_nodes": metrics.get("Nodes", 0),
+        "js_heap_mb": metrics.get("JSHeapUsedSize", 0) / 1e6,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=100.0, help="messages/s for latency")
+    parser.add_argument("--latency-messages", type=int, default=1000)
+    parser.add_argument("--flood", type=int, default=100_000)
+    parser.add_argument("--series", action="store_true", help="latency per second of the run")
+    parser.add_argument("--settle", type=float, default=20.0, help="seconds after the flood")
+    args = parser.parse_args()
+
+    call_command("migrate", interactive=False, verbosity=0)
+    get_user_model().objects.create_user(username="bench", password=PASSWORD)
+    client = get_management_client()
+    vhost = f"flows-bench-{uuid.uuid4().hex[:8]}"
+    client.create_vhost(vhost)
+    client.set_permissions(vhost, "guest")
+    server = LiveDashboard(database_url=os.environ["DATABASE_URL"]).start()
+    try:
+        params = connection_parameters(vhost=vhost, purpose="live-bench")
+        connection = pika.BlockingConnection(params)
+        channel = connection.channel()
+        channel.exchange_declare("bench", "topic")
+        for queue, key in (("bench-a", "lat.#"), ("bench-b", "#")):
+            channel.queue_declare(queue, arguments={"x-max-length": 1000})
+            channel.queue_bind(queue, "bench", key)
+        client.set_tracing(vhost, enabled=True)
+
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS
+            )
+            page = browser.new_page()
+            page.goto(f"{server.url}/accounts/login/")
+            page.get_by_label("Username").fill("bench")
+            page.get_by_label("Password").fill(PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(f"{server.url}/")
+            page.goto(f"{server.url}/live/?{urlencode({'vhost': vhost})}")
+            page.get_by_test_id("tap-state").filter(has_text="running").wait_for(timeout=20_000)
+            page.evaluate(OBSERVER)
+            cdp = page.context.new_cdp_session(page)
+            cdp.send("Performance.enable")
+
+            # --- latency at a steady rate -------------------------------------------------
+            sent: dict[str, float] = {}
+            interval = 1.0 / args.rate
+            start = time.monotonic()
+            for n in range(args.latency_messages):
+                due = start + n * interval
+                while (now := time.monotonic()) < due:
+                    connection.sleep(min(due - now, 0.005))
+                key = f"lat.{n}"
+                sent[key] = time.time() * 1000
+                channel.basic_publish("bench", key, b'{"n": %d}' % n)
+            connection.process_data_events(0)
+            page.wait_for_timeout(2000)
+            seen = page.evaluate("window.seen")
+            latencies = [seen[key][0] - at for key, at in sent.items() if key in seen]
+            to_tap = [seen[key][1] - at for key, at in sent.items() if key in seen]
+            before = page_figures(page, cdp)
+
+            # --- the flood, in two halves: the page must not grow between them ---------------
+            stages = []
+            publish_s = 0.0
+            for half in (args.flood // 2, args.flood - args.flood // 2):
+                flood_start = time.monotonic()
+                for n in range(half):
+                    channel.basic_publish("bench", f"flood.{n % 100}", b"x" * 100)
+                    if n % 2000 == 0:
+                        connection.process_data_events(0)
+                publish_s += time.monotonic() - flood_start
+                page.wait_for_timeout(args.settle * 1000)
+                counters = {
+                    name: page.locator(f'[data-counter="{name}"]').inner_text()
+                    for name in ("total", "shown", "filtered_out", "sampled_out", "dropped")
+                }
+                stages.append((counters, page_figures(page, cdp)))
+            browser.close()
+        connection.close()
+    finally:
+        server.stop()
+        try:
+            client.set_tracing(vhost, enabled=False)
+        finally:
+            client.delete_vhost(vhost)
+
+    print(f"latency: {args.latency_messages} messages at {args.rate:.0f}/s, firehose mode")
+    print(f"  rows seen: {len(latencies)}/{len(sent)}")
+    if latencies:
+        print(
+            "  publish -> row visible (ms): "
+            f"p50 {statistics.median(latencies):.0f}, p95 {percentile(latencies, 95):.0f}, "
+            f"p99 {percentile(latencies, 99):.0f}, max {max(latencies):.0f}"
+        )
+        print(
+            "  of which publish -> tap received (ms): "
+            f"p50 {statistics.median(to_tap):.0f}, p95 {percentile(to_tap, 95):.0f}"
+        )
+    if args.series:
+        per_second = int(args.rate)
+        ordered = [seen[k][0] - sent[k] for k in sent if k in seen]
+        for start in range(0, len(ordered), per_second):
+            chunk = ordered[start : start + per_second]
+            print(
+                f"  second {start // per_second}: "
+                f"max {max(chunk):.0f} ms, p50 {statistics.median(chunk):.0f}"
+            )
+    print(f"flood: {args.flood} messages published in {publish_s:.1f} s")
+    figures_at = [("before the flood", {}, before)]
+    figures_at += [(f"after {i + 1}/2 of it", c, f) for i, (c, f) in enumerate(stages)]
+    for label, counters, figures in figures_at:
+        print(
+            f"  {label}: {figures['rows']} rows, {figures['in_document']} elements in the "
+            f"document, {figures['dom_nodes']:.0f} DOM nodes (Chromium), "
+            f"{figures['js_heap_mb']:.1f} MB JS heap"
+        )
+        if counters:
+            print(f"    counters: {counters}")
+
+
+if __name__ == "__main__":
+    main()

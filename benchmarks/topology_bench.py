@@ -1,0 +1,261 @@
+"""Topology benchmark: a 1,000-exchange / 5,000-queue / 10,000-binding vhost, API and page.
+
+Run (the machine's 2 cores are shared, so benchmarks take turns):
+
+    flock /tmp/flows-bench.lock .venv/bin/python benchmarks/topology_bench.py
+
+What it does, on the real broker and a real daphne serving the dashboard:
+
+1. a scratch vhost filled in one call to the management API's definitions import
+   (`POST /api/definitions/<vhost>`): exchanges of all four types (some with alternate
+   exchanges), queues (some with dead-letter exchanges), bindings exchange-to-queue with
+   a few exchange-to-exchange;
+2. `GET /api/topology` through the dashboard, several times (signed in), and the same
+   read in-process (`load_topology`) to show where the time goes;
+3. Chromium opens /topology/ on the vhost: time until the page is interactive (the
+   graph script mounted, the first topology read, the "search or focus" prompt shown),
+   then a search and a focus on an exchange, timed until drawn;
+4. deletes the vhost.
+
+Prints a table; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+STATE_DIR = Path(tempfile.mkdtemp(prefix="topology-bench-"))
+os.environ["FLOWS_STATE_DIR"] = str(STATE_DIR)
+os.environ["DATABASE_URL"] = f"sqlite:///{STATE_DIR / 'bench.sqlite3'}"
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+from flows.broker.management_api import ManagementClient, api_path  # noqa: E402
+from flows.topology import load_topology  # noqa: E402
+from tests.conftest import CHROMIUM, CHROMIUM_FLAGS  # noqa: E402
+from tests.live_server import LiveDashboard  # noqa: E402
+
+PASSWORD = "bench password, long enough"  # noqa: S105 - a throwaway user in a temp DB
+TYPES = ("direct", "topic", "fanout", "headers")
+
+
+def definitions(exchanges: int, queues: int, bindings: int) -> dict:
+    """A deterministic topology of the requested size."""
+    exchange_names = [f"ex-{n:04d}" for n in range(exchanges)]
+    queue_names = [f"q-{n:05d}" for n in range(queues)]
+    exchange_items = []
+    for n, name in enumerate(exchange_names):
+        arguments = (
+            {"alternate-exchange": exchange_names[(n + 1) % exchanges]} if n % 50 == 0 else {}
+        )
+        exchange_items.append(
+            {
+                "name": name,
+                "type": TYPES[n % 4],
+                "durable": True,
+                "auto_delete": False,
+                "internal": False,
+                "arguments": arguments,
+            }
+        )
+    queue_items = []
+    for n, name in enumerate(queue_names):
+        arguments = {"x-dead-letter-exchange": exchange_names[n % exchanges]} if n % 25 == 0 else {}
+        queue_items.append(
+            {"name": name, "durable": False, "auto_delete": False, "arguments": arguments}
+        )
+    binding_items = []
+    exchange_to_exchange = bindings // 20
+    for n in range(bindings):
+        source_index = n % exchanges
+        source = exchange_names[source_index]
+        kind = TYPES[source_index % 4]
+        arguments = {"x-match": "any", "region": f"r{n % 7}"} if kind == "headers" else {}
+        key = f"k.{n % 13}.#" if kind == "topic" else f"k{n % 13}"
+        if n < exchange_to_exchange:
+            destination, destination_type = (
+                exchange_names[(source_index + 7) % exchanges],
+                "exchange",
+            )
+        else:
+            destination, destination_type = queue_names[(n * 7) % queues], "queue"
+        binding_items.append(
+            {
+                "source": source,
+                "destination": destination,
+                "destination_type": destination_type,
+                "routing_key": key,
+                "arguments": arguments,
+            }
+        )
+    return {"exchanges": exchange_items, "queues": queue_items, "bindings": binding_items}
+
+
+def timed(action) -> tuple[float, object]:
+    start = time.perf_counter()
+    result = action()
+    return time.perf_counter() - start, result
+
+
+def summary(values: list[float]) -> str:
+    return (
+        f"median {statistics.median(values):.2f} s, "
+        f"min {min(values):.2f} s, max {max(values):.2f} s (n={len(values)})"
+    )
+
+
+class Rows(list):
+    """The result table, also printed line by line as figures come in."""
+
+    def append(self, row: tuple[str, str]) -> None:
+        super().append(row)
+        print(f"  {row[0]}: {row[1]}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--exchanges", type=int, default=1000)
+    parser.add_argument("--queues", type=int, default=5000)
+    parser.add_argument("--bindings", type=int, default=10_000)
+    parser.add_argument("--api-runs", type=int, default=5)
+    parser.add_argument("--page-runs", type=int, default=3)
+    args = parser.parse_args()
+
+    call_command("migrate", interactive=False, verbosity=0)
+    get_user_model().objects.create_user(username="bench", password=PASSWORD)
+    # Making and dropping thousands of queues takes the broker a while: a patient client.
+    client = ManagementClient(
+        settings.RABBITMQ_API_URL,
+        settings.RABBITMQ_API_USER,
+        settings.RABBITMQ_API_PASSWORD,
+        timeout=600,
+    )
+    vhost = f"flows-bench-topology-{uuid.uuid4().hex[:6]}"
+    client.create_vhost(vhost, description="topology benchmark (deleted when it ends)")
+    client.set_permissions(vhost, settings.RABBITMQ_API_USER)
+    rows = Rows()
+    server: LiveDashboard | None = None
+    try:
+        body = definitions(args.exchanges, args.queues, args.bindings)
+        load_s, _ = timed(lambda: client.request("POST", api_path("definitions", vhost), json=body))
+        rows.append(
+            (
+                "build the vhost (definitions import, one POST)",
+                f"{load_s:.1f} s for {args.exchanges} exchanges, {args.queues} queues, "
+                f"{args.bindings} bindings",
+            )
+        )
+        topology = load_topology(vhost, client=client)
+        rows.append(
+            (
+                "read back",
+                f"{len(topology.exchanges)} exchanges (incl. amq.* and default), "
+                f"{len(topology.queues)} queues, {len(topology.bindings)} bindings",
+            )
+        )
+        in_process = [timed(lambda: load_topology(vhost, client=client))[0] for _ in range(3)]
+        rows.append(("load_topology() in-process (5 API lists in parallel)", summary(in_process)))
+
+        server = LiveDashboard(database_url=os.environ["DATABASE_URL"]).start()
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS
+            )
+            context = browser.new_context(viewport={"width": 1500, "height": 900})
+            page = context.new_page()
+            page.goto(f"{server.url}/accounts/login/")
+            page.get_by_label("Username").fill("bench")
+            page.get_by_label("Password").fill(PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(f"{server.url}/")
+
+            api_url = f"{server.url}/api/topology?vhost={quote(vhost, safe='')}"
+            api_times, size = [], 0
+            for _ in range(args.api_runs):
+                seconds, response = timed(lambda: context.request.get(api_url, timeout=120_000))
+                assert response.status == 200, response.text()[:300]
+                size = len(response.body())
+                api_times.append(seconds)
+            rows.append(("GET /api/topology (target < 2 s)", summary(api_times)))
+            rows.append(("  its JSON body", f"{size / 1e6:.1f} MB"))
+            etag = response.headers["etag"]
+            not_modified = [
+                timed(
+                    lambda: context.request.get(
+                        api_url, headers={"If-None-Match": etag}, timeout=120_000
+                    )
+                )[0]
+                for _ in range(3)
+            ]
+            rows.append(("  unchanged, with If-None-Match (304)", summary(not_modified)))
+
+            tti, search_times, focus_times = [], [], []
+            for _ in range(args.page_runs):
+                page = context.new_page()
+                start = time.perf_counter()
+                page.goto(f"{server.url}/topology/?vhost={quote(vhost, safe='')}")
+                page.wait_for_function(
+                    "document.body.dataset.graphReady === 'true'", timeout=120_000
+                )
+                page.locator(".flows-graph-overlay").wait_for(state="visible")
+                tti.append(time.perf_counter() - start)
+                prompt = page.locator(".flows-graph-overlay").text_content()
+
+                start = time.perf_counter()
+                page.get_by_label("Search by name").fill("q-0012")
+                page.wait_for_function(
+                    "window.topologyGraph.cy.getElementById('queue:q-00120').nonempty()"
+                )
+                search_times.append(time.perf_counter() - start)
+
+                start = time.perf_counter()
+                page.evaluate("window.topologyGraph.focus('exchange:ex-0001')")
+                page.wait_for_function(
+                    "window.topologyGraph.focused === 'exchange:ex-0001' && "
+                    "window.topologyGraph.cy.getElementById('exchange:ex-0001').nonempty()"
+                )
+                focus_times.append(time.perf_counter() - start)
+                drawn = page.evaluate("window.topologyGraph.cy.nodes().length")
+                page.close()
+            rows.append(("/topology/ time to interactive (target < 5 s)", summary(tti)))
+            rows.append(("  what it shows", json.dumps(prompt)))
+            rows.append(
+                ("search 'q-0012' until drawn (200 ms debounce incl.)", summary(search_times))
+            )
+            rows.append((f"focus on an exchange until drawn ({drawn} nodes)", summary(focus_times)))
+            browser.close()
+    finally:
+        if server is not None:
+            server.stop()
+        seconds, _ = timed(lambda: client.delete_vhost(vhost))
+        rows.append(("delete the vhost", f"{seconds:.1f} s"))
+        client.close()
+
+    width = max(len(name) for name, _ in rows)
+    print(f"\nTopology benchmark, vhost {vhost!r}\n")
+    for name, value in rows:
+        print(f"{name.ljust(width)}  {value}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Publishing test messages: field checks, the long-lived publisher, repeats, templates."""

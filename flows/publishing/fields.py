@@ -1,0 +1,530 @@
+"""What a person asks to publish, parsed and checked: pure functions, no I/O.
+
+The form and the JSON API both hand `parse_publish_request` a plain mapping of the same
+field names; it returns a `PublishRequest` ready for pika, or raises `PublishInvalid`
+with one message per field, so errors land next to the field that caused them.
+
+AMQP limits that bite: exchange names, routing keys and the string properties are
+"short strings" (at most 255 bytes of UTF-8); `expiration` is a string holding a
+non-negative integer of milliseconds; `priority` is an octet (0-255); header integers
+are signed 64-bit.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import math
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+SHORTSTR_MAX_BYTES = 255
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+MAX_REPEAT = 100_000
+MAX_RATE = 1_000_000
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+BODY_ENCODINGS = ("text", "json", "base64")
+HEADER_TYPES = ("string", "int", "float", "bool", "table", "list")
+TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
+FALSE_WORDS = frozenset({"false", "0", "no", "off"})
+
+# The string-valued basic properties, in the order the form shows them.
+STRING_PROPERTIES = (
+    "content_type",
+    "content_encoding",
+    "correlation_id",
+    "reply_to",
+    "message_id",
+    "type",
+    "user_id",
+    "app_id",
+)
+BodyEncoding = Literal["text", "json", "base64"]
+
+
+class PublishInvalid(Exception):
+    """The request cannot be published as it stands: `errors` maps field name to message."""
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        super().__init__("; ".join(f"{name}: {message}" for name, message in errors.items()))
+        self.errors = dict(errors)
+
+
+@dataclass(frozen=True)
+class PublishRequest:
+    vhost: str
+    exchange: str
+    routing_key: str
+    body: bytes
+    body_encoding: BodyEncoding
+    # The body as the form should show it again (JSON pretty-printed).
+    body_display: str
+    headers: dict[str, Any]
+    # Basic properties as pika.BasicProperties keyword arguments (headers excluded).
+    properties: dict[str, Any]
+    mandatory: bool = True
+    repeat: int = 1
+    # Messages per second for repeats; None = as fast as confirms allow.
+    rate: float | None = None
+    message_id_generated: bool = False
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def message_id(self) -> str | None:
+        return self.properties.get("message_id")
+
+
+# --- small parsers ------------------------------------------------------------------------------
+
+
+def encodable(text: str) -> bool:
+    """False for strings UTF-8 cannot carry (lone surrogates, which JSON can smuggle in)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        if not encodable(value):
+            raise ValueError("contains characters that are not valid Unicode")
+        return value
+    if isinstance(value, bool | int | float):
+        return json.dumps(value)
+    raise ValueError("expected text")
+
+
+def check_shortstr(value: str, what: str) -> str | None:
+    """An error message when `value` does not fit an AMQP short string."""
+    size = len(value.encode("utf-8"))
+    if size > SHORTSTR_MAX_BYTES:
+        return f"{what} is {size} bytes long; AMQP allows at most {SHORTSTR_MAX_BYTES} bytes"
+    return None
+
+
+def parse_bool(value: Any, *, default: bool) -> bool:
+    """A checkbox or JSON boolean: missing means `default`."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError(f"expected true or false, got {_show(value)}")
+
+
+def parse_int(value: Any, *, low: int, high: int, what: str = "a whole number") -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"expected {what}, got a boolean")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"expected {what}, got {_show(value)}")
+        value = int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = int(text, 10)
+        except ValueError:
+            raise ValueError(f"expected {what}, got {_show(text)}") from None
+    if not isinstance(value, int):
+        raise ValueError(f"expected {what}")
+    if not low <= value <= high:
+        raise ValueError(f"must be between {low} and {high}, got {value}")
+    return value
+
+
+def parse_float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("expected a number, got a boolean")
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number, got {_show(value)}") from None
+    if not math.isfinite(number):
+        raise ValueError("expected a finite number")
+    return number
+
+
+def parse_expiration(value: Any) -> str | None:
+    """Per-message TTL: a string holding a non-negative integer of milliseconds."""
+    if value is None or value == "":
+        return None
+    text = value if isinstance(value, str) else _text(value)
+    text = text.strip()
+    if not text.isascii() or not text.isdigit():
+        raise ValueError(
+            f'must be a non-negative whole number of milliseconds, like "60000"; got {_show(text)}'
+        )
+    if int(text) > 2**32 - 1:
+        raise ValueError("must be at most 4294967295 milliseconds")
+    return text
+
+
+def parse_delivery_mode(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    word = str(value).strip().lower()
+    if word in {"2", "persistent"}:
+        return 2
+    if word in {"1", "transient", "non-persistent"}:
+        return 1
+    raise ValueError(f"must be persistent or transient, got {_show(value)}")
+
+
+def parse_timestamp(value: Any) -> int | None:
+    """Seconds since the epoch, or an ISO 8601 date-time (UTC when no offset is given)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return parse_int(value, low=0, high=INT64_MAX, what="seconds since the epoch")
+    text = str(value).strip()
+    if text.isdigit():
+        return parse_int(text, low=0, high=INT64_MAX, what="seconds since the epoch")
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"must be seconds since the epoch or a date-time like 2026-01-31T12:00:00Z; "
+            f"got {_show(text)}"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    seconds = int(moment.timestamp())
+    if seconds < 0:
+        raise ValueError("must not be before 1970")
+    return seconds
+
+
+def _show(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- headers --------------------------------------------------------------------------------
+
+
+def _check_header_value(value: Any, path: str) -> None:
+    """Reject what AMQP tables cannot carry (or pika cannot encode) in a JSON value."""
+    if isinstance(value, str):
+        if not encodable(value):
+            raise ValueError(f"{path}: contains characters that are not valid Unicode")
+        return
+    if isinstance(value, bool) or value is None:
+        return
+    if isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise ValueError(f"{path}: integer out of the signed 64-bit range")
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{path}: numbers must be finite")
+        return
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_header_value(item, f"{path}[{index}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not encodable(key):
+                raise ValueError(f"{path}: a table key is not valid Unicode")
+            if check_shortstr(key, "a table key"):
+                raise ValueError(f"{path}: table key {_show(key)} is longer than 255 bytes")
+            _check_header_value(item, f"{path}.{key}")
+        return
+    raise ValueError(f"{path}: unsupported value {_show(value)}")
+
+
+def parse_header_value(kind: str, value: Any) -> Any:
+    """One typed header value. Text input (the form) and JSON values (the API) both work."""
+    if kind == "string":
+        if not isinstance(value, str):
+            raise ValueError("expected a string")
+        _check_header_value(value, "value")
+        return value
+    if kind == "int":
+        return parse_int(value, low=INT64_MIN, high=INT64_MAX, what="an integer")
+    if kind == "float":
+        return parse_float(value)
+    if kind == "bool":
+        if value is None or value == "":
+            raise ValueError("expected true or false")
+        return parse_bool(value, default=False)
+    if kind in {"table", "list"}:
+        parsed = value
+        if isinstance(value, str):
+            try:
+                parsed = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"invalid JSON: {exc.msg} (line {exc.lineno})") from None
+        wanted = dict if kind == "table" else list
+        if not isinstance(parsed, wanted):
+            raise ValueError(
+                'expected a JSON object, like {"a": 1}'
+                if kind == "table"
+                else 'expected a JSON array, like [1, "two"]'
+            )
+        _check_header_value(parsed, "value")
+        return parsed
+    raise ValueError(f"unknown header type {_show(kind)}; one of {', '.join(HEADER_TYPES)}")
+
+
+def infer_header_type(value: Any) -> str:
+    """The header type of a JSON value (the API's `{"name": value}` form)."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, dict):
+        return "table"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, str):
+        return "string"
+    raise ValueError(f"unsupported header value {_show(value)}")
+
+
+def normalise_headers(raw: Any) -> list[dict[str, Any]]:
+    """Headers as rows of {name, type, value}: accepts rows, or a JSON object of values."""
+    if raw is None or raw == "":
+        return []
+    if isinstance(raw, Mapping):
+        rows = []
+        for name, value in raw.items():
+            try:
+                kind = infer_header_type(value)
+            except ValueError:
+                kind = "invalid"
+            rows.append({"name": name, "type": kind, "value": value})
+        return rows
+    if isinstance(raw, list) and all(isinstance(row, Mapping) for row in raw):
+        return [dict(row) for row in raw]
+    raise ValueError("headers must be an object of values or a list of {name, type, value}")
+
+
+def parse_headers(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Typed header rows to a table; errors keyed `headers.<i>.name` / `headers.<i>.value`."""
+    headers: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for index, row in enumerate(rows):
+        name = row.get("name")
+        kind = row.get("type") or "string"
+        value = row.get("value")
+        if (name is None or name == "") and (value is None or value == ""):
+            continue  # an empty row of the form
+        if not isinstance(name, str) or not name:
+            errors[f"headers.{index}.name"] = "a header needs a name"
+            continue
+        if not encodable(name):
+            errors[f"headers.{index}.name"] = "contains characters that are not valid Unicode"
+            continue
+        problem = check_shortstr(name, "the header name")
+        if problem:
+            errors[f"headers.{index}.name"] = problem
+            continue
+        if name in headers:
+            errors[f"headers.{index}.name"] = f"header {_show(name)} is given twice"
+            continue
+        if kind == "invalid":
+            errors[f"headers.{index}.value"] = f"unsupported value {_show(value)}"
+            continue
+        try:
+            headers[name] = parse_header_value(str(kind), value)
+        except ValueError as exc:
+            errors[f"headers.{index}.value"] = str(exc)
+    return headers, errors
+
+
+# --- the body -----------------------------------------------------------------------------------
+
+
+def parse_body(text: Any, encoding: Any, *, max_bytes: int) -> tuple[bytes, str]:
+    """The body's bytes and how to show it again; raises ValueError with the field's message."""
+    if text is None:
+        text = ""
+    if encoding == "json" and isinstance(text, dict | list | int | float | bool):
+        # The JSON API may send a JSON body as the value itself rather than as text.
+        try:
+            text = json.dumps(text, allow_nan=False)
+        except ValueError:
+            raise ValueError("the JSON body must not contain NaN or infinity") from None
+    if not isinstance(text, str):
+        raise ValueError("the body must be a string (or, with body_encoding json, any JSON value)")
+    if not encodable(text):
+        raise ValueError("the body contains characters that are not valid Unicode")
+    if encoding not in BODY_ENCODINGS:
+        raise ValueError(f"unknown body encoding {_show(encoding)}; one of text, json, base64")
+    if encoding == "text":
+        body, display = text.encode("utf-8"), text
+    elif encoding == "json":
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"invalid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+            ) from None
+        display = json.dumps(document, indent=2, ensure_ascii=False)
+        if not encodable(display):  # "\ud800" escapes decode to lone surrogates
+            raise ValueError("the JSON holds characters that are not valid Unicode")
+        body = display.encode("utf-8")
+    else:
+        compact = "".join(text.split())
+        try:
+            body = base64.b64decode(compact, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("invalid base64 (use A-Z, a-z, 0-9, +, / and = padding)") from None
+        display = text
+    if len(body) > max_bytes:
+        raise ValueError(f"the body is {len(body):,} bytes; the limit is {max_bytes:,} bytes")
+    return body, display
+
+
+# --- the whole request --------------------------------------------------------------------------
+
+
+def parse_publish_request(
+    raw: Mapping[str, Any],
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    new_message_id: Any = None,
+) -> PublishRequest:
+    """Check every field; raise PublishInvalid listing every problem at once."""
+    errors: dict[str, str] = {}
+    make_id = new_message_id or (lambda: str(uuid.uuid4()))
+
+    def text_field(name: str, *, shortstr: bool = True, what: str | None = None) -> str:
+        try:
+            value = _text(raw.get(name))
+        except ValueError as exc:
+            errors[name] = str(exc) if isinstance(raw.get(name), str) else "must be a string"
+            return ""
+        if shortstr:
+            problem = check_shortstr(value, what or f"the {name.replace('_', ' ')}")
+            if problem:
+                errors[name] = problem
+        return value
+
+    vhost = text_field("vhost")
+    if not vhost and "vhost" not in errors:
+        errors["vhost"] = "choose a vhost"
+    exchange = text_field("exchange", what="the exchange name")
+    routing_key = text_field("routing_key", what="the routing key")
+
+    body_encoding = raw.get("body_encoding") or "text"
+    body, body_display = b"", ""
+    try:
+        body, body_display = parse_body(raw.get("body"), body_encoding, max_bytes=max_body_bytes)
+    except ValueError as exc:
+        errors["body"] = str(exc)
+        body_display = raw.get("body") if isinstance(raw.get("body"), str) else ""
+
+    headers: dict[str, Any] = {}
+    try:
+        rows = normalise_headers(raw.get("headers"))
+    except ValueError as exc:
+        errors["headers"] = str(exc)
+    else:
+        headers, header_errors = parse_headers(rows)
+        errors.update(header_errors)
+
+    properties: dict[str, Any] = {}
+    for name in STRING_PROPERTIES:
+        value = text_field(name)
+        if value:
+            properties[name] = value
+    generated = False
+    if "message_id" not in properties and "message_id" not in errors:
+        properties["message_id"] = str(make_id())
+        generated = True
+
+    converters = {
+        "delivery_mode": parse_delivery_mode,
+        "priority": lambda v: (
+            None if v is None or v == "" else parse_int(v, low=0, high=255, what="0-255")
+        ),
+        "expiration": parse_expiration,
+        "timestamp": parse_timestamp,
+    }
+    for name, convert in converters.items():
+        try:
+            value = convert(raw.get(name))
+        except ValueError as exc:
+            errors[name] = str(exc)
+            continue
+        if value is not None:
+            properties[name] = value
+
+    try:
+        mandatory = parse_bool(raw.get("mandatory"), default=True)
+    except ValueError as exc:
+        errors["mandatory"] = str(exc)
+        mandatory = True
+
+    repeat = 1
+    try:
+        if raw.get("repeat") not in (None, ""):
+            repeat = parse_int(raw.get("repeat"), low=1, high=MAX_REPEAT, what="a count")
+    except ValueError as exc:
+        errors["repeat"] = str(exc)
+
+    rate: float | None = None
+    try:
+        if raw.get("rate") not in (None, "", "max"):
+            rate = parse_float(raw.get("rate"))
+            if not 0 < rate <= MAX_RATE:
+                raise ValueError(f"must be above 0 and at most {MAX_RATE:,} messages per second")
+    except ValueError as exc:
+        errors["rate"] = str(exc)
+
+    if errors:
+        raise PublishInvalid(errors)
+    return PublishRequest(
+        vhost=vhost,
+        exchange=exchange,
+        routing_key=routing_key,
+        body=body,
+        body_encoding=body_encoding,
+        body_display=body_display,
+        headers=headers,
+        properties=properties,
+        mandatory=mandatory,
+        repeat=repeat,
+        rate=rate,
+        message_id_generated=generated,
+    )
+
+
+def form_to_raw(data: Any) -> dict[str, Any]:
+    """A submitted form (a QueryDict) to the mapping `parse_publish_request` reads.
+
+    Header rows arrive as parallel lists `header_name`, `header_type`, `header_value`.
+    A checkbox is absent when unticked, so the form also sends `mandatory_present`.
+    """
+    raw: dict[str, Any] = {key: data.get(key) for key in data if not key.startswith("header_")}
+    names = data.getlist("header_name")
+    kinds = data.getlist("header_type")
+    values = data.getlist("header_value")
+    raw["headers"] = [
+        {
+            "name": name,
+            "type": kinds[index] if index < len(kinds) else "string",
+            "value": values[index] if index < len(values) else "",
+        }
+        for index, name in enumerate(names)
+    ]
+    if data.get("mandatory_present"):
+        raw["mandatory"] = "true" if data.get("mandatory") else "false"
+    return raw

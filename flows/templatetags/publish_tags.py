@@ -1,0 +1,18 @@
+"""Template helpers for the publish page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def get_field(mapping: Any, name: str) -> Any:
+    """`mapping[name]`, or "" when absent or None (field values and field errors)."""
+    if not isinstance(mapping, dict):
+        return ""
+    value = mapping.get(name)
+    return "" if value is None else value

@@ -1,0 +1,124 @@
+"""The live page (`/live/`), its message details and its consumption panel.
+
+The page itself is static HTML: rows, counters and the tap status arrive over the
+websocket (`flows.live.consumer`). Filters live in the URL, so a link reproduces a view.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from flows.broker.errors import BrokerError
+from flows.live.consumption import consumption
+from flows.live.rows import build_details
+from flows.tap.filters import EventFilter, FilterError
+from flows.vhosts import selected_vhost
+
+FILTER_FIELDS = (
+    ("exchange", "exchange", "name, or amq.default"),
+    ("routing_key", "routing key", "topic pattern: food.*, #.error"),
+    ("queue", "queue", "routed to or delivered from"),
+    ("header", "header", "key=value"),
+    ("body", "body contains", "text"),
+    ("kind", "kind", ""),
+    ("unroutable", "unroutable only", ""),
+)
+WS_PATH = "/ws/live/"
+# Details are rendered from the event the row carries; an event is a few KiB at most.
+MAX_DETAILS_REQUEST = 1024 * 1024
+
+
+TAP_MODES = ("auto", "bindings", "firehose")
+
+
+def live_ws_path(vhost: str, event_filter: EventFilter, mode: str = "auto") -> str:
+    params = {"vhost": vhost, **event_filter.to_params()}
+    if mode != "auto":
+        params["mode"] = mode
+    return f"{WS_PATH}?{urlencode(params)}"
+
+
+@require_GET
+def live_page(request: HttpRequest) -> HttpResponse:
+    vhost = selected_vhost(request)
+    filter_error: FilterError | None = None
+    mode = request.GET.get("mode") or "auto"
+    try:
+        if mode not in TAP_MODES:
+            raise FilterError("mode", "must be auto, bindings or firehose")
+        event_filter = EventFilter.from_params(request.GET)
+    except FilterError as exc:
+        filter_error = exc
+        event_filter = EventFilter()
+    fields = [
+        {
+            "name": name,
+            "label": label,
+            "placeholder": placeholder,
+            "value": request.GET.get(name, ""),
+        }
+        for name, label, placeholder in FILTER_FIELDS
+    ]
+    return render(
+        request,
+        "flows/live.html",
+        {
+            "filter_fields": fields,
+            "filter_error": filter_error,
+            "ws_path": live_ws_path(vhost, event_filter, mode),
+            "mode": mode,
+            "tap_modes": TAP_MODES,
+            "max_rows": settings.LIVE_MAX_ROWS,
+            "graph_api_url": graph_api_url(vhost),
+        },
+        status=400 if filter_error else 200,
+    )
+
+
+def graph_api_url(vhost: str) -> str:
+    """Where the topology graph reads its data (graph.js adds `?vhost=` itself)."""
+    try:
+        return reverse("api-topology")
+    except NoReverseMatch:  # the topology page is optional for the live page
+        return ""
+
+
+@require_POST
+def live_details(request: HttpRequest) -> HttpResponse:
+    """The details panel for one row: the page posts back the event the row carries."""
+    raw = request.POST.get("event", "")
+    error = ""
+    event = None
+    if len(raw) > MAX_DETAILS_REQUEST:
+        error = "This message is too large to show."
+    else:
+        try:
+            event = json.loads(raw)
+        except ValueError:
+            event = None
+        if not isinstance(event, dict):
+            error = "This row carries no readable message."
+    details = build_details(event) if event is not None and not error else None
+    return render(request, "flows/live/_details.html", {"d": details, "error": error})
+
+
+@require_GET
+def live_consumption(request: HttpRequest) -> HttpResponse:
+    """The consumption panel, polled by the live page every few seconds."""
+    vhost = selected_vhost(request)
+    try:
+        panels, consumers, hidden = consumption(vhost)
+    except BrokerError as exc:
+        return render(request, "flows/live/_consumption.html", {"error": str(exc)})
+    return render(
+        request,
+        "flows/live/_consumption.html",
+        {"panels": panels, "consumers": consumers, "hidden": hidden},
+    )

@@ -1,0 +1,253 @@
+"""The publish page: the form (htmx, result inline), repeat progress, saved templates.
+
+Every view calls `flows.publishing.service`; none talks to the broker itself.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET, require_POST
+
+from flows.broker.errors import BrokerError
+from flows.models import PublishTemplate
+from flows.publishing import publisher, service
+from flows.publishing.fields import (
+    BODY_ENCODINGS,
+    HEADER_TYPES,
+    PublishInvalid,
+    form_to_raw,
+    parse_publish_request,
+)
+from flows.publishing.policy import PublishForbidden, permission_refusal
+from flows.topology import load_topology
+from flows.vhosts import selected_vhost
+
+# Fields that belong to the page, not to the message.
+FORM_ONLY_FIELDS = ("csrfmiddlewaretoken", "idempotency_key", "template_name", "template_shared")
+EMPTY_HEADER_ROWS = 2
+
+
+def _header_rows(raw: dict[str, Any], errors: dict[str, str]) -> list[dict[str, Any]]:
+    """The submitted header rows with their errors (keyed by submitted index), plus blanks."""
+    rows = []
+    for index, row in enumerate(raw.get("headers") or []):
+        if not isinstance(row, dict):
+            continue
+        row = {
+            **row,
+            "name_error": errors.get(f"headers.{index}.name"),
+            "value_error": errors.get(f"headers.{index}.value"),
+        }
+        if row.get("name") or row.get("value") not in (None, "") or row["name_error"]:
+            rows.append(row)
+    return rows + [{"name": "", "type": "string", "value": ""}] * EMPTY_HEADER_ROWS
+
+
+def _suggestions(vhost: str) -> dict[str, list[str]]:
+    """Exchange names and routing keys from the vhost's topology, for the datalists."""
+    try:
+        topology = load_topology(vhost)
+    except BrokerError:
+        return {"exchanges": [], "routing_keys": []}
+    exchanges = [e.name for e in topology.exchanges if e.name and not e.is_dashboard_object]
+    keys = {b.routing_key for b in topology.bindings if b.routing_key}
+    keys.update(q.name for q in topology.queues if not q.is_dashboard_object)
+    return {"exchanges": exchanges, "routing_keys": sorted(keys)[:500]}
+
+
+def _templates_for(user) -> list[PublishTemplate]:
+    return list(
+        PublishTemplate.objects.filter(Q(owner=user) | Q(shared=True)).select_related("owner")
+    )
+
+
+def _context(
+    request: HttpRequest,
+    raw: dict[str, Any],
+    *,
+    errors: dict[str, str] | None = None,
+    error: str | None = None,
+    result: service.PublishResult | None = None,
+) -> dict[str, Any]:
+    vhost = raw.get("vhost") or selected_vhost(request)
+    errors = errors or {}
+    rows = _header_rows(raw, errors)
+    return {
+        "raw": {**raw, "vhost": vhost},
+        "header_rows": rows,
+        "header_types": HEADER_TYPES,
+        "body_encodings": BODY_ENCODINGS,
+        "errors": errors,
+        "error": error,
+        "result": result,
+        "run": result.run if result else None,
+        "mandatory": raw.get("mandatory", "true") not in ("false", False),
+        "refusal": permission_refusal(request.user),
+        "allowed_patterns": service.allowed_exchange_patterns(),
+        "max_body_bytes": service.max_body_bytes(),
+        "idempotency_key": uuid.uuid4().hex,
+        "suggestions": _suggestions(vhost) if request.method == "GET" else None,
+        "templates": _templates_for(request.user),
+    }
+
+
+def _initial_raw(request: HttpRequest) -> dict[str, Any]:
+    template_id = request.GET.get("template")
+    if template_id and template_id.isdigit():
+        template = PublishTemplate.objects.filter(
+            Q(owner=request.user) | Q(shared=True), pk=int(template_id)
+        ).first()
+        if template is not None:
+            return dict(template.fields)
+    return {
+        "vhost": selected_vhost(request),
+        "exchange": request.GET.get("exchange", ""),
+        "routing_key": request.GET.get("routing_key", ""),
+        "body_encoding": "text",
+        "mandatory": "true",
+    }
+
+
+@require_GET
+def publish_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "flows/publish.html", _context(request, _initial_raw(request)))
+
+
+def _message_fields(data: QueryDict) -> dict[str, Any]:
+    raw = form_to_raw(data)
+    for name in FORM_ONLY_FIELDS:
+        raw.pop(name, None)
+    raw.pop("mandatory_present", None)
+    return raw
+
+
+@require_POST
+def publish_submit(request: HttpRequest) -> HttpResponse:
+    """Publish from the form; htmx swaps in the form (errors, fresh token) and the result."""
+    raw = _message_fields(request.POST)
+    errors: dict[str, str] = {}
+    error: str | None = None
+    result: service.PublishResult | None = None
+    status = 200
+    try:
+        result = service.publish_message(
+            request.user, raw, idempotency_key=request.POST.get("idempotency_key")
+        )
+        if result.request.body_encoding == "json":
+            raw["body"] = result.request.body_display  # pretty-printed
+    except PublishInvalid as exc:
+        errors, status = exc.errors, 400
+    except PublishForbidden as exc:
+        status = 403
+        if exc.field:
+            errors = {exc.field: exc.message}
+        else:
+            error = exc.message
+    except publisher.PublishFailed as exc:
+        status = 502 if exc.kind != "channel" else 400
+        if exc.field:
+            errors = {exc.field: exc.message}
+        error = exc.message
+    context = _context(request, raw, errors=errors, error=error, result=result)
+    template = "flows/_publish_panel.html" if request.htmx else "flows/publish.html"
+    # htmx swaps only 2xx responses by default: field errors are a normal answer here.
+    return render(request, template, context, status=200 if request.htmx else status)
+
+
+# --- repeat runs --------------------------------------------------------------------------------
+
+
+def _run_or_404(request: HttpRequest, run_id: str) -> publisher.RepeatRun:
+    run = publisher.find_run(run_id)
+    if run is None or (run.owner_id != request.user.pk and not request.user.is_superuser):
+        raise Http404("No such repeat run")
+    return run
+
+
+@require_GET
+def run_progress(request: HttpRequest, run_id: str) -> HttpResponse:
+    return render(request, "flows/_publish_progress.html", {"run": _run_or_404(request, run_id)})
+
+
+@require_POST
+def run_cancel(request: HttpRequest, run_id: str) -> HttpResponse:
+    run = _run_or_404(request, run_id)
+    run.cancel()
+    run.wait(2)
+    return render(request, "flows/_publish_progress.html", {"run": run})
+
+
+# --- templates ----------------------------------------------------------------------------------
+
+
+def _templates_fragment(request: HttpRequest, **extra: Any) -> HttpResponse:
+    return render(
+        request,
+        "flows/_publish_templates.html",
+        {"templates": _templates_for(request.user), **extra},
+    )
+
+
+@require_POST
+def template_save(request: HttpRequest) -> HttpResponse:
+    """Save the form's message under a name (replacing the user's template of that name)."""
+    name = (request.POST.get("template_name") or "").strip()
+    refusal = permission_refusal(request.user)
+    if refusal:
+        return _templates_fragment(request, template_error=refusal)
+    if not name:
+        return _templates_fragment(request, template_error="Give the template a name.")
+    if len(name) > 100:
+        return _templates_fragment(request, template_error="At most 100 characters, please.")
+    raw = _message_fields(request.POST)
+    try:
+        parse_publish_request(raw, max_body_bytes=service.max_body_bytes())
+    except PublishInvalid as exc:
+        problems = "; ".join(f"{field}: {message}" for field, message in exc.errors.items())
+        return _templates_fragment(
+            request, template_error=f"Not saved, the message has errors: {problems}"
+        )
+    PublishTemplate.objects.update_or_create(
+        owner=request.user,
+        name=name,
+        defaults={"fields": raw, "shared": bool(request.POST.get("template_shared"))},
+    )
+    return _templates_fragment(request, template_saved=name)
+
+
+@require_POST
+def template_publish(request: HttpRequest, template_id: int) -> HttpResponse:
+    """Publish a saved template as it stands, in one click."""
+    template = get_object_or_404(
+        PublishTemplate.objects.filter(Q(owner=request.user) | Q(shared=True)), pk=template_id
+    )
+    raw = dict(template.fields)
+    error: str | None = None
+    result = None
+    try:
+        result = service.publish_message(request.user, raw)
+    except PublishInvalid as exc:
+        error = "The template no longer checks out: " + "; ".join(
+            f"{field}: {message}" for field, message in exc.errors.items()
+        )
+    except (PublishForbidden, publisher.PublishFailed) as exc:
+        error = exc.message
+    return render(
+        request,
+        "flows/_publish_result.html",
+        {"result": result, "error": error, "run": result.run if result else None},
+    )
+
+
+@require_POST
+def template_delete(request: HttpRequest, template_id: int) -> HttpResponse:
+    template = get_object_or_404(PublishTemplate, pk=template_id)
+    if template.owner_id != request.user.pk and not request.user.is_superuser:
+        return _templates_fragment(request, template_error="Only its owner can delete a template.")
+    template.delete()
+    return _templates_fragment(request)

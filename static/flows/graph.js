@@ -1,0 +1,921 @@
+// The topology graph of one vhost: cytoscape.js with a layered dagre layout, kept in
+// step with /api/topology by diffing elements (never rebuilding), so zoom, pan and
+// selection survive every refresh.
+//
+// Contract (notes/contracts.md, section 5), used by the topology page and the live page:
+//   window.flowsGraph.mount(container, {vhost, apiUrl}) -> Promise<graph>
+//   graph.animateRoute({exchange, hops: [{source, destination, destination_type, routing_key}], unroutable})
+//   graph.animateDelivery({queue, consumer_tag})
+//   graph.pulse({edgeKey: rate})
+// Node ids: "exchange:<name>", "queue:<name>", "consumer:<channel>:<tag>" where <channel>
+// is the management API's channel name ("127.0.0.1:5555 -> 127.0.0.1:5672 (1)").
+// Edge ids (the keys of pulse()): "binding:" + JSON [source, destination_type, destination,
+// properties_key], "alternate:<exchange>", "dead-letter:<queue>", "consumes:<consumer id>";
+// graph.edgeKey({source, destination, destination_type, routing_key}) finds a binding's id.
+// Also on the graph: on("select"|"data"|"status"|"scope", fn), focus(id), clearFocus(),
+// setFilter(text), setOptions({showBuiltin, showDashboard}), showRoute(apiRouteJson),
+// clearRoute(), details(id), search(text), select(id), refresh(), fit(), destroy().
+//
+// Names are untrusted: they reach the screen only as cytoscape data (drawn on a canvas)
+// or through textContent, never as HTML; elements are looked up with getElementById,
+// never with a selector built from a name.
+(function () {
+  "use strict";
+
+  const DEFAULTS = {
+    refreshMs: 3000,
+    nodeLimit: 300, // above this, ask to search or focus instead of drawing everything
+    collapseAt: 40, // a focused node shows at most this many neighbours until expanded
+    showBuiltin: false, // amq.* exchanges and the default exchange
+    showDashboard: false, // the dashboard's own flows-dashboard.* objects
+  };
+  const MAX_DOTS = 150; // concurrent animation dots; beyond this, animations are skipped
+  const HOP_MS = 550;
+
+  const nodeId = {
+    exchange: (name) => "exchange:" + name,
+    queue: (name) => "queue:" + name,
+    consumer: (consumer) => "consumer:" + consumer.channel + ":" + consumer.consumer_tag,
+  };
+
+  // --- the model: the API's answer as nodes and edges, all of them ---------------------------
+
+  function shortArgs(args) {
+    return Object.keys(args || {})
+      .sort()
+      .map((key) => key + "=" + (typeof args[key] === "string" ? args[key] : JSON.stringify(args[key])))
+      .join(" ");
+  }
+
+  function bindingLabel(binding, exchangeType) {
+    if (exchangeType === "headers") return shortArgs(binding.arguments) || "(all)";
+    if (exchangeType === "fanout") return "";
+    return binding.routing_key === "" ? '""' : binding.routing_key;
+  }
+
+  function count(value) {
+    return value === null || value === undefined ? "?" : String(value);
+  }
+
+  function sizeFor(label) {
+    // Node boxes sized from the label: cytoscape's width:"label" is deprecated.
+    const lines = label.split("\n");
+    let rows = 0;
+    let widest = 0;
+    for (const line of lines) {
+      widest = Math.max(widest, Math.min(line.length, 26));
+      rows += Math.max(1, Math.ceil(line.length / 26));
+    }
+    return { w: Math.max(70, 22 + widest * 7.6), h: Math.max(34, 14 + rows * 17) };
+  }
+
+  function buildModel(data) {
+    const nodes = new Map();
+    const edges = new Map();
+    const adjacency = new Map(); // node id -> Set of edge ids
+    const exchanges = new Map();
+    const queues = new Map();
+    const consumersByQueue = new Map();
+
+    function addNode(id, kind, name, label, record, flags) {
+      // Sized from what cannot change between refreshes, so a queue's depth ticking
+      // up never resizes a node (which would call for a new layout).
+      const size = sizeFor(flags.sizing || label);
+      nodes.set(id, {
+        id: id,
+        kind: kind,
+        name: name,
+        label: label,
+        w: size.w,
+        h: size.h,
+        hidden: flags.hidden || null,
+        record: record,
+      });
+      adjacency.set(id, adjacency.get(id) || new Set());
+    }
+
+    function addEdge(id, kind, source, target, label, record) {
+      if (!nodes.has(target)) {
+        // A dead-letter or alternate exchange that does not exist: worth seeing.
+        const name = target.slice(target.indexOf(":") + 1);
+        addNode(target, "missing", name, (name || "(default exchange)") + "\n(does not exist)", null, {});
+      }
+      edges.set(id, { id: id, kind: kind, source: source, target: target, label: label, record: record });
+      adjacency.get(source).add(id);
+      adjacency.get(target).add(id);
+    }
+
+    for (const exchange of data.exchanges) {
+      exchanges.set(exchange.name, exchange);
+      const title = exchange.is_default ? "(default exchange)" : exchange.name;
+      const hidden = exchange.builtin ? "builtin" : exchange.dashboard ? "dashboard" : null;
+      addNode(nodeId.exchange(exchange.name), "exchange", exchange.name, title + "\n" + exchange.type, exchange, {
+        hidden: hidden,
+      });
+    }
+    for (const queue of data.queues) {
+      queues.set(queue.name, queue);
+      // Depths come from statistics, which a new queue lacks for a few seconds.
+      const known = queue.messages_ready !== null && queue.messages_ready !== undefined;
+      const depth = known ? "\nready " + count(queue.messages_ready) + " · unacked " + count(queue.messages_unacknowledged) : "";
+      addNode(nodeId.queue(queue.name), "queue", queue.name, queue.name + depth, queue, {
+        hidden: queue.dashboard ? "dashboard" : null,
+        sizing: queue.name + "\nready 0000 · unacked 0000",
+      });
+    }
+    for (const consumer of data.consumers) {
+      if (!queues.has(consumer.queue)) continue;
+      const list = consumersByQueue.get(consumer.queue) || [];
+      list.push(consumer);
+      consumersByQueue.set(consumer.queue, list);
+      const ack = consumer.ack_required ? "manual ack" : "auto-ack";
+      const label = consumer.consumer_tag + "\nprefetch " + count(consumer.prefetch_count) + " · " + ack;
+      addNode(nodeId.consumer(consumer), "consumer", consumer.consumer_tag, label, consumer, {
+        sizing: consumer.consumer_tag + "\nprefetch 0000 · manual ack",
+        hidden: queues.get(consumer.queue).dashboard ? "dashboard" : null,
+      });
+    }
+
+    for (const binding of data.bindings) {
+      const source = nodeId.exchange(binding.source);
+      if (!nodes.has(source)) continue;
+      const target =
+        binding.destination_type === "exchange" ? nodeId.exchange(binding.destination) : nodeId.queue(binding.destination);
+      const sourceType = (exchanges.get(binding.source) || {}).type;
+      const id =
+        "binding:" + JSON.stringify([binding.source, binding.destination_type, binding.destination, binding.properties_key]);
+      const kind = binding.destination_type === "exchange" ? "e2e" : "binding";
+      addEdge(id, kind, source, target, bindingLabel(binding, sourceType), binding);
+    }
+    for (const exchange of data.exchanges) {
+      if (exchange.alternate_exchange === null || exchange.alternate_exchange === undefined) continue;
+      addEdge(
+        "alternate:" + exchange.name,
+        "alternate",
+        nodeId.exchange(exchange.name),
+        nodeId.exchange(exchange.alternate_exchange),
+        "alternate",
+        exchange,
+      );
+    }
+    for (const queue of data.queues) {
+      if (queue.dead_letter_exchange === null || queue.dead_letter_exchange === undefined) continue;
+      const key = queue.dead_letter_routing_key;
+      addEdge(
+        "dead-letter:" + queue.name,
+        "dead-letter",
+        nodeId.queue(queue.name),
+        nodeId.exchange(queue.dead_letter_exchange),
+        key ? "dead letters → " + key : "dead letters",
+        queue,
+      );
+    }
+    for (const [queueName, consumers] of consumersByQueue) {
+      for (const consumer of consumers) {
+        const id = nodeId.consumer(consumer);
+        addEdge("consumes:" + id, "consume", nodeId.queue(queueName), id, "", consumer);
+      }
+    }
+    return {
+      data: data,
+      nodes: nodes,
+      edges: edges,
+      adjacency: adjacency,
+      exchanges: exchanges,
+      queues: queues,
+      consumersByQueue: consumersByQueue,
+    };
+  }
+
+  function otherEnd(edge, id) {
+    return edge.source === id ? edge.target : edge.source;
+  }
+
+  // --- scope: which part of the model to draw ------------------------------------------------
+
+  function visible(model, node, options) {
+    if (node.hidden === "builtin" && !options.showBuiltin) return false;
+    if (node.hidden === "dashboard" && !options.showDashboard) return false;
+    return true;
+  }
+
+  function computeScope(model, state) {
+    const options = state.options;
+    const shown = (id) => {
+      const node = model.nodes.get(id);
+      return node !== undefined && visible(model, node, options);
+    };
+    let ids = new Set();
+    const collapsed = new Map(); // "more:" node id -> {of, hidden count}
+    let reason = "all";
+
+    if (state.focus !== null && model.nodes.has(state.focus)) {
+      reason = "focus";
+      ids.add(state.focus);
+      const neighbours = [];
+      for (const edgeId of model.adjacency.get(state.focus)) {
+        const other = otherEnd(model.edges.get(edgeId), state.focus);
+        if (shown(other) || model.nodes.get(other).kind === "missing") neighbours.push(other);
+      }
+      const unique = [...new Set(neighbours)].sort();
+      // "+N more" shows another page of neighbours per click, never more than can be drawn.
+      const limit = Math.min(state.expanded.get(state.focus) || options.collapseAt, options.nodeLimit - 2);
+      for (const other of unique.slice(0, limit)) ids.add(other);
+      if (unique.length > limit) {
+        collapsed.set("more:" + state.focus, { of: state.focus, count: unique.length - limit });
+      }
+      // A queue's consumers come along: exchanges → queues → consumers reads best whole.
+      for (const id of [...ids]) {
+        const node = model.nodes.get(id);
+        if (node.kind !== "queue") continue;
+        for (const consumer of model.consumersByQueue.get(node.name) || []) {
+          if (ids.size < options.nodeLimit) ids.add(nodeId.consumer(consumer));
+        }
+      }
+    } else if (state.filter !== "") {
+      reason = "filter";
+      const needle = state.filter.toLowerCase();
+      for (const node of model.nodes.values()) {
+        if (!shown(node.id) || !node.name.toLowerCase().includes(needle)) continue;
+        ids.add(node.id);
+        for (const edgeId of model.adjacency.get(node.id)) {
+          const other = otherEnd(model.edges.get(edgeId), node.id);
+          if (shown(other) || model.nodes.get(other).kind === "missing") ids.add(other);
+        }
+      }
+    } else {
+      for (const node of model.nodes.values()) {
+        if (node.kind === "missing") continue; // only where an edge needs it
+        if (shown(node.id)) ids.add(node.id);
+      }
+    }
+    const total = ids.size;
+    const tooLarge = total > options.nodeLimit;
+    if (tooLarge) {
+      // Draw only what must be seen (a dry-run's path) and ask for a search or a focus.
+      ids = new Set();
+      collapsed.clear();
+    }
+    for (const id of state.pinned) if (model.nodes.has(id)) ids.add(id);
+    const edges = new Set();
+    for (const id of ids) {
+      for (const edgeId of model.adjacency.get(id)) {
+        const edge = model.edges.get(edgeId);
+        const other = otherEnd(edge, id);
+        if (ids.has(other)) edges.add(edgeId);
+        else if (model.nodes.get(other).kind === "missing" && shown(id)) {
+          ids.add(other);
+          edges.add(edgeId);
+        }
+      }
+    }
+    return { tooLarge: tooLarge, reason: reason, count: tooLarge ? total : ids.size, nodes: ids, edges: edges, collapsed: collapsed };
+  }
+
+  // --- drawing -------------------------------------------------------------------------------
+
+  const STYLE = [
+    {
+      selector: "node",
+      style: {
+        label: "data(label)",
+        "text-wrap": "wrap",
+        "text-max-width": "190px",
+        "text-overflow-wrap": "anywhere",
+        "text-valign": "center",
+        "text-halign": "center",
+        "font-size": 13,
+        "font-family": "system-ui, sans-serif",
+        color: "#17202a",
+        width: "data(w)",
+        height: "data(h)",
+        "border-width": 2,
+        "background-color": "#ffffff",
+      },
+    },
+    { selector: "node.exchange", style: { shape: "round-rectangle", "border-color": "#ff6600", "background-color": "#fff4ec" } },
+    { selector: "node.queue", style: { shape: "rectangle", "border-color": "#0b5cad", "background-color": "#eaf2fb" } },
+    { selector: "node.consumer", style: { shape: "ellipse", "border-color": "#1a7f37", "background-color": "#e6f6ea", "font-size": 12 } },
+    {
+      selector: "node.missing",
+      style: { shape: "round-rectangle", "border-style": "dashed", "border-color": "#8a94a3", color: "#5b6675", "background-color": "#f6f7f9" },
+    },
+    {
+      selector: "node.more",
+      style: { shape: "round-rectangle", "border-style": "dotted", "border-color": "#5b6675", "background-color": "#eef1f5", color: "#5b6675" },
+    },
+    { selector: "node:selected", style: { "border-width": 4, "border-color": "#7c3aed", "overlay-opacity": 0 } },
+    { selector: "node.match", style: { "border-width": 4, "border-color": "#d4a20b" } },
+    {
+      selector: "edge",
+      style: {
+        width: "mapData(rate, 0, 1000, 1.6, 12)",
+        "curve-style": "bezier",
+        "target-arrow-shape": "triangle",
+        "line-color": "#8a94a3",
+        "target-arrow-color": "#8a94a3",
+        label: "data(label)",
+        "font-size": 11,
+        "font-family": "ui-monospace, monospace",
+        color: "#17202a",
+        "text-rotation": "autorotate",
+        "text-background-color": "#ffffff",
+        "text-background-opacity": 0.85,
+        "text-background-padding": 2,
+      },
+    },
+    { selector: "edge.e2e", style: { "line-color": "#7c3aed", "target-arrow-color": "#7c3aed", "line-style": "solid" } },
+    {
+      selector: "edge.alternate",
+      style: { "line-color": "#d97706", "target-arrow-color": "#d97706", "line-style": "dashed", "line-dash-pattern": [2, 4], color: "#9a5b00" },
+    },
+    {
+      selector: "edge.dead-letter",
+      style: { "line-color": "#c62828", "target-arrow-color": "#c62828", "line-style": "dashed", color: "#8b1a1a", "curve-style": "unbundled-bezier" },
+    },
+    { selector: "edge.consume", style: { "line-color": "#1a7f37", "target-arrow-color": "#1a7f37", "target-arrow-shape": "vee" } },
+    { selector: "edge.more", style: { "line-style": "dotted", "target-arrow-shape": "none" } },
+    { selector: ".dim", style: { opacity: 0.22 } },
+    { selector: "edge.route", style: { "line-color": "#ff6600", "target-arrow-color": "#ff6600", width: 5, opacity: 1, "z-index": 10 } },
+    { selector: "node.route", style: { "border-color": "#ff6600", "border-width": 5, opacity: 1 } },
+    { selector: "node.unroutable", style: { "background-color": "#fdecea", "border-color": "#c62828", "border-width": 6 } },
+    {
+      selector: "node.flash-red",
+      style: { "background-color": "#f28b82", "border-color": "#c62828", "border-width": 6, "transition-property": "background-color", "transition-duration": 200 },
+    },
+    { selector: "node.flash", style: { "border-color": "#ff6600", "border-width": 6 } },
+    {
+      selector: "node.dot",
+      style: { width: 14, height: 14, shape: "ellipse", "background-color": "#ff6600", "border-width": 2, "border-color": "#ffffff", label: "", "z-index": 100, events: "no" },
+    },
+    { selector: "node.dot.deliver", style: { "background-color": "#1a7f37" } },
+  ];
+
+  function nodeElement(node) {
+    return {
+      group: "nodes",
+      data: { id: node.id, kind: node.kind, name: node.name, label: node.label, w: node.w, h: node.h },
+      classes: node.kind,
+    };
+  }
+
+  function edgeElement(edge, rate) {
+    return {
+      group: "edges",
+      data: { id: edge.id, kind: edge.kind, source: edge.source, target: edge.target, label: edge.label, rate: rate || 0 },
+      classes: edge.kind,
+    };
+  }
+
+  function signature(element) {
+    return JSON.stringify([element.data, element.classes]);
+  }
+
+  function Emitter() {
+    const handlers = new Map();
+    return {
+      on(name, handler) {
+        if (!handlers.has(name)) handlers.set(name, []);
+        handlers.get(name).push(handler);
+      },
+      emit(name, value) {
+        for (const handler of handlers.get(name) || []) {
+          try {
+            handler(value);
+          } catch (error) {
+            console.error("flowsGraph handler for", name, "failed:", error);
+          }
+        }
+      },
+    };
+  }
+
+  function mount(container, config) {
+    if (typeof window.cytoscape !== "function") {
+      return Promise.reject(new Error("cytoscape.js is not loaded"));
+    }
+    const options = Object.assign({}, DEFAULTS, config || {});
+    const emitter = Emitter();
+    const canvas = document.createElement("div");
+    canvas.className = "flows-graph-canvas";
+    const overlay = document.createElement("div");
+    overlay.className = "flows-graph-overlay";
+    overlay.hidden = true;
+    overlay.setAttribute("role", "status");
+    container.replaceChildren(canvas, overlay);
+
+    const cy = window.cytoscape({
+      container: canvas,
+      elements: [],
+      style: STYLE,
+      minZoom: 0.05,
+      maxZoom: 2.5,
+      boxSelectionEnabled: false,
+      selectionType: "single",
+    });
+
+    const state = {
+      options: options,
+      model: null,
+      etag: null,
+      focus: null,
+      filter: "",
+      expanded: new Map(), // focused node id -> how many neighbours to show
+      pinned: new Set(),
+      route: null, // the dry-run shown on the graph
+      rates: {},
+      scope: null,
+      firstLayoutDone: false,
+      userMovedViewport: false,
+      timer: null,
+      destroyed: false,
+      dots: 0,
+      dotSeq: 0,
+      status: { ok: true, message: "" },
+      inFlight: null,
+      lastFetchMs: 0,
+    };
+
+    function showOverlay(text) {
+      overlay.textContent = text;
+      overlay.hidden = text === "";
+    }
+
+    function setStatus(ok, message) {
+      const changed = state.status.ok !== ok || state.status.message !== message;
+      state.status = { ok: ok, message: message };
+      container.classList.toggle("is-stale", !ok);
+      if (changed) emitter.emit("status", state.status);
+    }
+
+    // Make cytoscape hold exactly the scope's elements: add, update, remove, never rebuild.
+    function sync(fitAfterLayout) {
+      const model = state.model;
+      if (model === null) return;
+      const scope = computeScope(model, state);
+      state.scope = scope;
+      const desired = new Map();
+      {
+        for (const id of scope.nodes) desired.set(id, nodeElement(model.nodes.get(id)));
+        for (const [id, more] of scope.collapsed) {
+          const label = "+" + more.count + " more\n(click to show)";
+          const size = sizeFor(label);
+          desired.set(id, { group: "nodes", data: { id: id, kind: "more", name: "", label: label, w: size.w, h: size.h, of: more.of }, classes: "more" });
+        }
+        for (const id of scope.edges) desired.set(id, edgeElement(model.edges.get(id), state.rates[id]));
+        for (const [id, more] of scope.collapsed) {
+          desired.set("edge-" + id, { group: "edges", data: { id: "edge-" + id, kind: "more", source: more.of, target: id, label: "", rate: 0 }, classes: "more" });
+        }
+      }
+      let structural = false;
+      cy.batch(() => {
+        const stale = cy.elements().filter((element) => !element.hasClass("dot") && !desired.has(element.id()));
+        if (stale.nonempty()) {
+          structural = true;
+          cy.remove(stale);
+        }
+        const additions = [];
+        for (const [id, element] of desired) {
+          const existing = cy.getElementById(id);
+          const sig = signature(element);
+          if (existing.empty()) {
+            element.data.sig = sig;
+            additions.push(element);
+          } else if (existing.data("sig") !== sig) {
+            element.data.sig = sig;
+            existing.data(element.data);
+          }
+        }
+        if (additions.length > 0) {
+          structural = true;
+          // Nodes first: edges need both ends.
+          cy.add(additions.filter((element) => element.group === "nodes"));
+          cy.add(additions.filter((element) => element.group === "edges"));
+        }
+      });
+      applyHighlights();
+      if (scope.tooLarge) {
+        const what =
+          scope.reason === "filter"
+            ? scope.count + " objects match this search: too many to draw. Narrow the search, or pick one to focus on."
+            : scope.count +
+              " objects in this vhost: too many to draw at once. Search for a name, or pick an object to focus on its neighbourhood.";
+        showOverlay(what);
+      } else if (scope.count === 0) {
+        showOverlay(state.filter !== "" ? "Nothing matches this search." : "Nothing to draw: this vhost has no exchanges or queues of its own.");
+      } else {
+        showOverlay("");
+      }
+      // Until the user zooms or pans, a changed graph is fitted again; after, never.
+      if (structural || fitAfterLayout) layout(fitAfterLayout || !state.userMovedViewport);
+      emitter.emit("scope", { tooLarge: scope.tooLarge, count: scope.count, reason: scope.reason });
+      const selected = cy.$("node:selected");
+      if (state.selectedId && selected.empty()) {
+        state.selectedId = null;
+        emitter.emit("select", null);
+      }
+    }
+
+    function layout(fit) {
+      const eles = cy.elements().filter((element) => !element.hasClass("dot") && !element.hasClass("dead-letter"));
+      if (eles.empty()) return;
+      eles
+        .layout({
+          name: "dagre",
+          rankDir: "LR",
+          nodeSep: 22,
+          rankSep: 120,
+          edgeSep: 10,
+          fit: false,
+          padding: 30,
+          animate: false,
+        })
+        .run();
+      moveUnboundQueues();
+      if (fit) cy.fit(cy.elements().not(".dot"), 30);
+      state.firstLayoutDone = true;
+    }
+
+    // dagre puts a queue nothing is bound to (fed through the default exchange only) in
+    // the first column, among the exchanges. Move it, and its consumers, to the queue
+    // column, below the queues already there, so the layers read exchanges → queues →
+    // consumers.
+    function moveUnboundQueues() {
+      const queues = cy.nodes(".queue");
+      const fed = (queue) => queue.incomers("edge").filter((edge) => !edge.hasClass("dead-letter")).nonempty();
+      const bound = queues.filter(fed);
+      const unbound = queues.filter((queue) => !fed(queue));
+      if (unbound.empty()) return;
+      const exchanges = cy.nodes(".exchange, .missing");
+      let column;
+      if (bound.nonempty()) {
+        const xs = bound.map((queue) => queue.position("x")).sort((a, b) => a - b);
+        column = xs[Math.floor(xs.length / 2)];
+      } else if (exchanges.nonempty()) {
+        column = Math.max(...exchanges.map((node) => node.position("x") + node.width() / 2)) + 120 + 100;
+      } else {
+        return;
+      }
+      const sameColumn = bound.filter((queue) => Math.abs(queue.position("x") - column) < 1);
+      let y = sameColumn.nonempty() ? Math.max(...sameColumn.map((queue) => queue.position("y") + queue.height() / 2)) + 22 : null;
+      unbound.sort((a, b) => a.position("y") - b.position("y")).forEach((queue) => {
+        const dx = column - queue.position("x");
+        const dy = y === null ? 0 : y + queue.height() / 2 - queue.position("y");
+        queue.shift({ x: dx, y: dy });
+        queue.outgoers("node.consumer").shift({ x: dx, y: dy });
+        if (y !== null) y += queue.height() + 22;
+      });
+    }
+
+    function applyHighlights() {
+      cy.batch(() => {
+        cy.elements().removeClass("route dim unroutable match");
+        if (state.filter !== "") {
+          const needle = state.filter.toLowerCase();
+          cy.nodes().forEach((node) => {
+            const name = node.data("name");
+            if (typeof name === "string" && name !== "" && name.toLowerCase().includes(needle)) node.addClass("match");
+          });
+        }
+        const route = state.route;
+        if (route === null) return;
+        const lit = cy.collection();
+        lit.merge(cy.getElementById(nodeId.exchange(route.exchange)));
+        for (const hop of route.hops || []) {
+          lit.merge(hopEdges(hop));
+          lit.merge(cy.getElementById(hopTarget(hop)));
+          lit.merge(cy.getElementById(nodeId.exchange(hop.source)));
+        }
+        cy.elements().not(lit).not(".dot").addClass("dim");
+        lit.addClass("route");
+        if (route.unroutable) cy.getElementById(nodeId.exchange(route.exchange)).addClass("unroutable");
+      });
+    }
+
+    function hopTarget(hop) {
+      return hop.destination_type === "exchange" ? nodeId.exchange(hop.destination) : nodeId.queue(hop.destination);
+    }
+
+    function hopEdges(hop) {
+      const source = cy.getElementById(nodeId.exchange(hop.source));
+      const target = hopTarget(hop);
+      const kind = hop.kind === "alternate-exchange" ? "alternate" : null;
+      const between = source.edgesTo(cy.getElementById(target)).filter((edge) =>
+        kind !== null ? edge.data("kind") === kind : edge.data("kind") !== "alternate",
+      );
+      // Several bindings may join the same pair: prefer the one with the hop's key.
+      const keyed = between.filter((edge) => {
+        const binding = state.model.edges.get(edge.id());
+        return binding !== undefined && binding.record !== null && binding.record.routing_key === hop.routing_key;
+      });
+      return keyed.nonempty() ? keyed : between;
+    }
+
+    // --- refresh -----------------------------------------------------------------------------
+
+    function apiUrl() {
+      const separator = options.apiUrl.includes("?") ? "&" : "?";
+      return options.apiUrl + separator + "vhost=" + encodeURIComponent(options.vhost);
+    }
+
+    async function refresh() {
+      if (state.inFlight) return state.inFlight;
+      state.inFlight = (async () => {
+        const headers = { Accept: "application/json" };
+        if (state.etag) headers["If-None-Match"] = state.etag;
+        let response;
+        try {
+          response = await fetch(apiUrl(), { credentials: "same-origin", cache: "no-store", headers: headers });
+        } catch (error) {
+          setStatus(false, "The dashboard does not answer (" + error.message + "). Showing the last topology read.");
+          return false;
+        }
+        if (response.status === 304) {
+          setStatus(true, "");
+          return true;
+        }
+        let body = null;
+        try {
+          body = await response.json();
+        } catch (error) {
+          body = null;
+        }
+        if (!response.ok || body === null) {
+          const message = body && typeof body.error === "string" ? body.error : "The topology could not be read (HTTP " + response.status + ").";
+          setStatus(false, message);
+          return false;
+        }
+        state.etag = response.headers.get("ETag");
+        state.model = buildModel(body);
+        setStatus(true, "");
+        sync(false);
+        emitter.emit("data", state.model);
+        return true;
+      })();
+      try {
+        return await state.inFlight;
+      } finally {
+        state.inFlight = null;
+      }
+    }
+
+    function schedule() {
+      if (state.destroyed) return;
+      // A huge vhost takes the broker a while to list: never ask more than half the time.
+      const delay = Math.min(Math.max(options.refreshMs, state.lastFetchMs * 2), 5000);
+      state.timer = window.setTimeout(async () => {
+        const started = performance.now();
+        if (!document.hidden) await refresh();
+        state.lastFetchMs = performance.now() - started;
+        schedule();
+      }, delay);
+    }
+
+    // --- interaction -------------------------------------------------------------------------
+
+    cy.on("select", "node", (event) => {
+      const node = event.target;
+      if (node.hasClass("dot")) return;
+      state.selectedId = node.id();
+      emitter.emit("select", details(node.id()));
+    });
+    cy.on("unselect", "node", () => {
+      window.setTimeout(() => {
+        if (cy.$("node:selected").empty() && state.selectedId) {
+          state.selectedId = null;
+          emitter.emit("select", null);
+        }
+      }, 0);
+    });
+    cy.on("scrollzoom pinchzoom dragpan", () => {
+      state.userMovedViewport = true;
+    });
+    cy.on("dbltap", (event) => {
+      if (event.target !== cy) return;
+      state.userMovedViewport = false;
+      graph.fit();
+    });
+    cy.on("tap", "node.more", (event) => {
+      const of = event.target.data("of");
+      state.expanded.set(of, (state.expanded.get(of) || options.collapseAt) + 100);
+      sync(false);
+    });
+
+    // --- animation ---------------------------------------------------------------------------
+
+    function travel(fromId, toId, delay, extraClass) {
+      const from = cy.getElementById(fromId);
+      const to = cy.getElementById(toId);
+      if (from.empty() || to.empty() || state.dots >= MAX_DOTS) return false;
+      state.dots += 1;
+      state.dotSeq += 1;
+      const start = from.position();
+      const dot = cy.add({
+        group: "nodes",
+        data: { id: "dot:" + state.dotSeq },
+        classes: "dot" + (extraClass ? " " + extraClass : ""),
+        position: { x: start.x, y: start.y },
+        selectable: false,
+        grabbable: false,
+      });
+      const end = to.position();
+      const done = () => {
+        state.dots -= 1;
+        if (!dot.removed()) dot.remove();
+        flash(toId, "flash");
+      };
+      dot.animate({ position: { x: end.x, y: end.y } }, { duration: HOP_MS, delay: delay, complete: done });
+      return true;
+    }
+
+    function flash(id, className) {
+      const node = cy.getElementById(id);
+      if (node.empty()) return;
+      node.addClass(className);
+      window.setTimeout(() => node.removeClass(className), 700);
+    }
+
+    function animateRoute(route) {
+      if (!route) return;
+      const start = nodeId.exchange(route.exchange || "");
+      if (route.unroutable || !route.hops || route.hops.length === 0) {
+        flash(start, "flash-red");
+        return;
+      }
+      // Each exchange forwards when the dot reaches it: the delay grows with the depth.
+      const depth = new Map([[route.exchange || "", 0]]);
+      const pending = route.hops.slice();
+      for (let guard = 0; pending.length > 0 && guard < 64; guard += 1) {
+        for (let index = 0; index < pending.length; ) {
+          const hop = pending[index];
+          if (!depth.has(hop.source)) {
+            index += 1;
+            continue;
+          }
+          const level = depth.get(hop.source);
+          const target = hopTarget(hop);
+          const source = nodeId.exchange(hop.source);
+          if (!travel(source, target, level * HOP_MS, null)) flash(target, "flash");
+          if (hop.destination_type === "exchange" && !depth.has(hop.destination)) depth.set(hop.destination, level + 1);
+          pending.splice(index, 1);
+        }
+        if (pending.every((hop) => !depth.has(hop.source))) break;
+      }
+    }
+
+    function consumerNodeId(queue, consumerTag) {
+      const consumers = state.model ? state.model.consumersByQueue.get(queue) || [] : [];
+      const consumer = consumers.find((item) => item.consumer_tag === consumerTag);
+      return consumer ? nodeId.consumer(consumer) : null;
+    }
+
+    function animateDelivery(delivery) {
+      if (!delivery) return;
+      const queue = nodeId.queue(delivery.queue);
+      const consumer = consumerNodeId(delivery.queue, delivery.consumer_tag);
+      if (consumer === null || !travel(queue, consumer, 0, "deliver")) flash(queue, "flash");
+    }
+
+    function pulse(rates) {
+      state.rates = Object.assign({}, rates || {});
+      cy.batch(() => {
+        cy.edges().forEach((edge) => {
+          const rate = state.rates[edge.id()] || 0;
+          if (edge.data("rate") !== rate) edge.data("rate", rate);
+        });
+      });
+    }
+
+    function edgeKey(hop) {
+      const source = cy.getElementById(nodeId.exchange(hop.source));
+      if (source.empty()) return null;
+      const edges = hopEdges(Object.assign({ kind: "binding" }, hop));
+      return edges.nonempty() ? edges[0].id() : null;
+    }
+
+    // --- details for the side panel ----------------------------------------------------------
+
+    function details(id) {
+      const model = state.model;
+      if (model === null || !model.nodes.has(id)) return null;
+      const node = model.nodes.get(id);
+      const outgoing = [];
+      const incoming = [];
+      for (const edgeId of model.adjacency.get(id)) {
+        const edge = model.edges.get(edgeId);
+        const entry = { id: edge.id, kind: edge.kind, label: edge.label, record: edge.record, source: edge.source, target: edge.target };
+        if (edge.source === id) outgoing.push(entry);
+        else incoming.push(entry);
+      }
+      const consumers = node.kind === "queue" ? model.consumersByQueue.get(node.name) || [] : [];
+      return { id: id, kind: node.kind, name: node.name, record: node.record, outgoing: outgoing, incoming: incoming, consumers: consumers };
+    }
+
+    function search(text, limit) {
+      const model = state.model;
+      const needle = (text || "").toLowerCase();
+      if (model === null || needle === "") return [];
+      const hits = [];
+      for (const node of model.nodes.values()) {
+        if (node.kind === "missing" || !visible(model, node, state.options)) continue;
+        if (node.name.toLowerCase().includes(needle)) {
+          hits.push({ id: node.id, kind: node.kind, name: node.name });
+          if (hits.length >= (limit || 50)) break;
+        }
+      }
+      return hits;
+    }
+
+    function select(id) {
+      const node = cy.getElementById(id);
+      cy.$("node:selected").unselect();
+      if (node.nonempty()) {
+        node.select();
+        // Bring it into view only if it is out of view: panning on every click disorients.
+        const box = node.renderedBoundingBox();
+        if (box.x1 < 0 || box.y1 < 0 || box.x2 > cy.width() || box.y2 > cy.height()) {
+          cy.animate({ center: { eles: node } }, { duration: 250 });
+        }
+      }
+    }
+
+    const graph = {
+      cy: cy,
+      nodeId: nodeId,
+      on: emitter.on,
+      refresh: refresh,
+      animateRoute: animateRoute,
+      animateDelivery: animateDelivery,
+      pulse: pulse,
+      edgeKey: edgeKey,
+      details: details,
+      search: search,
+      select: select,
+      get status() {
+        return state.status;
+      },
+      get model() {
+        return state.model;
+      },
+      get scope() {
+        return state.scope;
+      },
+      setOptions(changes) {
+        Object.assign(state.options, changes);
+        sync(false);
+      },
+      setFilter(text) {
+        state.filter = (text || "").trim();
+        state.focus = null;
+        sync(true);
+      },
+      focus(id) {
+        state.focus = id;
+        sync(true);
+        if (id) select(id);
+      },
+      clearFocus() {
+        state.focus = null;
+        state.expanded.clear();
+        sync(true);
+      },
+      get focused() {
+        return state.focus;
+      },
+      showRoute(route) {
+        // Light up a dry-run's path; its nodes are drawn even outside the current scope.
+        state.route = route;
+        state.pinned = new Set();
+        if (route) {
+          state.pinned.add(nodeId.exchange(route.exchange));
+          for (const hop of route.hops || []) {
+            state.pinned.add(nodeId.exchange(hop.source));
+            state.pinned.add(hopTarget(hop));
+          }
+        }
+        sync(false);
+        if (route) animateRoute(route);
+      },
+      clearRoute() {
+        state.route = null;
+        state.pinned = new Set();
+        sync(false);
+      },
+      fit() {
+        cy.fit(cy.elements().not(".dot"), 30);
+      },
+      destroy() {
+        state.destroyed = true;
+        window.clearTimeout(state.timer);
+        cy.destroy();
+      },
+    };
+
+    return refresh().then(() => {
+      schedule();
+      return graph;
+    });
+  }
+
+  window.flowsGraph = { mount: mount, nodeId: nodeId, buildModel: buildModel };
+})();

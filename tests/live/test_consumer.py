@@ -1,0 +1,262 @@
+"""The live websocket: one frame of escaped HTML fragments per tap batch, filters first.
+
+Contract-shaped `tap.batch` messages are sent to the vhost's tap group, as the tap does;
+the real tap runs too (joining starts it), and the end-to-end tests publish on the real
+broker and wait for the row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from urllib.parse import urlencode
+
+import pika
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import AnonymousUser
+
+from flows.broker.amqp import connection_parameters
+from flows.live.consumer import CLOSE_BAD_FILTER, CLOSE_NOT_SIGNED_IN
+from flows.routing import websocket_urlpatterns
+from flows.tap.groups import tap_group
+from flows.tap.manager import get_tap_manager
+
+ROW = re.compile(r'<div class="live-row[^"]*"[^>]*data-seq="(\d+)"')
+
+
+def counter(html: str, name: str) -> int:
+    match = re.search(rf'data-counter="{name}">(\d+)<', html)
+    assert match, f"no {name} counter in {html[:300]}"
+    return int(match.group(1))
+
+
+def tap_event(seq: int, **overrides):
+    return {
+        "seq": seq,
+        "kind": "publish",
+        "source": "firehose",
+        "vhost": "v",
+        "exchange": "food",
+        "routing_key": "food.pizza",
+        "routing_keys": ["food.pizza"],
+        "routed_queues": ["pizza"],
+        "unroutable": False,
+        "queue": None,
+        "connection": None,
+        "channel": None,
+        "user": "guest",
+        "redelivered": None,
+        "properties": {},
+        "headers": {},
+        "body": {"preview": "hi", "encoding": "text", "size": 2, "truncated": False},
+        "received_at": time.time(),
+        **overrides,
+    }
+
+
+def run_with_tap(test) -> None:
+    """Run an async test body, then stop the taps it started (their threads would linger)."""
+
+    @async_to_sync
+    async def runner():
+        try:
+            await test()
+        finally:
+            await get_tap_manager().stop_all()
+
+    runner()
+
+
+def connect(path: str, user) -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(URLRouter(websocket_urlpatterns), path)
+    communicator.scope["user"] = user
+    return communicator
+
+
+async def frames_until(communicator, predicate, timeout: float = 10.0) -> list[str]:
+    """Frames received until one satisfies `predicate` (that one included)."""
+    frames: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            frame = await communicator.receive_from(timeout=max(0.05, deadline - time.monotonic()))
+        except TimeoutError:
+            break
+        frames.append(frame)
+        if predicate(frame):
+            return frames
+    raise AssertionError(f"no matching frame in {len(frames)} frames: {frames[-3:]}")
+
+
+async def send_batch(vhost: str, events: list[dict], run: str = "test-run") -> None:
+    await get_channel_layer().group_send(
+        tap_group(vhost),
+        {
+            "type": "tap.batch",
+            "vhost": vhost,
+            "run": run,
+            "events": events,
+            "status": {
+                "mode": "firehose",
+                "state": "running",
+                "counts": {"received": len(events), "overflow_dropped": 0},
+            },
+        },
+    )
+
+
+def test_an_anonymous_socket_is_closed_with_a_reason(transactional_db, broker_vhost):
+    async def run():
+        communicator = connect(f"/ws/live/?vhost={broker_vhost}", AnonymousUser())
+        connected, _ = await communicator.connect()
+        assert connected
+        closed = await communicator.receive_output(timeout=5)
+        assert closed == {"type": "websocket.close", "code": CLOSE_NOT_SIGNED_IN}
+
+    run_with_tap(run)
+
+
+def test_a_bad_filter_is_reported_next_to_its_field(user, broker_vhost):
+    async def run():
+        query = urlencode({"vhost": broker_vhost, "kind": "sideways"})
+        communicator = connect(f"/ws/live/?{query}", user)
+        await communicator.connect()
+        frame = await communicator.receive_from(timeout=5)
+        assert 'id="filter-error-kind"' in frame
+        assert "must be publish or deliver" in frame
+        closed = await communicator.receive_output(timeout=5)
+        assert closed == {"type": "websocket.close", "code": CLOSE_BAD_FILTER}
+
+    run_with_tap(run)
+
+
+def test_one_frame_per_batch_newest_first_with_counters(user, broker_vhost):
+    async def run():
+        communicator = connect(f"/ws/live/?vhost={broker_vhost}", user)
+        await communicator.connect()
+        await send_batch(broker_vhost, [tap_event(seq) for seq in (1, 2, 3)])
+        frames = await frames_until(communicator, lambda f: "live-row" in f)
+        frame = frames[-1]
+        assert [int(seq) for seq in ROW.findall(frame)] == [3, 2, 1]
+        assert frame.count('hx-swap-oob="afterbegin:#feed"') == 1
+        assert counter(frame, "shown") == 3
+        total = counter(frame, "total")
+        assert total == sum(
+            counter(frame, name) for name in ("shown", "filtered_out", "sampled_out", "dropped")
+        )
+        await communicator.disconnect()
+
+    run_with_tap(run)
+
+
+def test_filters_apply_before_the_rows_are_rendered(user, broker_vhost):
+    async def run():
+        query = urlencode({"vhost": broker_vhost, "routing_key": "food.*", "kind": "publish"})
+        communicator = connect(f"/ws/live/?{query}", user)
+        await communicator.connect()
+        events = [
+            tap_event(1, routing_key="food.pizza", routing_keys=["food.pizza"]),
+            tap_event(2, routing_key="drink.tea", routing_keys=["drink.tea"]),
+            tap_event(3, kind="deliver", queue="pizza", routed_queues=None),
+            tap_event(4, routing_key="food.icecream", routing_keys=["food.icecream"]),
+        ]
+        await send_batch(broker_vhost, events)
+        frame = (await frames_until(communicator, lambda f: "live-row" in f))[-1]
+        assert [int(seq) for seq in ROW.findall(frame)] == [4, 1]
+        assert counter(frame, "filtered_out") >= 2
+        await communicator.disconnect()
+
+    run_with_tap(run)
+
+
+def test_untrusted_names_and_bodies_arrive_escaped(user, broker_vhost):
+    async def run():
+        communicator = connect(f"/ws/live/?vhost={broker_vhost}", user)
+        await communicator.connect()
+        nasty = tap_event(
+            1,
+            exchange="<script>alert(1)</script>",
+            routing_key="<img src=x onerror=alert(2)>",
+            routed_queues=["<b>q</b>"],
+            headers={"h": "<script>alert(3)</script>"},
+            body={"preview": "<img src=x onerror=alert(4)>", "encoding": "text", "size": 9},
+        )
+        await send_batch(broker_vhost, [nasty])
+        frame = (await frames_until(communicator, lambda f: "live-row" in f))[-1]
+        assert "<script" not in frame and "<img" not in frame and "<b>" not in frame
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in frame
+        assert "&lt;img src=x onerror=alert(2)&gt;" in frame
+        assert "&lt;b&gt;q&lt;/b&gt;" in frame
+        await communicator.disconnect()
+
+    run_with_tap(run)
+
+
+def test_bindings_mode_rows_are_predicted_from_the_topology(user, scratch_vhost):
+    with pika.BlockingConnection(
+        connection_parameters(vhost=scratch_vhost, purpose="test-setup")
+    ) as connection:
+        channel = connection.channel()
+        channel.exchange_declare("food", "topic")
+        channel.queue_declare("pizza")
+        channel.queue_bind("pizza", "food", "food.pizza")
+
+    async def run():
+        communicator = connect(f"/ws/live/?vhost={scratch_vhost}", user)
+        await communicator.connect()
+        events = [
+            tap_event(1, source="bindings", routed_queues=None, unroutable=None),
+            tap_event(
+                2,
+                source="bindings",
+                routed_queues=None,
+                unroutable=None,
+                routing_key="food.soup",
+                routing_keys=["food.soup"],
+            ),
+        ]
+        await send_batch(scratch_vhost, events)
+        frame = (await frames_until(communicator, lambda f: "live-row" in f))[-1]
+        rows = frame.split('<div class="live-row')[1:]
+        newest, oldest = rows[0], rows[1]
+        assert "UNROUTABLE" in newest and "predicted" in newest
+        assert '<span class="queue-chip">pizza</span>' in oldest and "predicted" in oldest
+        await communicator.disconnect()
+
+    run_with_tap(run)
+
+
+def test_a_message_published_on_the_broker_reaches_the_socket(user, scratch_vhost):
+    """End to end: the real tap on the real broker, then this consumer."""
+    routing_key = f"e2e.{uuid.uuid4().hex[:8]}"
+    with pika.BlockingConnection(
+        connection_parameters(vhost=scratch_vhost, purpose="test-setup")
+    ) as connection:
+        channel = connection.channel()
+        channel.exchange_declare("events", "topic")
+        channel.queue_declare("audit")
+        channel.queue_bind("audit", "events", "e2e.#")
+
+    async def run():
+        communicator = connect(f"/ws/live/?{urlencode({'vhost': scratch_vhost})}", user)
+        await communicator.connect()
+        # Wait until the tap runs before publishing: a tap sees what is published after it binds.
+        await frames_until(communicator, lambda f: "tap: running" in f, timeout=20)
+
+        def publish():
+            with pika.BlockingConnection(
+                connection_parameters(vhost=scratch_vhost, purpose="test-publisher")
+            ) as connection:
+                connection.channel().basic_publish("events", routing_key, b'{"n": 1}')
+
+        await asyncio.to_thread(publish)
+        frame = (await frames_until(communicator, lambda f: routing_key in f, timeout=10))[-1]
+        assert "audit" in frame
+        await communicator.disconnect()
+
+    run_with_tap(run)

@@ -1,0 +1,299 @@
+"""Tap events as feed rows, graph routes and details."""
+
+import json
+
+import pytest
+
+from flows.live.prediction import predict, without_dashboard_objects
+from flows.live.rows import (
+    DEFAULT_EXCHANGE_LABEL,
+    ROW_PREVIEW_LIMIT,
+    build_details,
+    build_row,
+    clock,
+    consumer_for_delivery,
+    show_value,
+    x_death_history,
+)
+from flows.topology import build_topology
+
+
+def event(**overrides):
+    base = {
+        "seq": 1,
+        "kind": "publish",
+        "source": "firehose",
+        "vhost": "v",
+        "exchange": "food",
+        "routing_key": "food.pizza",
+        "routing_keys": ["food.pizza"],
+        "routed_queues": ["pizza"],
+        "unroutable": False,
+        "queue": None,
+        "connection": None,
+        "channel": None,
+        "user": "guest",
+        "redelivered": None,
+        "properties": {},
+        "headers": {},
+        "body": {"preview": "{}", "encoding": "json", "size": 2, "truncated": False},
+        "received_at": 1764197400.25,
+    }
+    return {**base, **overrides}
+
+
+TOPOLOGY = without_dashboard_objects(
+    build_topology(
+        "v",
+        exchanges=[
+            {"name": "food", "type": "topic"},
+            {"name": "relay", "type": "fanout"},
+            {"name": "flows-dashboard.x", "type": "fanout"},
+        ],
+        queues=[{"name": "pizza"}, {"name": "all"}, {"name": "flows-dashboard.tap.1"}],
+        bindings=[
+            {
+                "source": "food",
+                "destination": "pizza",
+                "destination_type": "queue",
+                "routing_key": "food.pizza",
+            },
+            {
+                "source": "food",
+                "destination": "relay",
+                "destination_type": "exchange",
+                "routing_key": "#",
+            },
+            {
+                "source": "relay",
+                "destination": "all",
+                "destination_type": "queue",
+                "routing_key": "",
+            },
+            # The tap's own catch-all binding: must not count as a route.
+            {
+                "source": "food",
+                "destination": "flows-dashboard.tap.1",
+                "destination_type": "queue",
+                "routing_key": "#",
+            },
+        ],
+        consumers=[
+            {
+                "queue": {"name": "pizza"},
+                "consumer_tag": "worker-1",
+                "channel_details": {"connection_name": "c1", "number": 1},
+            },
+            {
+                "queue": {"name": "pizza"},
+                "consumer_tag": "worker-2",
+                "channel_details": {"connection_name": "c1", "number": 2},
+            },
+        ],
+    )
+)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "queues", "unroutable", "predicted", "route_unknown"),
+    [
+        ({}, ("pizza",), False, False, False),
+        ({"routed_queues": ["a", "b"]}, ("a", "b"), False, False, False),
+        ({"routed_queues": [], "unroutable": True}, (), True, False, False),
+        # Firehose with no routed queue: unroutable even if the flag is missing.
+        ({"routed_queues": [], "unroutable": None}, (), True, False, False),
+        # Bindings mode: the dry-run predicts (without the tap's own binding).
+        (
+            {"source": "bindings", "routed_queues": None, "unroutable": None},
+            ("all", "pizza"),
+            False,
+            True,
+            False,
+        ),
+        (
+            {"source": "bindings", "routed_queues": None, "exchange": "relay"},
+            ("all",),
+            False,
+            True,
+            False,
+        ),
+        (
+            {"source": "bindings", "routed_queues": None, "exchange": "", "routing_key": "nowhere"},
+            (),
+            True,
+            True,
+            False,
+        ),
+        ({"source": "bindings", "routed_queues": None, "exchange": "gone"}, (), False, False, True),
+    ],
+)
+def test_publish_rows(overrides, queues, unroutable, predicted, route_unknown):
+    tapped = event(**overrides)
+    row = build_row(tapped, prediction=predict(TOPOLOGY, tapped), topology=TOPOLOGY)
+    assert (row.queues, row.unroutable, row.predicted, row.route_unknown) == (
+        queues,
+        unroutable,
+        predicted,
+        route_unknown,
+    )
+
+
+def test_bindings_rows_without_a_topology_say_the_route_is_unknown():
+    tapped = event(source="bindings", routed_queues=None)
+    row = build_row(tapped, prediction=predict(None, tapped))
+    assert row.route_unknown and not row.unroutable and not row.queues
+
+
+@pytest.mark.parametrize(
+    ("overrides", "hops"),
+    [
+        ({}, [("food", "pizza", "queue")]),
+        # The broker says only "all": the dry-run's chain through relay is drawn.
+        ({"routed_queues": ["all"]}, [("food", "relay", "exchange"), ("relay", "all", "queue")]),
+        # A queue the dry-run did not predict (topology out of date) gets a direct hop.
+        ({"routed_queues": ["new"]}, [("food", "new", "queue")]),
+        ({"routed_queues": []}, []),
+    ],
+)
+def test_firehose_routes_draw_exactly_the_routed_queues(overrides, hops):
+    tapped = event(**overrides)
+    row = build_row(tapped, prediction=predict(TOPOLOGY, tapped), topology=TOPOLOGY)
+    route = json.loads(row.route_json)
+    assert [(h["source"], h["destination"], h["destination_type"]) for h in route["hops"]] == hops
+    assert route["exchange"] == "food"
+    assert route["unroutable"] is (not hops)
+
+
+@pytest.mark.parametrize(
+    ("connection", "channel", "tag", "shown"),
+    [
+        ("c1", 1, "worker-1", "worker-1"),
+        ("c1", 2, "worker-2", "worker-2"),
+        ("c2", 1, None, "c2 ch 1"),
+        (None, None, None, None),
+    ],
+)
+def test_deliver_rows_name_the_consumer(connection, channel, tag, shown):
+    tapped = event(
+        kind="deliver", queue="pizza", connection=connection, channel=channel, routed_queues=None
+    )
+    assert consumer_for_delivery(TOPOLOGY, tapped) == tag
+    row = build_row(tapped, topology=TOPOLOGY)
+    assert row.queue == "pizza"
+    assert row.consumer == shown
+    assert json.loads(row.route_json) == {"kind": "deliver", "queue": "pizza", "consumer_tag": tag}
+
+
+@pytest.mark.parametrize(
+    ("exchange", "label"), [("", DEFAULT_EXCHANGE_LABEL), ("food", "food"), ("<b>", "<b>")]
+)
+def test_exchange_labels(exchange, label):
+    assert build_row(event(exchange=exchange)).exchange_label == label
+
+
+def test_the_row_carries_the_event_as_json():
+    tapped = event(headers={"k": "<script>"})
+    assert json.loads(build_row(tapped).event_json) == tapped
+
+
+@pytest.mark.parametrize(
+    ("epoch", "text"), [(0, "00:00:00.000"), (1764197400.25, "22:50:00.250"), (None, ""), ("x", "")]
+)
+def test_clock(epoch, text):
+    assert clock(epoch) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("plain", "plain"),
+        (1, "1"),
+        (True, "true"),
+        (None, "null"),
+        ({"b": 1, "a": [1]}, '{"a": [1], "b": 1}'),
+    ],
+)
+def test_show_value(value, text):
+    assert show_value(value) == text
+
+
+def test_details_list_every_property_in_spec_order_and_every_header():
+    details = build_details(
+        event(
+            properties={
+                "type": "t",
+                "content_type": "application/json",
+                "x-odd": 1,
+                "priority": None,
+            },
+            headers={"b": 2, "a": "<img src=x onerror=alert(1)>"},
+        )
+    )
+    assert details.properties == (
+        ("content_type", "application/json"),
+        ("type", "t"),
+        ("x-odd", "1"),
+    )
+    assert details.headers == (("a", "<img src=x onerror=alert(1)>"), ("b", "2"))
+    assert details.body.kind == "json"
+
+
+@pytest.mark.parametrize(
+    ("header", "history"),
+    [
+        (None, ()),
+        ("garbage", ()),
+        (
+            [
+                {
+                    "count": 2,
+                    "reason": "rejected",
+                    "queue": "work",
+                    "time": "2026-11-26T22:00:00+00:00",
+                    "exchange": "",
+                    "routing-keys": ["work"],
+                },
+                "not a table",
+                {"reason": "expired", "queue": "delay"},
+            ],
+            (
+                (
+                    "work",
+                    "rejected",
+                    "2",
+                    DEFAULT_EXCHANGE_LABEL,
+                    ("work",),
+                    "2026-11-26T22:00:00+00:00",
+                ),
+                ("delay", "expired", "", DEFAULT_EXCHANGE_LABEL, (), ""),
+            ),
+        ),
+    ],
+)
+def test_x_death_history(header, history):
+    parsed = x_death_history({"x-death": header} if header is not None else {})
+    assert (
+        tuple((d.queue, d.reason, d.count, d.exchange, d.routing_keys, d.time) for d in parsed)
+        == history
+    )
+
+
+@pytest.mark.parametrize(
+    ("preview_length", "kept", "truncated"),
+    [
+        (10, 10, False),
+        (ROW_PREVIEW_LIMIT, ROW_PREVIEW_LIMIT, False),
+        (ROW_PREVIEW_LIMIT + 1, ROW_PREVIEW_LIMIT, True),
+    ],
+)
+def test_rows_keep_a_bounded_body_preview(preview_length, kept, truncated):
+    tapped = event(
+        body={
+            "preview": "x" * preview_length,
+            "encoding": "text",
+            "size": 99999,
+            "truncated": False,
+        }
+    )
+    body = json.loads(build_row(tapped).event_json)["body"]
+    assert (len(body["preview"]), body["truncated"], body["size"]) == (kept, truncated, 99999)

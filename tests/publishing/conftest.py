@@ -1,0 +1,116 @@
+"""Fixtures for publishing: a small topology in a scratch vhost, publishers stopped after."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pika
+import pytest
+
+from flows.broker.amqp import open_blocking_connection
+from flows.broker.management_api import ManagementClient, api_path
+from flows.publishing.publisher import publisher_connection_name, stop_all_publishers
+
+
+@dataclass(frozen=True)
+class DemoTopology:
+    """`demo.topic` (topic): `a.*` -> q.a, `#` -> q.all; `demo.direct` (direct): `full` -> q.full,
+    a queue with `x-max-length` 0 and `reject-publish`, so the broker nacks what reaches it."""
+
+    vhost: str
+    client: ManagementClient
+
+    def depth(self, queue: str) -> int:
+        """Messages ready in a queue this test created (a passive declare: nothing consumed)."""
+        connection = open_blocking_connection(vhost=self.vhost, purpose="test depth")
+        try:
+            return connection.channel().queue_declare(queue, passive=True).method.message_count
+        finally:
+            connection.close()
+
+    def wait_for_depth(self, queue: str, expected: int, timeout: float = 5.0) -> int:
+        deadline = time.monotonic() + timeout
+        depth = self.depth(queue)
+        while depth != expected and time.monotonic() < deadline:
+            time.sleep(0.05)
+            depth = self.depth(queue)
+        return depth
+
+
+def declare_demo_topology(client: ManagementClient, vhost: str) -> None:
+    client.put(api_path("exchanges", vhost, "demo.topic"), json={"type": "topic"})
+    client.put(api_path("exchanges", vhost, "demo.direct"), json={"type": "direct"})
+    for queue in ("q.a", "q.all"):
+        client.put(api_path("queues", vhost, queue), json={"durable": False})
+    for queue, key in (("q.a", "a.*"), ("q.all", "#")):
+        client.request(
+            "POST",
+            api_path("bindings", vhost, "e", "demo.topic", "q", queue),
+            json={"routing_key": key},
+        )
+    # A queue that refuses every message: the broker nacks publishes routed to it.
+    client.put(
+        api_path("queues", vhost, "q.full"),
+        json={"durable": False, "arguments": {"x-max-length": 0, "x-overflow": "reject-publish"}},
+    )
+    client.request(
+        "POST",
+        api_path("bindings", vhost, "e", "demo.direct", "q", "q.full"),
+        json={"routing_key": "full"},
+    )
+
+
+@pytest.fixture
+def demo(scratch_vhost: str, management_client: ManagementClient) -> Iterator[DemoTopology]:
+    declare_demo_topology(management_client, scratch_vhost)
+    yield DemoTopology(vhost=scratch_vhost, client=management_client)
+    stop_all_publishers()
+
+
+def close_publisher_connection(client: ManagementClient, vhost: str, timeout: float = 10) -> None:
+    """Close the vhost's publisher connection from the broker side, as an operator would."""
+    wanted = publisher_connection_name(vhost)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for connection in client.get_all("api/connections"):
+            properties = connection.get("client_properties") or {}
+            if properties.get("connection_name") == wanted and connection.get("vhost") == vhost:
+                client.delete(api_path("connections", connection["name"]))
+                return
+        time.sleep(0.2)  # the management API lists new connections after a moment
+    raise AssertionError(f"no connection named {wanted!r} on the broker")
+
+
+def bare_connection(vhost: str) -> pika.BlockingConnection:
+    return open_blocking_connection(vhost=vhost, purpose="test")
+
+
+def grant_publish(user) -> None:
+    from django.contrib.auth.models import Permission
+
+    user.user_permissions.add(
+        Permission.objects.get(codename="publish_messages", content_type__app_label="flows")
+    )
+
+
+@pytest.fixture
+def publisher_user(django_user_model):
+    user = django_user_model.objects.create_user(username="pub", password="pw-for-tests-1")
+    grant_publish(user)
+    return user
+
+
+@pytest.fixture
+def api(client, publisher_user):
+    """A test client signed in as a user allowed to publish; `.post_json(data)`."""
+    client.force_login(publisher_user)
+
+    def post_json(data, path="/api/publish"):
+        import json
+
+        return client.post(path, data=json.dumps(data), content_type="application/json")
+
+    client.post_json = post_json
+    return client

@@ -1,0 +1,201 @@
+"""The long-lived publisher against the real broker: each outcome the broker can give."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from flows.broker.management_api import api_path
+from flows.publishing.fields import parse_publish_request
+from flows.publishing.publisher import PublishFailed, get_publisher, publish, start_repeat
+from tests.publishing.conftest import DemoTopology, close_publisher_connection
+
+
+def message(vhost: str, **fields):
+    return parse_publish_request(
+        {"vhost": vhost, "exchange": "demo.topic", "routing_key": "a.b", "body": "hi", **fields}
+    )
+
+
+def test_a_routed_message_is_confirmed_and_lands_in_the_bound_queues(demo: DemoTopology):
+    outcome = publish(message(demo.vhost, routing_key="a.b"))
+    assert (outcome.status, outcome.confirmed, outcome.returned) == ("routed", True, False)
+    assert demo.wait_for_depth("q.a", 1) == 1
+    assert demo.wait_for_depth("q.all", 1) == 1
+
+
+def test_an_unroutable_mandatory_message_is_returned_with_the_reply(demo: DemoTopology):
+    outcome = publish(message(demo.vhost, exchange="demo.direct", routing_key="nobody"))
+    assert outcome.status == "unroutable"
+    assert (outcome.reply_code, outcome.reply_text) == (312, "NO_ROUTE")
+
+
+def test_without_mandatory_an_unroutable_message_is_just_confirmed(demo: DemoTopology):
+    outcome = publish(
+        message(demo.vhost, exchange="demo.direct", routing_key="nobody", mandatory=False)
+    )
+    assert (outcome.status, outcome.reply_code) == ("routed", None)
+
+
+def test_a_message_the_queue_rejects_is_nacked(demo: DemoTopology):
+    outcome = publish(message(demo.vhost, exchange="demo.direct", routing_key="full"))
+    assert (outcome.status, outcome.confirmed, outcome.returned) == ("nacked", False, False)
+    assert publish(message(demo.vhost)).status == "routed"  # the channel stays usable
+
+
+def test_a_repeat_run_counts_nacks(demo: DemoTopology):
+    run = start_repeat(
+        message(demo.vhost, exchange="demo.direct", routing_key="full", repeat="300")
+    )
+    assert run.wait(30)
+    assert (run.state, run.confirmed, run.nacked, run.returned) == ("done", 0, 300, 0)
+
+
+def test_a_nonexistent_exchange_is_a_clear_error_and_the_next_publish_works(demo: DemoTopology):
+    with pytest.raises(PublishFailed) as raised:
+        publish(message(demo.vhost, exchange="no.such.exchange"))
+    assert raised.value.field == "exchange"
+    assert "no exchange 'no.such.exchange'" in raised.value.message
+    assert "404" in raised.value.message
+    assert publish(message(demo.vhost)).status == "routed"
+    assert demo.wait_for_depth("q.a", 1) == 1
+
+
+def test_a_foreign_user_id_is_refused_on_its_field(demo: DemoTopology):
+    with pytest.raises(PublishFailed) as raised:
+        publish(message(demo.vhost, user_id="somebody-else"))
+    assert raised.value.field == "user_id"
+    assert publish(message(demo.vhost)).status == "routed"
+
+
+def test_typed_headers_and_properties_reach_the_broker_intact(demo: DemoTopology):
+    request = message(
+        demo.vhost,
+        routing_key="x",
+        headers={"i": 7, "f": 1.5, "b": True, "t": {"n": [1, "two"]}, "s": "é"},
+        priority="5",
+        expiration="60000",
+        delivery_mode="persistent",
+        timestamp="1700000000",
+        type="t",
+        app_id="flows",
+        content_type="application/json",
+    )
+    assert publish(request).status == "routed"
+    # Read it back through the management API (pika's decoder truncates doubles to ints).
+    [got] = demo.client.request(
+        "POST",
+        api_path("queues", demo.vhost, "q.all", "get"),
+        json={"count": 1, "ackmode": "ack_requeue_false", "encoding": "auto"},
+    )
+    properties = got["properties"]
+    assert got["payload"] == "hi"
+    assert properties["headers"] == {"i": 7, "f": 1.5, "b": True, "t": {"n": [1, "two"]}, "s": "é"}
+    assert (properties["priority"], properties["expiration"]) == (5, "60000")
+    assert (properties["delivery_mode"], properties["timestamp"]) == (2, 1700000000)
+    assert (properties["type"], properties["app_id"]) == ("t", "flows")
+    assert properties["content_type"] == "application/json"
+    assert properties["message_id"] == request.message_id
+
+
+def test_one_connection_serves_many_publishes(demo: DemoTopology):
+    publish(message(demo.vhost))
+    connection = get_publisher(demo.vhost)._connection
+    for _ in range(20):
+        publish(message(demo.vhost))
+    assert get_publisher(demo.vhost)._connection is connection
+    assert demo.wait_for_depth("q.a", 21) == 21
+
+
+def test_a_connection_closed_by_the_broker_is_reopened_by_the_next_publish(demo: DemoTopology):
+    publish(message(demo.vhost))
+    close_publisher_connection(demo.client, demo.vhost)
+    time.sleep(0.3)  # let the broker's connection.close arrive
+    # The publisher notices the closed connection before publishing and reconnects.
+    assert publish(message(demo.vhost)).status == "routed"
+    assert demo.wait_for_depth("q.a", 2) == 2
+
+
+def test_a_broker_that_cannot_be_reached_is_a_clear_error(settings, demo: DemoTopology):
+    from tests.live_server import free_port
+
+    settings.AMQP_URL = f"amqp://guest:s3cret@127.0.0.1:{free_port()}/"
+    with pytest.raises(PublishFailed) as raised:
+        publish(message(f"{demo.vhost}"), timeout=10)
+    assert "unreachable" in raised.value.message
+    assert "s3cret" not in raised.value.message
+
+
+def test_a_repeat_run_publishes_every_copy_and_counts_the_confirms(demo: DemoTopology):
+    run = start_repeat(message(demo.vhost, repeat="3000"))
+    assert run.wait(30)
+    assert (run.state, run.published, run.confirmed, run.nacked, run.returned) == (
+        "done",
+        3000,
+        3000,
+        0,
+        0,
+    )
+    assert demo.wait_for_depth("q.a", 3000) == 3000
+
+
+def test_a_repeat_run_counts_returns(demo: DemoTopology):
+    run = start_repeat(message(demo.vhost, exchange="demo.direct", routing_key="x", repeat="500"))
+    assert run.wait(30)
+    assert (run.state, run.confirmed, run.returned) == ("done", 500, 500)
+
+
+def test_a_repeat_run_keeps_to_its_rate(demo: DemoTopology):
+    run = start_repeat(message(demo.vhost, repeat="100", rate="200"))
+    assert run.wait(10)
+    assert run.state == "done"
+    # 100 messages at 200/s take about half a second: not much less, not much more.
+    assert 0.4 < run.elapsed_s < 1.5
+
+
+def test_cancel_stops_a_repeat_run_promptly(demo: DemoTopology):
+    run = start_repeat(message(demo.vhost, repeat="100000", rate="500"))
+    time.sleep(0.5)
+    cancelled_at = time.monotonic()
+    run.cancel()
+    assert run.wait(5)
+    assert time.monotonic() - cancelled_at < 1.0
+    assert run.state == "cancelled"
+    assert 0 < run.published < 1000
+    assert run.confirmed == run.published
+    assert demo.wait_for_depth("q.a", run.published) == run.published
+
+
+def test_a_connection_dropped_mid_run_ends_the_run_with_a_clear_error(demo: DemoTopology):
+    run = start_repeat(message(demo.vhost, repeat="100000", rate="1000"))
+    close_publisher_connection(demo.client, demo.vhost)
+    assert run.wait(10)
+    assert run.state == "error"
+    assert "connection" in (run.error or "").lower() or "closed" in (run.error or "").lower()
+    assert run.published < 100000
+    # The next publish reconnects.
+    assert publish(message(demo.vhost)).status == "routed"
+
+
+def test_single_publishes_are_served_while_a_run_is_in_progress(demo: DemoTopology):
+    run = start_repeat(message(demo.vhost, repeat="100000", rate="200"))
+    started = time.monotonic()
+    assert publish(message(demo.vhost, routing_key="solo")).status == "routed"
+    assert time.monotonic() - started < 1.0
+    run.cancel()
+    assert run.wait(5)
+
+
+def test_a_run_cancelled_while_waiting_behind_another_ends_without_publishing(
+    demo: DemoTopology,
+):
+    first = start_repeat(message(demo.vhost, repeat="100000", rate="200"))
+    second = start_repeat(message(demo.vhost, repeat="10"))
+    time.sleep(0.2)
+    assert second.state == "waiting"
+    second.cancel()
+    assert second.wait(2)
+    assert (second.state, second.published) == ("cancelled", 0)
+    first.cancel()
+    assert first.wait(5)
