@@ -10,7 +10,7 @@ import pytest
 
 from flows.broker.amqp import open_blocking_connection
 from flows.broker.errors import BrokerUnreachable
-from flows.broker.management_api import ManagementClient, api_path, get_management_client
+from flows.broker.management_api import ManagementClient, api_path
 from flows.topology import Topology, UnknownVhost, load_topology
 from tests.live_server import free_port
 from tests.topology.definitions import declare, exchange
@@ -187,9 +187,10 @@ def test_an_unreachable_api_raises_a_typed_error():
         load_topology("/", client=client)
 
 
-def test_discovery_reads_every_page_of_a_long_list(roomy_vhost: str):
+def test_discovery_reads_every_page_of_a_long_list(roomy_vhost: str, management_client):
     """The API serves 500 items a page: 1,100 exchanges take three pages, read in parallel."""
-    client = get_management_client()
+    # The fixture's patient client: loading 1,100 exchanges on a busy broker takes a while.
+    client = management_client
     names = {f"ex-{n:04d}" for n in range(1100)}
     declare(client, roomy_vhost, exchanges=[exchange(name, "fanout") for name in sorted(names)])
 
