@@ -240,7 +240,8 @@ def run(args: argparse.Namespace) -> None:
             "FLOWS_FIREHOSE_VHOSTS": vhost,
         },
     ).start()
-    connection = open_blocking_connection(vhost=vhost, purpose="bench set-up")
+    # No heartbeats: this connection idles for minutes while the tap is measured.
+    connection = open_blocking_connection(vhost=vhost, purpose="bench set-up", heartbeat=0)
     channel = connection.channel()
     try:
         # 1. the bare consumer, on the same dead-lettered messages the bindings tap gets
@@ -368,9 +369,12 @@ def run(args: argparse.Namespace) -> None:
             )
         )
     finally:
-        connection.close()
-        dashboard.stop()
-        client.delete_vhost(vhost)
+        try:
+            dashboard.stop()
+            if connection.is_open:
+                connection.close()
+        finally:
+            client.delete_vhost(vhost)
 
     width = max(len(row[0]) for row in rows)
     value_width = max(len(row[1]) for row in rows)

@@ -169,3 +169,13 @@ FLOWS_PUBLISH_EXCHANGES = env.parse_list(os.environ.get("FLOWS_PUBLISH_EXCHANGES
 FLOWS_PUBLISH_MAX_BODY_BYTES = env.parse_positive_int(
     os.environ.get("FLOWS_PUBLISH_MAX_BODY_BYTES"), default=1024 * 1024
 )
+
+# --- topology (graph page, /api/topology, /api/route) -----------------------------------------
+# Seconds to wait for the broker to list a whole vhost (thousands of queues and bindings take
+# it seconds); connecting still times out after 2 s, so a broker that is down shows at once.
+RABBITMQ_API_LIST_TIMEOUT = float(os.environ.get("RABBITMQ_API_LIST_TIMEOUT", "30"))
+# A vhost whose read takes longer than this (seconds) is served from its last read while one
+# background read refreshes it, instead of every viewer's poll listing it again.
+FLOWS_TOPOLOGY_SLOW_READ_S = float(os.environ.get("FLOWS_TOPOLOGY_SLOW_READ_S", "1"))
+# ...but never from a read older than this (seconds).
+FLOWS_TOPOLOGY_MAX_STALE_S = float(os.environ.get("FLOWS_TOPOLOGY_MAX_STALE_S", "60"))

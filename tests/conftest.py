@@ -152,3 +152,25 @@ def signed_in_page(page, live_dashboard: LiveDashboard, user):
     """A browser page signed in to the live dashboard as `user`."""
     sign_in(page, live_dashboard.url, username=user.username)
     return page
+
+
+# --- test order ---------------------------------------------------------------------------------
+
+
+def _drives_a_browser(item: pytest.Item) -> bool:
+    fixtures = getattr(item, "fixturenames", ())
+    return bool(
+        item.get_closest_marker("browser")
+        or {"page", "browser", "context", "signed_in_page"} & set(fixtures)
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run every browser test after every other test.
+
+    Playwright's sync API keeps an asyncio loop running in the main thread for the rest of the
+    session once a browser has started; any later test that calls `async_to_sync` (Channels
+    communicators, the channel layer) would then fail with "You cannot use AsyncToSync in the
+    same thread as an async event loop". The sort is stable, so modules stay together.
+    """
+    items.sort(key=_drives_a_browser)

@@ -355,8 +355,14 @@ def parse_body(text: Any, encoding: Any, *, max_bytes: int) -> tuple[bytes, str]
     """The body's bytes and how to show it again; raises ValueError with the field's message."""
     if text is None:
         text = ""
+    if encoding == "json" and isinstance(text, dict | list | int | float | bool):
+        # The JSON API may send a JSON body as the value itself rather than as text.
+        try:
+            text = json.dumps(text, allow_nan=False)
+        except ValueError:
+            raise ValueError("the JSON body must not contain NaN or infinity") from None
     if not isinstance(text, str):
-        raise ValueError("the body must be a string (JSON bodies too: send the JSON as text)")
+        raise ValueError("the body must be a string (or, with body_encoding json, any JSON value)")
     if not encodable(text):
         raise ValueError("the body contains characters that are not valid Unicode")
     if encoding not in BODY_ENCODINGS:
@@ -371,6 +377,8 @@ def parse_body(text: Any, encoding: Any, *, max_bytes: int) -> tuple[bytes, str]
                 f"invalid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
             ) from None
         display = json.dumps(document, indent=2, ensure_ascii=False)
+        if not encodable(display):  # "\ud800" escapes decode to lone surrogates
+            raise ValueError("the JSON holds characters that are not valid Unicode")
         body = display.encode("utf-8")
     else:
         compact = "".join(text.split())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from concurrent.futures import Future
@@ -142,10 +143,13 @@ def publish_checked(request: PublishRequest, *, owner_id: int | None = None) -> 
         return PublishResult(
             request=request, prediction=prediction, run=run, body_bytes=len(request.body)
         )
+    published_after = time.monotonic()
     outcome = publisher.publish(request)
     observed = None
     if request.message_id is not None:
-        observed = observed_routed_queues(request.vhost, request.message_id)
+        observed = observed_routed_queues(
+            request.vhost, request.message_id, published_after=published_after
+        )
     return PublishResult(
         request=request,
         prediction=prediction,

@@ -29,7 +29,8 @@ LAYER_BACKLOG_REASON = "channel layer backlog (viewers too slow)"
 MAX_BACKLOG_BATCHES = 200
 
 
-def _tracing_is_on(vhost: str) -> bool:
+def tracing_is_on(vhost: str) -> bool:
+    """Blocking (management API): tracing is on for the vhost; False when it cannot tell."""
     from flows.broker.errors import BrokerError
     from flows.broker.management_api import get_management_client
 
@@ -162,12 +163,17 @@ class TapManager:
         self._restored_stale = False
 
     async def resolve_mode(self, vhost: str, requested: str, *, firehose_allowed: bool) -> str:
-        """`auto` is the firehose where tracing is on or configured, bindings otherwise."""
+        """`auto` is the firehose where tracing is on or configured, bindings otherwise.
+
+        Holding the `flows.use_firehose` permission (`firehose_allowed`) does not make `auto`
+        switch tracing on: that costs the whole vhost throughput, so it takes an explicit
+        `mode=firehose` (which `join_tap` refuses to those not allowed).
+        """
         if requested == "bindings":
             return "bindings"
         if requested == "firehose":
             return "firehose"
-        if firehose_configured(vhost) or await asyncio.to_thread(_tracing_is_on, vhost):
+        if firehose_configured(vhost) or await asyncio.to_thread(tracing_is_on, vhost):
             return "firehose"
         return "bindings"
 

@@ -60,11 +60,15 @@ def record(event: dict[str, Any]) -> None:
         _changed.notify_all()
 
 
-def wait_for_routed_queues(vhost: str, message_id: str, timeout_s: float) -> list[str] | None:
+def wait_for_routed_queues(
+    vhost: str, message_id: str, timeout_s: float, *, seen_after: float | None = None
+) -> list[str] | None:
     """The queues the broker routed message `message_id` to ([] = unroutable), or None.
 
     None: no firehose tap runs for the vhost in this process, or it did not see the
-    message within `timeout_s`. Blocking: call it from a synchronous view, not the loop.
+    message within `timeout_s`. `seen_after` (a `time.monotonic()` reading taken before
+    publishing) ignores an earlier message that carried the same id. Blocking: call it
+    from a synchronous view, not the loop.
     """
     deadline = time.monotonic() + timeout_s
     with _lock:
@@ -72,7 +76,8 @@ def wait_for_routed_queues(vhost: str, message_id: str, timeout_s: float) -> lis
             if vhost not in _firehose_taps:
                 return None
             seen = _seen.get((vhost, message_id))
-            if seen is not None and time.monotonic() - seen[0] <= REMEMBER_FOR_S:
+            fresh = seen is not None and (seen_after is None or seen[0] >= seen_after)
+            if fresh and time.monotonic() - seen[0] <= REMEMBER_FOR_S:
                 return list(seen[1])
             remaining = deadline - time.monotonic()
             if remaining <= 0:

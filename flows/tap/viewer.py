@@ -70,14 +70,14 @@ async def join_tap(consumer, vhost: str, user, mode: str = "auto") -> TapTicket:
     from channels.db import database_sync_to_async
 
     from flows.tap.firehose import user_may_choose_firehose
-    from flows.tap.manager import _tracing_is_on
+    from flows.tap.manager import tracing_is_on
 
     if user is None or not getattr(user, "is_authenticated", False):
         raise TapRefused("Sign in to watch messages.")
     if mode not in MODES:
         raise TapRefused(f"Unknown tap mode {mode!r}: choose auto, bindings or firehose.")
     allowed = await database_sync_to_async(user_may_choose_firehose)(user, vhost)
-    if mode == "firehose" and not allowed and not await asyncio.to_thread(_tracing_is_on, vhost):
+    if mode == "firehose" and not allowed and not await asyncio.to_thread(tracing_is_on, vhost):
         raise TapRefused(
             "The firehose switches tracing on for the whole vhost: only a user an "
             "administrator allowed (permission flows.use_firehose) can choose it here."

@@ -7,7 +7,14 @@
 //   graph.animateRoute({exchange, hops: [{source, destination, destination_type, routing_key}], unroutable})
 //   graph.animateDelivery({queue, consumer_tag})
 //   graph.pulse({edgeKey: rate})
-// Node ids: "exchange:<name>", "queue:<name>", "consumer:<channel>:<tag>".
+// Node ids: "exchange:<name>", "queue:<name>", "consumer:<channel>:<tag>" where <channel>
+// is the management API's channel name ("127.0.0.1:5555 -> 127.0.0.1:5672 (1)").
+// Edge ids (the keys of pulse()): "binding:" + JSON [source, destination_type, destination,
+// properties_key], "alternate:<exchange>", "dead-letter:<queue>", "consumes:<consumer id>";
+// graph.edgeKey({source, destination, destination_type, routing_key}) finds a binding's id.
+// Also on the graph: on("select"|"data"|"status"|"scope", fn), focus(id), clearFocus(),
+// setFilter(text), setOptions({showBuiltin, showDashboard}), showRoute(apiRouteJson),
+// clearRoute(), details(id), search(text), select(id), refresh(), fit(), destroy().
 //
 // Names are untrusted: they reach the screen only as cytoscape data (drawn on a canvas)
 // or through textContent, never as HTML; elements are looked up with getElementById,
@@ -419,6 +426,7 @@
       rates: {},
       scope: null,
       firstLayoutDone: false,
+      userMovedViewport: false,
       timer: null,
       destroyed: false,
       dots: 0,
@@ -498,7 +506,8 @@
       } else {
         showOverlay("");
       }
-      if (structural || fitAfterLayout) layout(fitAfterLayout || !state.firstLayoutDone);
+      // Until the user zooms or pans, a changed graph is fitted again; after, never.
+      if (structural || fitAfterLayout) layout(fitAfterLayout || !state.userMovedViewport);
       emitter.emit("scope", { tooLarge: scope.tooLarge, count: scope.count, reason: scope.reason });
       const selected = cy.$("node:selected");
       if (state.selectedId && selected.empty()) {
@@ -517,12 +526,45 @@
           nodeSep: 22,
           rankSep: 120,
           edgeSep: 10,
-          fit: fit,
+          fit: false,
           padding: 30,
           animate: false,
         })
         .run();
+      moveUnboundQueues();
+      if (fit) cy.fit(cy.elements().not(".dot"), 30);
       state.firstLayoutDone = true;
+    }
+
+    // dagre puts a queue nothing is bound to (fed through the default exchange only) in
+    // the first column, among the exchanges. Move it, and its consumers, to the queue
+    // column, below the queues already there, so the layers read exchanges → queues →
+    // consumers.
+    function moveUnboundQueues() {
+      const queues = cy.nodes(".queue");
+      const fed = (queue) => queue.incomers("edge").filter((edge) => !edge.hasClass("dead-letter")).nonempty();
+      const bound = queues.filter(fed);
+      const unbound = queues.filter((queue) => !fed(queue));
+      if (unbound.empty()) return;
+      const exchanges = cy.nodes(".exchange, .missing");
+      let column;
+      if (bound.nonempty()) {
+        const xs = bound.map((queue) => queue.position("x")).sort((a, b) => a - b);
+        column = xs[Math.floor(xs.length / 2)];
+      } else if (exchanges.nonempty()) {
+        column = Math.max(...exchanges.map((node) => node.position("x") + node.width() / 2)) + 120 + 100;
+      } else {
+        return;
+      }
+      const sameColumn = bound.filter((queue) => Math.abs(queue.position("x") - column) < 1);
+      let y = sameColumn.nonempty() ? Math.max(...sameColumn.map((queue) => queue.position("y") + queue.height() / 2)) + 22 : null;
+      unbound.sort((a, b) => a.position("y") - b.position("y")).forEach((queue) => {
+        const dx = column - queue.position("x");
+        const dy = y === null ? 0 : y + queue.height() / 2 - queue.position("y");
+        queue.shift({ x: dx, y: dy });
+        queue.outgoers("node.consumer").shift({ x: dx, y: dy });
+        if (y !== null) y += queue.height() + 22;
+      });
     }
 
     function applyHighlights() {
@@ -644,6 +686,14 @@
           emitter.emit("select", null);
         }
       }, 0);
+    });
+    cy.on("scrollzoom pinchzoom dragpan", () => {
+      state.userMovedViewport = true;
+    });
+    cy.on("dbltap", (event) => {
+      if (event.target !== cy) return;
+      state.userMovedViewport = false;
+      graph.fit();
     });
     cy.on("tap", "node.more", (event) => {
       const of = event.target.data("of");

@@ -152,6 +152,7 @@
         ]),
         argumentsBlock("Arguments", record.arguments),
         edgeList("Bound from", info.incoming.filter((entry) => entry.kind !== "consume"), (entry) => describeEdge(entry, entry.source)),
+        el("p", { className: "hint", text: "Also reached through the default exchange with its name as the routing key." }),
         edgeList("Consumers", info.consumers, (consumer) => [
           el("code", { text: consumer.consumer_tag }),
           el("span", {

@@ -10,6 +10,7 @@ import pytest
 
 from flows.publishing.publisher import find_run
 from tests.publishing.conftest import DemoTopology, close_publisher_connection
+from tests.tap.helpers import running_tap
 
 pytestmark = pytest.mark.django_db
 
@@ -234,3 +235,22 @@ def test_a_repeat_run_is_started_polled_and_cancelled(api, demo):
     assert cancelled["state"] == "cancelled"
     assert cancelled["published"] < 100000
     assert find_run(cancelled["id"]).finished
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_a_firehose_tap_running_the_answer_carries_the_observed_queues(api, demo):
+    # A firehose tap in this process (as when someone watches the vhost live) sees the
+    # broker's own routing; the API answers with it beside the prediction.
+    with running_tap(demo.vhost, "firehose"):
+        routed = api.post_json(fields(demo, message_id="observed-1")).json()
+        unroutable = api.post_json(
+            fields(demo, exchange="demo.direct", routing_key="nobody", message_id="observed-2")
+        ).json()
+        # The same message id again: the answer is about this publish, not the earlier one.
+        again = api.post_json(
+            fields(demo, exchange="demo.direct", routing_key="nobody", message_id="observed-1")
+        ).json()
+    assert routed["observed_queues"] == ["q.a", "q.all"]
+    assert routed["predicted"]["queues"] == ["q.a", "q.all"]
+    assert unroutable["observed_queues"] == []
+    assert again["observed_queues"] == []

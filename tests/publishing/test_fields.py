@@ -161,6 +161,7 @@ def test_bad_bodies(text, encoding, max_bytes, message):
     [
         ({"routing_key": "a\ud800"}, "routing_key"),
         ({"body": "\udfff"}, "body"),
+        ({"body": '"\\ud800"', "body_encoding": "json"}, "body"),
         ({"headers": {"h": "\ud800"}}, "headers.0.value"),
         ({"headers": {"\ud800": "x"}}, "headers.0.name"),
         ({"headers": {"t": {"\ud800": 1}}}, "headers.0.value"),
@@ -210,6 +211,11 @@ def test_a_full_request_with_every_property():
     assert request.message_id_generated is False
 
 
+def test_the_api_may_send_a_json_body_as_a_value():
+    request = parse(body={"order": [1, "é"]}, body_encoding="json")
+    assert request.body == '{\n  "order": [\n    1,\n    "é"\n  ]\n}'.encode()
+
+
 def test_message_id_is_generated_and_mandatory_is_on_by_default():
     request = parse()
     assert request.message_id == "generated-id"
@@ -254,6 +260,7 @@ def test_api_headers_as_an_object_take_their_json_types():
         ({"headers": {"n": None}}, "headers.0.value", "unsupported value"),
         ({"headers": "a=b"}, "headers", "must be an object"),
         ({"body": {"a": 1}}, "body", "must be a string"),
+        ({"body": [1.5, float("nan")], "body_encoding": "json"}, "body", "NaN"),
     ],
 )
 def test_errors_are_reported_on_their_field(fields, field, message):

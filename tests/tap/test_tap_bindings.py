@@ -193,7 +193,7 @@ def test_reconnects_after_its_connection_is_closed_and_reports_the_gap(
         channel.exchange_declare("t", "topic")
         with running_tap(scratch_vhost) as (tap, collector):
             first_queue = tap.queue_name
-            deadline = time.monotonic() + 10  # the management API lists connections lazily
+            deadline = time.monotonic() + 20  # the management API lists connections lazily
             while (name := _tap_connection(management_client, scratch_vhost)) is None:
                 assert time.monotonic() < deadline
                 time.sleep(0.2)

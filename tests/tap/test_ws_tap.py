@@ -12,7 +12,14 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from flows.broker.management_api import api_path
 from tests.live_server import LiveDashboard, database_url_for
 from tests.tap.helpers import amqp_channel, tap_queues
-from tests.tap.ws import is_running, open_tap, receive_json, receive_until, session_cookie
+from tests.tap.ws import (
+    is_running,
+    open_tap,
+    receive_json,
+    receive_until,
+    run_async,
+    session_cookie,
+)
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
@@ -41,7 +48,7 @@ def test_anonymous_websocket_is_refused(tap_dashboard: LiveDashboard, broker_vho
                 pass
         assert refused.value.response.status_code == 403
 
-    asyncio.run(scenario())
+    run_async(scenario)
 
 
 def test_a_batch_carries_contract_events_and_cumulative_counts(
@@ -57,7 +64,7 @@ def test_a_batch_carries_contract_events_and_cumulative_counts(
                 channel.basic_publish("food", "vanilla.icecream", b'{"scoops": 2}')
                 return await receive_until(ws, lambda m: m["type"] == "batch" and m["events"])
 
-        messages = asyncio.run(scenario())
+        messages = run_async(scenario)
     batch = messages[-1]
     [event] = batch["events"]
     assert event["kind"] == "publish"
@@ -99,7 +106,7 @@ def test_filters_apply_before_sampling(
                     ws, lambda m: m.get("counts", {}).get("viewer", {}).get("received") == 301
                 )
 
-        messages = asyncio.run(scenario())
+        messages = run_async(scenario)
     shown = [e["routing_key"] for m in messages if m["type"] == "batch" for e in m["events"]]
     assert shown == ["wanted.one"]
     viewer = messages[-1]["counts"]["viewer"]
@@ -127,7 +134,7 @@ def test_bad_parameters_get_an_error_message_and_a_close(
                 await receive_json(ws)
             return message, ws.close_code
 
-    message, code = asyncio.run(scenario())
+    message, code = run_async(scenario)
     assert message["type"] == "error"
     assert message["field"] == field
     assert message["message"]
@@ -139,19 +146,19 @@ def test_firehose_needs_an_administrators_permission(
 ) -> None:
     from django.contrib.auth.models import Permission
 
+    cookie = session_cookie(user)
+
     async def attempt() -> dict:
-        async with open_tap(
-            tap_dashboard.url, session_cookie(user), vhost=scratch_vhost, mode="firehose"
-        ) as ws:
+        async with open_tap(tap_dashboard.url, cookie, vhost=scratch_vhost, mode="firehose") as ws:
             return await receive_json(ws)
 
-    refused = asyncio.run(attempt())
+    refused = run_async(attempt)
     assert refused["type"] == "error"
     assert "administrator" in refused["message"]
     assert management_client.vhost(scratch_vhost).tracing is False
 
     user.user_permissions.add(Permission.objects.get(codename="use_firehose"))
-    allowed = asyncio.run(attempt())
+    allowed = run_async(attempt)
     assert allowed["type"] == "status"
     assert allowed["status"]["mode"] == "firehose"
     deadline = time.monotonic() + 10
@@ -186,7 +193,7 @@ def test_counts_add_up_when_publishers_outrun_the_viewer(
                 messages += await receive_until(ws, lambda m: m["type"] == "status")
                 return messages, published
 
-        messages, published = asyncio.run(scenario())
+        messages, published = run_async(scenario)
     shown = sum(len(m["events"]) for m in messages if m["type"] == "batch")
     counts = messages[-1]["counts"]
     tap, viewer = counts["tap"], counts["viewer"]
@@ -219,7 +226,7 @@ def test_the_tap_stops_and_leaves_nothing_once_the_last_viewer_leaves(
             # One viewer is still there: the tap still runs.
             assert len(tap_queues(management_client, scratch_vhost)) == 2
 
-    asyncio.run(watch())
+    run_async(watch)
     deadline = time.monotonic() + STOP_DELAY + 10
     while tap_queues(management_client, scratch_vhost) and time.monotonic() < deadline:
         time.sleep(0.2)

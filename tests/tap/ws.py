@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -57,3 +58,25 @@ async def receive_until(ws: ClientConnection, predicate, timeout: float = 15.0) 
 def is_running(message: dict) -> bool:
     status = message.get("status")
     return message.get("type") == "status" and (status or {}).get("state") == "running"
+
+
+def run_async(coroutine_function, *args: Any) -> Any:
+    """`asyncio.run` on a thread of its own.
+
+    Playwright's sync API (browser tests, earlier in the session) leaves an event loop
+    running on the main thread, where `asyncio.run` refuses to start.
+    """
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = asyncio.run(coroutine_function(*args))
+        except BaseException as exc:  # handed to the calling thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")

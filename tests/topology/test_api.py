@@ -12,13 +12,17 @@ from django.conf import settings
 from django.test import Client
 
 from flows.broker.amqp import open_blocking_connection
-from flows.broker.management_api import (
-    ManagementClient,
-    reset_management_client,
+from flows.broker.errors import (
+    BrokerAuthFailed,
+    BrokerNotFound,
+    BrokerRefused,
+    BrokerUnreachable,
+    ManagementPluginMissing,
 )
-from tests.conftest import amqp_username
+from flows.broker.management_api import ManagementClient
+from flows.views.json_api import broker_error_status
 from tests.live_server import free_port
-from tests.topology.conftest import HOSTILE
+from tests.topology.conftest import HOSTILE, make_vhost
 from tests.topology.definitions import binding, declare, exchange, queue
 
 SCRIPT = "<script>window.__pwned=1</script>"
@@ -33,17 +37,14 @@ def api(client: Client, django_user_model) -> Client:
 
 
 @pytest.fixture(scope="module")
-def shop(management_client: ManagementClient) -> Iterator[str]:
+def shop(patient_client: ManagementClient) -> Iterator[str]:
     """orders (topic, AE unrouted) → orders.eu, → audit (headers) → audited; a DLX queue.
 
     Shared by the module's tests, which only read it (one vhost instead of one per test).
     """
-    vhost = f"flows-test-{uuid.uuid4().hex[:10]}"
-    management_client.create_vhost(vhost)
-    for user in {settings.RABBITMQ_API_USER, amqp_username()}:
-        management_client.set_permissions(vhost, user)
+    vhost = make_vhost(patient_client, f"flows-test-{uuid.uuid4().hex[:10]}")
     declare(
-        management_client,
+        patient_client,
         vhost,
         exchanges=[
             exchange("orders", "topic", **{"alternate-exchange": "unrouted"}),
@@ -66,7 +67,7 @@ def shop(management_client: ManagementClient) -> Iterator[str]:
         ],
     )
     yield vhost
-    management_client.delete_vhost(vhost)
+    patient_client.delete_vhost(vhost)
 
 
 def get_json(client: Client, path: str, **params: str):
@@ -314,14 +315,19 @@ def test_names_with_slashes_percents_and_markup_work_end_to_end(
 # --- the broker down ----------------------------------------------------------------------------
 
 
+def use_management_client(monkeypatch, client: ManagementClient) -> None:
+    """Make the dashboard's code use this client (a real one, pointed elsewhere)."""
+    monkeypatch.setattr("flows.topology.get_topology_client", lambda: client)
+    monkeypatch.setattr("flows.views.topology.get_management_client", lambda: client)
+
+
 @pytest.fixture
-def api_down(settings) -> Iterator[int]:
+def api_down(monkeypatch) -> Iterator[int]:
     """The management API points at a closed port for the duration of a test."""
     closed = free_port()
-    reset_management_client()
-    settings.RABBITMQ_API_URL = f"http://127.0.0.1:{closed}/"
-    yield closed
-    reset_management_client()
+    with ManagementClient(f"http://127.0.0.1:{closed}/", "guest", "guest", timeout=2) as client:
+        use_management_client(monkeypatch, client)
+        yield closed
 
 
 @pytest.mark.parametrize(
@@ -334,3 +340,58 @@ def test_a_management_api_outage_is_a_503_with_a_message(
     status, body = get_json(api, path, **params)
     assert status == 503
     assert body["error"] == f"RabbitMQ management API unreachable at 127.0.0.1:{api_down}"
+
+
+@pytest.fixture
+def api_refuses_us(monkeypatch) -> Iterator[None]:
+    """The management API answers, but not to the dashboard's (wrong) password."""
+    url, user = settings.RABBITMQ_API_URL, settings.RABBITMQ_API_USER
+    with ManagementClient(url, user, "not-the-password", timeout=2) as client:
+        use_management_client(monkeypatch, client)
+        yield
+
+
+def test_refused_credentials_are_a_502_naming_the_user_not_the_password(
+    api: Client, api_refuses_us: None
+):
+    status, body = get_json(api, "/api/topology", vhost="/")
+    assert status == 502
+    assert f"refused user {settings.RABBITMQ_API_USER!r}" in body["error"]
+    assert "not-the-password" not in json.dumps(body)
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (BrokerNotFound("x"), 404),
+        (BrokerUnreachable("x"), 503),
+        (ManagementPluginMissing("x"), 503),
+        (BrokerAuthFailed("x"), 502),
+        (BrokerRefused("x", status=403), 502),
+    ],
+)
+def test_broker_errors_map_to_statuses_that_say_whose_fault_it_is(error, status):
+    assert broker_error_status(error) == status
+
+
+def test_a_slow_vhost_is_served_from_its_last_read_while_a_new_one_runs(
+    api: Client, scratch_vhost: str, management_client: ManagementClient, settings
+):
+    # Every read counts as slow here; a real one is a vhost of thousands of objects.
+    settings.FLOWS_TOPOLOGY_SLOW_READ_S = 0
+    declare(management_client, scratch_vhost, queues=[queue("first")])
+    _, body = get_json(api, "/api/topology", vhost=scratch_vhost)
+    assert [item["name"] for item in body["queues"]] == ["first"]
+
+    declare(management_client, scratch_vhost, queues=[queue("second")])
+    time.sleep(0.05)  # older than its read: the next request also starts a background read
+    _, served = get_json(api, "/api/topology", vhost=scratch_vhost)
+    assert [item["name"] for item in served["queues"]] == ["first"]  # the snapshot, at once
+
+    deadline = time.monotonic() + 5
+    names: list[str] = []
+    while time.monotonic() < deadline and names != ["first", "second"]:
+        time.sleep(0.1)
+        _, body = get_json(api, "/api/topology", vhost=scratch_vhost)
+        names = [item["name"] for item in body["queues"]]
+    assert names == ["first", "second"]
