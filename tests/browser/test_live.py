@@ -142,13 +142,16 @@ def test_a_message_published_through_the_form_appears_within_a_second(
     form.get_by_label("Exchange").fill("food")
     form.get_by_label("Body", exact=True).fill('{"slice": 1}')
 
+    result = form.get_by_test_id("publish-result")
     for key in ("food.warmup", "food.pizza"):  # the first publish opens the connection
         form.get_by_label("Routing key").fill(key)
         started = time.monotonic()
         form.get_by_role("button", name="Publish", exact=True).click()
         row = rows(live).filter(has_text=key)
         expect(row).to_have_count(1, timeout=3000)
-    elapsed = time.monotonic() - started
+        elapsed = time.monotonic() - started
+        # The form is re-rendered with the result: wait for it before typing again.
+        expect(result.get_by_test_id("outcome-confirm")).to_have_text("confirmed")
     assert elapsed < 1.0, f"row visible {elapsed:.2f} s after the click"
     expect(row.locator(".queue-chip")).to_have_text(["all-food", "pizza"])
 

@@ -11,10 +11,10 @@ import asyncio
 import re
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
 
 import pika
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
@@ -60,16 +60,20 @@ def tap_event(seq: int, **overrides):
 
 
 def run_with_tap(test) -> None:
-    """Run an async test body, then stop the taps it started (their threads would linger)."""
+    """Run an async test body, then stop the taps it started (their threads would linger).
 
-    @async_to_sync
+    In a thread of its own: after a browser test, Playwright's sync API keeps an event loop
+    running in the main thread, where asyncio.run and async_to_sync refuse to start another.
+    """
+
     async def runner():
         try:
             await test()
         finally:
             await get_tap_manager().stop_all()
 
-    runner()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, runner()).result()
 
 
 def connect(path: str, user) -> WebsocketCommunicator:
