@@ -10,8 +10,9 @@ What it does, on the real broker and a real daphne serving the dashboard:
    (`POST /api/definitions/<vhost>`): exchanges of all four types (some with alternate
    exchanges), queues (some with dead-letter exchanges), bindings exchange-to-queue with
    a few exchange-to-exchange;
-2. `GET /api/topology` through the dashboard, several times (signed in), and the same
-   read in-process (`load_topology`) to show where the time goes;
+2. `GET /api/topology` through the dashboard, several times (signed in): the first read
+   of the vhost, then the following ones (served from the last read while a background
+   read refreshes it); and the read itself in-process (`load_topology`);
 3. Chromium opens /topology/ on the vhost: time until the page is interactive (the
    graph script mounted, the first topology read, the "search or focus" prompt shown),
    then a search and a focus on an exchange, timed until drawn;
@@ -137,7 +138,7 @@ def main() -> None:
     parser.add_argument("--exchanges", type=int, default=1000)
     parser.add_argument("--queues", type=int, default=5000)
     parser.add_argument("--bindings", type=int, default=10_000)
-    parser.add_argument("--api-runs", type=int, default=5)
+    parser.add_argument("--api-runs", type=int, default=6)
     parser.add_argument("--page-runs", type=int, default=3)
     args = parser.parse_args()
 
@@ -196,7 +197,10 @@ def main() -> None:
                 assert response.status == 200, response.text()[:300]
                 size = len(response.body())
                 api_times.append(seconds)
-            rows.append(("GET /api/topology (target < 2 s)", summary(api_times)))
+            # The first read of a slow vhost is synchronous; after it, requests are served
+            # from the last read while a background read refreshes it (flows.topology_cache).
+            rows.append(("GET /api/topology, first (cold) read", f"{api_times[0]:.2f} s"))
+            rows.append(("GET /api/topology, then (target < 2 s)", summary(api_times[1:])))
             rows.append(("  its JSON body", f"{size / 1e6:.1f} MB"))
             etag = response.headers["etag"]
             not_modified = [

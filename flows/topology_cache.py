@@ -13,6 +13,9 @@ request reads synchronously and reports the broker's error.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import logging
 import threading
 import time
@@ -22,20 +25,30 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from flows.topology import Topology, load_topology
+from flows.topology_json import topology_json
 
 LOGGER = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-_snapshots: dict[str, _Snapshot] = {}
+_snapshots: dict[str, Snapshot] = {}
 _refreshing: dict[str, Future] = {}
 _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="topology-refresh")
 
 
 @dataclass(frozen=True)
-class _Snapshot:
+class Snapshot:
     topology: Topology
     read_at: float  # time.monotonic() when the read started
     read_seconds: float
+
+    @functools.cached_property
+    def json_body(self) -> bytes:
+        """The `/api/topology` body, encoded once per read however many viewers ask."""
+        return json.dumps(topology_json(self.topology), ensure_ascii=False).encode()
+
+    @functools.cached_property
+    def etag(self) -> str:
+        return '"' + hashlib.sha256(self.json_body).hexdigest()[:32] + '"'
 
 
 def _slow_read_seconds() -> float:
@@ -46,10 +59,10 @@ def _max_stale_seconds() -> float:
     return float(getattr(settings, "FLOWS_TOPOLOGY_MAX_STALE_S", 60.0))
 
 
-def _read(vhost: str) -> _Snapshot:
+def _read(vhost: str) -> Snapshot:
     started = time.monotonic()
     topology = load_topology(vhost)
-    snapshot = _Snapshot(topology, started, time.monotonic() - started)
+    snapshot = Snapshot(topology, started, time.monotonic() - started)
     with _lock:
         current = _snapshots.get(vhost)
         if current is None or current.read_at <= started:
@@ -79,6 +92,11 @@ def current_topology(vhost: str) -> Topology:
 
     Raises what `load_topology` raises (UnknownVhost, BrokerError) when it reads.
     """
+    return current_snapshot(vhost).topology
+
+
+def current_snapshot(vhost: str) -> Snapshot:
+    """Like `current_topology`, with the read's encoded JSON at hand."""
     with _lock:
         snapshot = _snapshots.get(vhost)
     if snapshot is not None and snapshot.read_seconds >= _slow_read_seconds():
@@ -86,8 +104,8 @@ def current_topology(vhost: str) -> Topology:
         if age <= _max_stale_seconds():
             if age > snapshot.read_seconds:
                 _refresh_in_background(vhost)
-            return snapshot.topology
-    return _read(vhost).topology
+            return snapshot
+    return _read(vhost)
 
 
 def forget(vhost: str | None = None) -> None:
@@ -99,4 +117,4 @@ def forget(vhost: str | None = None) -> None:
             _snapshots.pop(vhost, None)
 
 
-__all__ = ["current_topology", "forget"]
+__all__ = ["Snapshot", "current_snapshot", "current_topology", "forget"]

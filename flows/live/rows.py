@@ -15,6 +15,7 @@ from typing import Any
 
 from flows.live.body import DecodedBody, decode_body, human_size
 from flows.live.prediction import Prediction
+from flows.tap.events import PROPERTY_NAMES
 from flows.topology import Topology
 
 DEFAULT_EXCHANGE_LABEL = "(default exchange)"
@@ -23,21 +24,7 @@ DEFAULT_EXCHANGE_LABEL = "(default exchange)"
 ROW_PREVIEW_LIMIT = 16 * 1024
 
 # AMQP basic properties in the order of the spec, so details read the same every time.
-PROPERTY_ORDER = (
-    "content_type",
-    "content_encoding",
-    "delivery_mode",
-    "priority",
-    "correlation_id",
-    "reply_to",
-    "expiration",
-    "message_id",
-    "timestamp",
-    "type",
-    "user_id",
-    "app_id",
-    "cluster_id",
-)
+PROPERTY_ORDER = PROPERTY_NAMES
 
 
 def show_value(value: Any) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -14,8 +13,8 @@ from django.views.decorators.http import require_GET
 from flows.broker.errors import BrokerError, BrokerNotFound
 from flows.broker.management_api import get_management_client
 from flows.routing_rules import RoutingError, UnknownExchange, route
-from flows.topology_cache import current_topology
-from flows.topology_json import DEFAULT_EXCHANGE_NOTE, route_json, topology_json
+from flows.topology_cache import current_snapshot, current_topology
+from flows.topology_json import DEFAULT_EXCHANGE_NOTE, route_json
 from flows.vhosts import DEFAULT_VHOST, SESSION_KEY, selected_vhost
 from flows.views.json_api import ApiError, error_response, json_api, required_param
 
@@ -47,16 +46,14 @@ def parse_headers_param(raw: str | None) -> dict[str, Any] | None:
 
 @json_api
 def api_topology(request: HttpRequest) -> HttpResponse:
-    vhost = _api_vhost(request)
-    body = json.dumps(topology_json(current_topology(vhost)), ensure_ascii=False)
+    snapshot = current_snapshot(_api_vhost(request))
     # Refreshed every few seconds by each open graph: an unchanged topology costs the
     # browser a 304 instead of parsing and diffing the whole vhost again.
-    etag = '"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'
-    if etag in request.headers.get("If-None-Match", ""):
+    if snapshot.etag in request.headers.get("If-None-Match", ""):
         response = HttpResponse(status=304)
     else:
-        response = HttpResponse(body, content_type="application/json")
-    response["ETag"] = etag
+        response = HttpResponse(snapshot.json_body, content_type="application/json")
+    response["ETag"] = snapshot.etag
     response["Cache-Control"] = "private, no-cache"
     return response
 

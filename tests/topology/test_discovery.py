@@ -29,7 +29,8 @@ def channel(scratch_vhost: str) -> Iterator[pika.adapters.blocking_connection.Bl
 
 def wait_for(load: Callable[[], Topology], condition: Callable[[Topology], bool]) -> Topology:
     """Consumers and queue statistics reach the management API asynchronously."""
-    deadline = time.monotonic() + 15
+    # Statistics are emitted every 5 s; a busy broker (tests share it) can take a few rounds.
+    deadline = time.monotonic() + 30
     topology = load()
     while not condition(topology) and time.monotonic() < deadline:
         time.sleep(0.3)
@@ -136,10 +137,14 @@ def test_discovery_reads_consumers_with_prefetch_ack_mode_and_depths(scratch_vho
         lambda: load_topology(scratch_vhost),
         lambda t: (
             bool(t.consumers)
+            # A consumer's channel details come from statistics too, and may lag under load.
+            and bool(t.consumers[0].connection)
             and t.queue("work").messages_unacknowledged == 2
             and t.queue("work").messages_ready == 1
-            # The queue's consumer count comes from statistics, which lag the consumer list.
+            # The queue's consumer count comes from statistics, which lag the consumer list;
+            # so do a consumer's channel details (an empty `[]` until the channel is known).
             and t.queue("work").consumer_count == 1
+            and all(consumer.channel for consumer in t.consumers)
         ),
     )
     [consumer] = topology.consumers
