@@ -5,3 +5,10 @@ class FlowsConfig(AppConfig):
     name = "flows"
     verbose_name = "RabbitMQ flows"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # pika 1.4 cannot encode float header values and decodes doubles as integers; every
+        # process that publishes or taps (the web process, `manage.py tap`) needs the fix.
+        from flows.broker import float_headers
+
+        float_headers.install()

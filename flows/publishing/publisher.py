@@ -36,9 +36,9 @@ import pika
 import pika.exceptions
 import pika.spec
 
+from flows.broker import float_headers
 from flows.broker.amqp import amqp_where, connection_name, open_blocking_connection
 from flows.broker.errors import BrokerError
-from flows.publishing import float_headers
 from flows.publishing.fields import PublishRequest
 
 float_headers.install()

@@ -7,7 +7,7 @@ import math
 import pika.data
 import pytest
 
-from flows.publishing import float_headers
+from flows.broker import float_headers
 
 float_headers.install()
 
