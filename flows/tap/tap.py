@@ -8,9 +8,12 @@ the bounded queue drops are dead-lettered into a second exclusive queue that nob
 consumes: purging it tells exactly how many were lost, so the counts add up.
 
 Deliveries are normalised once (`flows.tap.events`), buffered, acked in bulk, and handed
-to `sink(events, status)` every `batch_interval_s` or `batch_max_events` events, on the tap
-thread: the sink must hand them over thread-safely (the runner uses
-`loop.call_soon_threadsafe`). The tap never touches a queue it did not declare.
+to `sink(events, status)` in batches, on the tap thread: the sink must hand them over
+thread-safely (the runner uses `loop.call_soon_threadsafe`). Batching is leading-edge: a
+quiet tap hands over an event the moment it arrives (at most one batch per `quiet_gap_s`),
+and only once batches fill up (`busy_batch_events`) does it hold events for
+`batch_interval_s` (or until `batch_max_events`), so a busy tap still sends a few large
+batches a second, never one per message. The tap never touches a queue it did not declare.
 """
 
 from __future__ import annotations
@@ -66,8 +69,12 @@ class SharedStatus(dict):
 class TapSettings:
     queue_max_length: int = 50_000
     preview_limit: int = DEFAULT_PREVIEW_LIMIT
+    # While busy (the last batch had `busy_batch_events` or more): one batch per interval.
     batch_interval_s: float = 0.05
     batch_max_events: int = 500
+    # While quiet: an event goes out at once, batches at most this often.
+    quiet_gap_s: float = 0.025
+    busy_batch_events: int = 8
     prefetch: int = 2_000
     sync_interval_s: float = 2.0
     reconnect_max_delay_s: float = 10.0
@@ -162,6 +169,7 @@ class Tap:
         self._overflow_dropped = 0
         self._buffer: list[dict[str, Any]] = []
         self._last_flush = time.monotonic()
+        self._flush_gap = self.settings.quiet_gap_s  # the hold after the last flush
         self._unacked_tag = 0
         self._acked_tag = 0
         self._bound: set[TapBinding] = set()
@@ -354,7 +362,12 @@ class Tap:
                 channel.queue_delete(queue)
                 control.queue_delete(overflow)
                 raise _Stopping
-            connection.process_data_events(time_limit=self.settings.batch_interval_s)
+            # Wake no later than the buffer is due, so a held batch is not late.
+            limit = self.settings.batch_interval_s
+            if self._buffer:
+                due = self._last_flush + self._flush_gap - time.monotonic()
+                limit = min(limit, max(due, 0.001))
+            connection.process_data_events(time_limit=limit)
             self._ack(channel)
             now = time.monotonic()
             if now - last_overflow_check >= 0.5:
@@ -483,16 +496,21 @@ class Tap:
             self._ack(channel)
         if len(self._buffer) >= self.settings.batch_max_events:
             self._flush(force=True)
+        # Otherwise the serve loop flushes: process_data_events returns as soon as it has
+        # dispatched what arrived, so a quiet tap's lone event leaves at once, while a busy
+        # tap's whole dispatch round (up to `prefetch` deliveries) goes out as one batch.
 
     def _flush(self, *, force: bool = False) -> None:
         if not self._buffer:
             return
         now = time.monotonic()
-        if not force and now - self._last_flush < self.settings.batch_interval_s:
+        if not force and now - self._last_flush < self._flush_gap:
             return
         batch = SharedEvents(self._buffer)
         self._buffer = []
         self._last_flush = now
+        busy = len(batch) >= self.settings.busy_batch_events
+        self._flush_gap = self.settings.batch_interval_s if busy else self.settings.quiet_gap_s
         with self._lock:
             self._received += len(batch)
         self._status_dirty = False
