@@ -32,6 +32,7 @@ BODY_ENCODINGS = ("text", "json", "base64")
 HEADER_TYPES = ("string", "int", "float", "bool", "table", "list")
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off"})
+BOOL_WORDS = {**dict.fromkeys(TRUE_WORDS, True), **dict.fromkeys(FALSE_WORDS, False)}
 
 # The string-valued basic properties, in the order the form shows them.
 STRING_PROPERTIES = (
@@ -45,6 +46,34 @@ STRING_PROPERTIES = (
     "app_id",
 )
 BodyEncoding = Literal["text", "json", "base64"]
+# Every field `parse_publish_request` reads: the JSON API refuses any other.
+PUBLISH_FIELDS = (
+    "vhost",
+    "exchange",
+    "routing_key",
+    "body",
+    "body_encoding",
+    "headers",
+    *STRING_PROPERTIES,
+    "delivery_mode",
+    "priority",
+    "expiration",
+    "timestamp",
+    "mandatory",
+    "repeat",
+    "rate",
+)
+# The keys of one header row (the form's rows, or the API's list form of `headers`).
+HEADER_ROW_KEYS = ("name", "type", "value")
+# The header type each JSON value becomes, bool before int (a bool is an int in Python).
+JSON_HEADER_TYPES: tuple[tuple[type, str], ...] = (
+    (bool, "bool"),
+    (int, "int"),
+    (float, "float"),
+    (dict, "table"),
+    (list, "list"),
+    (str, "string"),
+)
 
 
 class PublishInvalid(Exception):
@@ -111,18 +140,21 @@ def check_shortstr(value: str, what: str) -> str | None:
     return None
 
 
+def bool_word(text: str) -> bool | None:
+    """True or False for a word that means it ("yes", "OFF", ...), None for any other."""
+    return BOOL_WORDS.get(text.strip().lower())
+
+
 def parse_bool(value: Any, *, default: bool) -> bool:
     """A checkbox or JSON boolean: missing means `default`."""
     if value is None or value == "":
         return default
     if isinstance(value, bool):
         return value
-    word = str(value).strip().lower()
-    if word in TRUE_WORDS:
-        return True
-    if word in FALSE_WORDS:
-        return False
-    raise ValueError(f"expected true or false, got {_show(value)}")
+    meaning = bool_word(str(value))
+    if meaning is None:
+        raise ValueError(f"expected true or false, got {_show(value)}")
+    return meaning
 
 
 def parse_int(value: Any, *, low: int, high: int, what: str = "a whole number") -> int:
@@ -282,18 +314,9 @@ def parse_header_value(kind: str, value: Any) -> Any:
 
 def infer_header_type(value: Any) -> str:
     """The header type of a JSON value (the API's `{"name": value}` form)."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, dict):
-        return "table"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, str):
-        return "string"
+    for python_type, kind in JSON_HEADER_TYPES:
+        if isinstance(value, python_type):
+            return kind
     raise ValueError(f"unsupported header value {_show(value)}")
 
 
@@ -320,6 +343,11 @@ def parse_headers(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str,
     headers: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for index, row in enumerate(rows):
+        unknown = [key for key in row if key not in HEADER_ROW_KEYS]
+        for key in unknown:
+            errors[f"headers.{index}.{key}"] = "unknown field; a header row has name, type, value"
+        if unknown:
+            continue
         name = row.get("name")
         kind = row.get("type") or "string"
         value = row.get("value")

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flows.publishing.fields import (
+    PUBLISH_FIELDS,
     PublishInvalid,
     form_to_raw,
     parse_body,
@@ -326,26 +327,7 @@ json_values = st.recursive(
     ),
     max_leaves=8,
 )
-field_names = st.sampled_from(
-    [
-        "vhost",
-        "exchange",
-        "routing_key",
-        "body",
-        "body_encoding",
-        "headers",
-        "priority",
-        "expiration",
-        "timestamp",
-        "delivery_mode",
-        "mandatory",
-        "repeat",
-        "rate",
-        "message_id",
-        "user_id",
-        "content_type",
-    ]
-)
+field_names = st.sampled_from(PUBLISH_FIELDS)
 
 
 @settings(max_examples=200, deadline=None)
