@@ -7,7 +7,9 @@ with one message per field, so errors land next to the field that caused them.
 AMQP limits that bite: exchange names, routing keys and the string properties are
 "short strings" (at most 255 bytes of UTF-8); `expiration` is a string holding a
 non-negative integer of milliseconds; `priority` is an octet (0-255); header integers
-are signed 64-bit.
+are signed 64-bit, and always sent as that type (`l`), as RabbitMQ's management API and UI
+send them: pika would otherwise pick 32 or 64 bits by size, so a consumer's type would
+depend on the value.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from pika.compat import long as amqp_long  # pika's marker for a signed 64-bit integer (`l`)
 
 SHORTSTR_MAX_BYTES = 255
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
@@ -278,6 +282,17 @@ def _check_header_value(value: Any, path: str) -> None:
     raise ValueError(f"{path}: unsupported value {_show(value)}")
 
 
+def as_64_bit_integers(value: Any) -> Any:
+    """A header value whose integers, nested ones included, pika encodes as 64-bit."""
+    if isinstance(value, dict):
+        return {key: as_64_bit_integers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [as_64_bit_integers(item) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return amqp_long(value)
+    return value
+
+
 def parse_header_value(kind: str, value: Any) -> Any:
     """One typed header value. Text input (the form) and JSON values (the API) both work."""
     if kind == "string":
@@ -370,7 +385,7 @@ def parse_headers(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str,
             errors[f"headers.{index}.value"] = f"unsupported value {_show(value)}"
             continue
         try:
-            headers[name] = parse_header_value(str(kind), value)
+            headers[name] = as_64_bit_integers(parse_header_value(str(kind), value))
         except ValueError as exc:
             errors[f"headers.{index}.value"] = str(exc)
     return headers, errors
