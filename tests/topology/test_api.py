@@ -158,7 +158,7 @@ def test_an_unknown_vhost_is_a_404_with_a_message(api: Client):
     name = f"no-such-vhost-{uuid.uuid4().hex[:6]}"
     status, body = get_json(api, "/api/topology", vhost=name)
     assert status == 404
-    assert body["error"] == f"No vhost named {name!r} on the broker"
+    assert body == {"error": f"No vhost named {name!r} on the broker", "fields": {}}
     status, body = dry_run(api, name, exchange="x")
     assert (status, body["error"]) == (404, f"No vhost named {name!r} on the broker")
 
@@ -168,6 +168,33 @@ def test_an_anonymous_caller_gets_401_json_not_a_redirect(client: Client, path: 
     status, body = get_json(client, path, vhost="/", exchange="")
     assert status == 401
     assert "Sign in" in body["error"]
+    assert body["fields"] == {}
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "fields"),
+    [
+        (
+            "/api/topology",
+            {"vhots": "x"},
+            {"vhots": "unknown query parameter; did you mean 'vhost'?"},
+        ),
+        (
+            "/api/route",
+            {"exchange": "orders", "routingkey": "a", "colour": "red"},
+            {
+                "routingkey": "unknown query parameter; did you mean 'routing_key'?",
+                "colour": "unknown query parameter",
+            },
+        ),
+    ],
+)
+def test_unknown_query_parameters_are_refused_naming_each(
+    api: Client, shop: str, path: str, params: dict, fields: dict
+):
+    status, body = get_json(api, path, vhost=shop, **params)
+    assert (status, body["fields"]) == (400, fields)
+    assert all(repr(name) in body["error"] for name in fields)
 
 
 def test_a_post_is_refused_with_405_json(api: Client):
