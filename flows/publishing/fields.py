@@ -510,28 +510,7 @@ def parse_publish_request(
         if value is not None:
             properties[name] = value
 
-    try:
-        mandatory = parse_bool(raw.get("mandatory"), default=True)
-    except ValueError as exc:
-        errors["mandatory"] = str(exc)
-        mandatory = True
-
-    repeat = 1
-    try:
-        if raw.get("repeat") not in (None, ""):
-            repeat = parse_int(raw.get("repeat"), low=1, high=MAX_REPEAT, what="a count")
-    except ValueError as exc:
-        errors["repeat"] = str(exc)
-
-    rate: float | None = None
-    try:
-        if raw.get("rate") not in (None, "", "max"):
-            rate = parse_float(raw.get("rate"))
-            if not 0 < rate <= MAX_RATE:
-                raise ValueError(f"must be above 0 and at most {MAX_RATE:,} messages per second")
-    except ValueError as exc:
-        errors["rate"] = str(exc)
-
+    options = _sending_options(raw, errors)
     if errors:
         raise PublishInvalid(errors)
     return PublishRequest(
@@ -543,11 +522,32 @@ def parse_publish_request(
         body_display=body_display,
         headers=headers,
         properties=properties,
-        mandatory=mandatory,
-        repeat=repeat,
-        rate=rate,
         message_id_generated=generated,
+        **options,
     )
+
+
+def _sending_options(raw: Mapping[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+    """How to send: `mandatory`, `repeat` and `rate`; a bad one goes to `errors`."""
+    options: dict[str, Any] = {"mandatory": True, "repeat": 1, "rate": None}
+    try:
+        options["mandatory"] = parse_bool(raw.get("mandatory"), default=True)
+    except ValueError as exc:
+        errors["mandatory"] = str(exc)
+    try:
+        if raw.get("repeat") not in (None, ""):
+            options["repeat"] = parse_int(raw.get("repeat"), low=1, high=MAX_REPEAT, what="a count")
+    except ValueError as exc:
+        errors["repeat"] = str(exc)
+    try:
+        if raw.get("rate") not in (None, "", "max"):
+            rate = parse_float(raw.get("rate"))
+            if not 0 < rate <= MAX_RATE:
+                raise ValueError(f"must be above 0 and at most {MAX_RATE:,} messages per second")
+            options["rate"] = rate
+    except ValueError as exc:
+        errors["rate"] = str(exc)
+    return options
 
 
 def form_to_raw(data: Any) -> dict[str, Any]:

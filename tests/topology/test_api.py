@@ -26,6 +26,8 @@ from tests.topology.conftest import HOSTILE, make_vhost
 from tests.topology.definitions import binding, declare, exchange, queue
 
 SCRIPT = "<script>window.__pwned=1</script>"
+# The `headers` parameter of a message from the EU, and of one from the US.
+EU, US = json.dumps({"region": "eu"}), json.dumps({"region": "us"})
 
 
 @pytest.fixture
@@ -208,13 +210,7 @@ def test_a_post_is_refused_with_405_json(api: Client):
 
 
 def test_route_gives_each_queue_its_chain_of_bindings(api: Client, shop: str):
-    status, body = dry_run(
-        api,
-        shop,
-        exchange="orders",
-        routing_key="order.eu.paid",
-        headers=json.dumps({"region": "eu"}),
-    )
+    status, body = dry_run(api, shop, exchange="orders", routing_key="order.eu.paid", headers=EU)
     assert status == 200
     assert body["unroutable"] is False
     assert body["queues"] == ["audited", "orders.eu"]
@@ -233,13 +229,7 @@ def test_route_gives_each_queue_its_chain_of_bindings(api: Client, shop: str):
 
 
 def test_route_says_why_the_other_bindings_did_not_match(api: Client, shop: str):
-    status, body = dry_run(
-        api,
-        shop,
-        exchange="orders",
-        routing_key="order.us.paid",
-        headers='{"region": "us"}',
-    )
+    status, body = dry_run(api, shop, exchange="orders", routing_key="order.us.paid", headers=US)
     assert status == 200
     misses = {(m["source"], m["destination"]): m["reason"] for m in body["not_matched"]}
     assert misses == {
