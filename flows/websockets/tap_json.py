@@ -46,9 +46,9 @@ class TapJsonConsumer(TapViewerConsumer):
         status = message.get("status") or {}
         return self._frame("status", status, status=status)
 
-    def _frame(self, kind: str, status: Mapping[str, Any] | None, **fields: Any) -> str:
+    def _frame(self, kind: str, tap_status: Mapping[str, Any] | None, **fields: Any) -> str:
         assert self.stream is not None
-        tap_counts = (status or {}).get("counts") or {}
+        tap_counts = (tap_status or {}).get("counts") or {}
         counts = {"tap": tap_counts, "viewer": self.stream.counts}
         return _json({"type": kind, "vhost": self.vhost, **fields, "counts": counts})
 

@@ -59,12 +59,15 @@ def test_anonymous_websocket_is_told_to_sign_in_and_closed(
     assert tap_queues(management_client, broker_vhost) == []  # no tap started for it
 
 
-def test_a_foreign_origin_is_refused_at_the_handshake(tap_dashboard: LiveDashboard, user) -> None:
+def test_a_foreign_origin_is_refused_at_the_handshake(
+    tap_dashboard: LiveDashboard, broker_vhost: str, user
+) -> None:
     cookie = session_cookie(user)
+    foreign = "http://evil.example"
 
     async def scenario() -> None:
         with pytest.raises(InvalidStatus) as refused:
-            async with open_tap(tap_dashboard.url, cookie, origin="http://evil.example", vhost="/"):
+            async with open_tap(tap_dashboard.url, cookie, origin=foreign, vhost=broker_vhost):
                 pass
         assert refused.value.response.status_code == 403
 
