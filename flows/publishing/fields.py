@@ -26,6 +26,8 @@ from typing import Any, Literal
 
 from pika.compat import long as amqp_long  # pika's marker for a signed 64-bit integer (`l`)
 
+from flows.parsing import boolean_word
+
 SHORTSTR_MAX_BYTES = 255
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 MAX_REPEAT = 100_000
@@ -34,9 +36,6 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 BODY_ENCODINGS = ("text", "json", "base64")
 HEADER_TYPES = ("string", "int", "float", "bool", "table", "list")
-TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
-FALSE_WORDS = frozenset({"false", "0", "no", "off"})
-BOOL_WORDS = {**dict.fromkeys(TRUE_WORDS, True), **dict.fromkeys(FALSE_WORDS, False)}
 
 # The string-valued basic properties, in the order the form shows them.
 STRING_PROPERTIES = (
@@ -144,18 +143,13 @@ def check_shortstr(value: str, what: str) -> str | None:
     return None
 
 
-def bool_word(text: str) -> bool | None:
-    """True or False for a word that means it ("yes", "OFF", ...), None for any other."""
-    return BOOL_WORDS.get(text.strip().lower())
-
-
 def parse_bool(value: Any, *, default: bool) -> bool:
     """A checkbox or JSON boolean: missing means `default`."""
     if value is None or value == "":
         return default
     if isinstance(value, bool):
         return value
-    meaning = bool_word(str(value))
+    meaning = boolean_word(str(value))
     if meaning is None:
         raise ValueError(f"expected true or false, got {_show(value)}")
     return meaning
