@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -49,22 +50,14 @@ def eventually(
     last value or exception the condition gave.
     """
     deadline = time.monotonic() + timeout
-    attempts = 0
-    while True:
-        attempts += 1
-        try:
-            value = condition()
-        except StopWaiting:
-            raise
-        except Exception as exc:  # not yet; reported if it stays so
-            last: _Outcome = _Outcome(error=exc)
-        else:
-            if value:
-                return value
-            last = _Outcome(value=value)
+    for attempt in itertools.count(1):
+        outcome = _Outcome.of(condition)
+        if outcome.succeeded:
+            return outcome.value  # type: ignore[return-value]
         if time.monotonic() >= deadline:
-            raise last.failure(what, timeout, attempts)
+            raise outcome.failure(what, timeout, attempt)
         time.sleep(interval)
+    raise AssertionError("itertools.count never ends")
 
 
 async def eventually_async(
@@ -82,29 +75,18 @@ async def eventually_async(
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    attempts = 0
-    while True:
-        attempts += 1
-        try:
-            value = condition()
-            if inspect.isawaitable(value):
-                value = await asyncio.wait_for(value, max(deadline - loop.time(), 0))
-        except StopWaiting:
-            raise
-        except Exception as exc:  # not yet; reported if it stays so
-            cut_off = isinstance(exc, TimeoutError) and loop.time() >= deadline
-            last: _Outcome = _Outcome(error=exc, cut_off=cut_off)
-        else:
-            if value:
-                return value  # type: ignore[return-value]
-            last = _Outcome(value=value)
+    for attempt in itertools.count(1):
+        outcome = await _Outcome.of_async(condition, lambda: deadline - loop.time())
+        if outcome.succeeded:
+            return outcome.value  # type: ignore[return-value]
         if loop.time() >= deadline:
-            raise last.failure(what, timeout, attempts)
+            raise outcome.failure(what, timeout, attempt)
         await asyncio.sleep(interval)
+    raise AssertionError("itertools.count never ends")
 
 
 class _Outcome:
-    """The last answer a condition gave, for the failure message."""
+    """What one attempt gave: a value, or an exception (and the failure message, if the last)."""
 
     def __init__(
         self, *, value: object = None, error: Exception | None = None, cut_off: bool = False
@@ -112,6 +94,34 @@ class _Outcome:
         self.value = value
         self.error = error
         self.cut_off = cut_off
+
+    @property
+    def succeeded(self) -> bool:
+        return self.error is None and bool(self.value)
+
+    @classmethod
+    def of(cls, condition: Callable[[], object]) -> _Outcome:
+        try:
+            return cls(value=condition())
+        except StopWaiting:
+            raise
+        except Exception as exc:  # not yet; reported if it stays so
+            return cls(error=exc)
+
+    @classmethod
+    async def of_async(
+        cls, condition: Callable[[], object], remaining: Callable[[], float]
+    ) -> _Outcome:
+        """The condition's answer, awaited if need be, but not beyond the deadline."""
+        try:
+            value = condition()
+            if inspect.isawaitable(value):
+                value = await asyncio.wait_for(value, max(remaining(), 0))
+            return cls(value=value)
+        except StopWaiting:
+            raise
+        except Exception as exc:  # not yet; reported if it stays so
+            return cls(error=exc, cut_off=isinstance(exc, TimeoutError) and remaining() <= 0)
 
     def failure(self, what: str, timeout: float, attempts: int) -> NeverHappened:
         if self.cut_off:
