@@ -50,6 +50,7 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 
 from flows.broker.amqp import connection_parameters  # noqa: E402
 from flows.broker.management_api import get_management_client  # noqa: E402
+from tests.broker_admin import create_vhost_for, delete_vhost  # noqa: E402
 from tests.conftest import CHROMIUM, CHROMIUM_FLAGS  # noqa: E402
 from tests.live_server import LiveDashboard  # noqa: E402
 
@@ -104,8 +105,7 @@ def main() -> None:
     get_user_model().objects.create_user(username="bench", password=PASSWORD)
     client = get_management_client()
     vhost = f"flows-bench-{uuid.uuid4().hex[:8]}"
-    client.create_vhost(vhost)
-    client.set_permissions(vhost, "guest")
+    create_vhost_for(client, vhost, ["guest"])
     server = LiveDashboard(database_url=os.environ["DATABASE_URL"]).start()
     try:
         params = connection_parameters(vhost=vhost, purpose="live-bench")
@@ -174,7 +174,7 @@ def main() -> None:
         try:
             client.set_tracing(vhost, enabled=False)
         finally:
-            client.delete_vhost(vhost)
+            delete_vhost(client, vhost)
 
     print(f"latency: {args.latency_messages} messages at {args.rate:.0f}/s, firehose mode")
     print(f"  rows seen: {len(latencies)}/{len(sent)}")

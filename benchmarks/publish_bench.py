@@ -25,21 +25,27 @@ import django
 django.setup()
 
 from flows.broker.amqp import open_blocking_connection  # noqa: E402
-from flows.broker.management_api import api_path, get_management_client  # noqa: E402
+from flows.broker.management_api import get_management_client  # noqa: E402
 from flows.publishing.fields import parse_publish_request  # noqa: E402
 from flows.publishing.publisher import start_repeat, stop_all_publishers  # noqa: E402
+from tests.broker_admin import (  # noqa: E402
+    bind_queue,
+    create_vhost_for,
+    declare_exchange,
+    declare_queue,
+    delete_vhost,
+)
 
 
 def scratch_vhost() -> str:
     client = get_management_client()
     vhost = f"flows-bench-{uuid.uuid4().hex[:8]}"
-    client.create_vhost(vhost, description="publish benchmark (deleted afterwards)")
-    client.set_permissions(vhost, client.username)
-    client.put(api_path("exchanges", vhost, "bench"), json={"type": "direct"})
-    client.put(api_path("queues", vhost, "bench.q"), json={"durable": False})
-    client.request(
-        "POST", api_path("bindings", vhost, "e", "bench", "q", "bench.q"), json={"routing_key": "k"}
+    create_vhost_for(
+        client, vhost, [client.username], description="publish benchmark (deleted afterwards)"
     )
+    declare_exchange(client, vhost, "bench", "direct")
+    declare_queue(client, vhost, "bench.q", durable=False)
+    bind_queue(client, vhost, "bench", "bench.q", "k")
     return vhost
 
 
@@ -121,7 +127,7 @@ def main() -> None:
             purge(vhost)
     finally:
         stop_all_publishers()
-        get_management_client().delete_vhost(vhost)
+        delete_vhost(get_management_client(), vhost)
     print(f"{args.count} messages of {args.size} bytes, {args.rounds} rounds, one queue")
     print(f"| {'publisher':<26} | {'median msg/s':>12} | {'best msg/s':>10} |")
     print(f"|{'-' * 28}|{'-' * 13}:|{'-' * 11}:|")

@@ -225,15 +225,17 @@ def peak_rss_mb(pid: int) -> float:
 
 def run(args: argparse.Namespace) -> None:
     from flows.broker.amqp import open_blocking_connection
-    from flows.broker.management_api import api_path, get_management_client
+    from flows.broker.management_api import get_management_client
+    from tests.broker_admin import create_vhost_for, delete_policy, delete_vhost, set_policy
     from tests.live_server import LiveDashboard
 
     n = args.messages
     cookie = session_cookie()
     client = get_management_client()
     vhost = f"flows-bench-{uuid.uuid4().hex[:8]}"
-    client.create_vhost(vhost, description="tap benchmark (deleted afterwards)")
-    client.set_permissions(vhost, client.username)
+    create_vhost_for(
+        client, vhost, [client.username], description="tap benchmark (deleted afterwards)"
+    )
     rows: list[tuple[str, str, str]] = []
     dashboard = LiveDashboard(
         database_url=os.environ["DATABASE_URL"],
@@ -265,9 +267,12 @@ def run(args: argparse.Namespace) -> None:
         consumer.start()
         time.sleep(1)
         burst_started = time.perf_counter()
-        client.put(
-            api_path("policies", vhost, "bench-burst-bare"),
-            json={"pattern": r"^bench\.bare\.hold$", "definition": {"max-length": 0}},
+        set_policy(
+            client,
+            vhost,
+            "bench-burst-bare",
+            pattern=r"^bench\.bare\.hold$",
+            definition={"max-length": 0},
         )
         consumer.join()
         burst = n / (time.perf_counter() - burst_started)
@@ -287,9 +292,8 @@ def run(args: argparse.Namespace) -> None:
         viewer = Viewer(dashboard.url, cookie, vhost=vhost, mode="bindings")
         viewer.wait_running()
         time.sleep(1)
-        client.put(
-            api_path("policies", vhost, "bench-burst"),
-            json={"pattern": r"^bench\.hold$", "definition": {"max-length": 0}},
+        set_policy(
+            client, vhost, "bench-burst", pattern=r"^bench\.hold$", definition={"max-length": 0}
         )
         viewer.wait(lambda: viewer.taken() >= n)
         time.sleep(0.5)
@@ -297,7 +301,7 @@ def run(args: argparse.Namespace) -> None:
         unaccounted = viewer.accounting(n)
         overflow = viewer.timeline[-1][2]
         viewer.close()
-        client.delete(api_path("policies", vhost, "bench-burst"))
+        delete_policy(client, vhost, "bench-burst")
         rows.append(
             (
                 "tap, bindings mode, 1 JSON viewer",
@@ -385,7 +389,7 @@ def run(args: argparse.Namespace) -> None:
             if connection.is_open:
                 connection.close()
         finally:
-            client.delete_vhost(vhost)
+            delete_vhost(client, vhost)
 
     width = max(len(row[0]) for row in rows)
     value_width = max(len(row[1]) for row in rows)

@@ -51,8 +51,9 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from flows.broker.management_api import ManagementClient, api_path  # noqa: E402
-from flows.topology import load_topology  # noqa: E402
+from flows.broker.management_api import ManagementClient  # noqa: E402
+from flows.topology.reading import load_topology  # noqa: E402
+from tests.broker_admin import create_vhost_for, delete_vhost, import_definitions  # noqa: E402
 from tests.conftest import CHROMIUM, CHROMIUM_FLAGS  # noqa: E402
 from tests.live_server import LiveDashboard  # noqa: E402
 
@@ -152,13 +153,17 @@ def main() -> None:
         timeout=600,
     )
     vhost = f"flows-bench-topology-{uuid.uuid4().hex[:6]}"
-    client.create_vhost(vhost, description="topology benchmark (deleted when it ends)")
-    client.set_permissions(vhost, settings.RABBITMQ_API_USER)
+    create_vhost_for(
+        client,
+        vhost,
+        [settings.RABBITMQ_API_USER],
+        description="topology benchmark (deleted when it ends)",
+    )
     rows = Rows()
     server: LiveDashboard | None = None
     try:
         body = definitions(args.exchanges, args.queues, args.bindings)
-        load_s, _ = timed(lambda: client.request("POST", api_path("definitions", vhost), json=body))
+        load_s, _ = timed(lambda: import_definitions(client, vhost, body))
         rows.append(
             (
                 "build the vhost (definitions import, one POST)",
@@ -198,7 +203,7 @@ def main() -> None:
                 size = len(response.body())
                 api_times.append(seconds)
             # The first read of a slow vhost is synchronous; after it, requests are served
-            # from the last read while a background read refreshes it (flows.topology_cache).
+            # from the last read while a background read refreshes it (flows.topology.cache).
             rows.append(("GET /api/topology, first (cold) read", f"{api_times[0]:.2f} s"))
             rows.append(("GET /api/topology, then (target < 2 s)", summary(api_times[1:])))
             rows.append(("  its JSON body", f"{size / 1e6:.1f} MB"))
@@ -251,7 +256,7 @@ def main() -> None:
     finally:
         if server is not None:
             server.stop()
-        seconds, _ = timed(lambda: client.delete_vhost(vhost))
+        seconds, _ = timed(lambda: delete_vhost(client, vhost))
         rows.append(("delete the vhost", f"{seconds:.1f} s"))
         client.close()
 

@@ -24,10 +24,11 @@ from django.conf import settings
 from django.template.loader import render_to_string
 
 from flows.live.counters import LiveCounts, RateMeter, TapDropTracker, live_counts
-from flows.live.prediction import predict, topology_cache
+from flows.live.prediction import predict_event
 from flows.live.rows import Row, build_row
 from flows.tap.filters import EventFilter, FilterError
 from flows.tap.viewer import TapRefused, ViewerStream, join_tap, leave_tap
+from flows.topology.cache import topology_cache
 
 LOGGER = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return
         await self.accept()
         # Warm the topology cache: bindings-mode rows are predicted from it.
-        await topology_cache.get(self.vhost)
+        await topology_cache.latest(self.vhost)
 
     async def disconnect(self, code: int) -> None:
         if self.ticket is not None:
@@ -126,11 +127,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
             e.get("kind") == "publish" and e.get("routed_queues") is None for e in events
         )
         # Wait for the first topology only when a row depends on it (bindings mode).
-        topology = await topology_cache.get(self.vhost, wait=needs_prediction)
+        topology = await topology_cache.latest(self.vhost, wait=needs_prediction)
         rows = []
         for event in events:
             # Firehose rows use the dry-run only to draw exchange-to-exchange chains.
-            prediction = predict(topology, event) if event.get("kind") == "publish" else None
+            prediction = predict_event(topology, event) if event.get("kind") == "publish" else None
             rows.append(build_row(event, prediction=prediction, topology=topology))
         if any(row.kind == "deliver" and row.consumer_tag is None for row in rows):
             # A consumer newer than the cached topology: learn it for the next deliveries.

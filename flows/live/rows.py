@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flows.live.body import DecodedBody, decode_body, human_size
-from flows.live.prediction import Prediction
+from flows.routing_rules.prediction import Prediction
 from flows.tap.events import PROPERTY_NAMES
-from flows.topology import Topology
+from flows.topology.records import Topology
 
 DEFAULT_EXCHANGE_LABEL = "(default exchange)"
 # A row keeps at most this much of the body preview (for details and export): 500 rows of
@@ -170,12 +170,12 @@ def build_row(
         )
 
     # Bindings mode: the broker does not say; the dry-run predicts, and says so.
-    if prediction is None or prediction.error:
+    if prediction is None or prediction.why_unknown:
         route = {"kind": "publish", "exchange": exchange, "hops": [], "unroutable": False}
         return Row(
             **common,
             route_unknown=True,
-            notes=(prediction.error,) if prediction and prediction.error else (),
+            notes=(prediction.why_unknown,) if prediction and prediction.why_unknown else (),
             route_json=json.dumps(route, ensure_ascii=False),
         )
     route = {

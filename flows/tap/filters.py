@@ -23,9 +23,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from flows.routing_rules import topic_matches
+from flows.routing_rules.matching import topic_matches
+from flows.topology.records import DEFAULT_EXCHANGE_ALIAS
 
-DEFAULT_EXCHANGE_ALIAS = "amq.default"
 KINDS = ("publish", "deliver")
 MAX_VALUE_LENGTH = 1000
 TRUE_WORDS = ("1", "true", "on", "yes")
