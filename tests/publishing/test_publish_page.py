@@ -24,13 +24,22 @@ def publisher_page(page: Page, live_dashboard, user, demo: DemoTopology) -> Page
     return page
 
 
-def test_publishing_shows_the_result_inline_with_the_routed_queues(
-    publisher_page: Page, demo: DemoTopology
-):
-    page = publisher_page
-    # A queue whose name is markup: it must show as text.
+@pytest.fixture
+def markup_queue(demo: DemoTopology) -> str:
+    """A queue whose name is markup (it must show as text), bound `a.*` to demo.topic.
+
+    Declared before the page opens: the page's topology read serves its predictions for a
+    couple of seconds (FLOWS_TOPOLOGY_MAX_AGE_S).
+    """
     declare_queue(demo.client, demo.vhost, "<script>q</script>")
     bind_queue(demo.client, demo.vhost, "demo.topic", "<script>q</script>", "a.*")
+    return "<script>q</script>"
+
+
+def test_publishing_shows_the_result_inline_with_the_routed_queues(
+    markup_queue: str, publisher_page: Page, demo: DemoTopology
+):
+    page = publisher_page
     expect(page.get_by_label("Exchange")).to_have_value("demo.topic")  # prefilled from the link
     page.evaluate("window.notReloaded = true")
     page.get_by_label("Routing key").fill("a.b")
