@@ -9,10 +9,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from flows.broker.naming import is_dashboard_object
 
@@ -22,6 +22,8 @@ DEFAULT_EXCHANGE = ""
 DEFAULT_EXCHANGE_ALIAS = "amq.default"
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+R = TypeVar("R")
 
 
 def arguments_field() -> Any:
@@ -195,17 +197,11 @@ class Topology:
 
     @functools.cached_property
     def bindings_by_source(self) -> Mapping[str, tuple[Binding, ...]]:
-        grouped: dict[str, list[Binding]] = {}
-        for binding in self.bindings:
-            grouped.setdefault(binding.source, []).append(binding)
-        return {source: tuple(items) for source, items in grouped.items()}
+        return _grouped(self.bindings, lambda binding: binding.source)
 
     @functools.cached_property
     def consumers_by_queue(self) -> Mapping[str, tuple[Consumer, ...]]:
-        grouped: dict[str, list[Consumer]] = {}
-        for consumer in self.consumers:
-            grouped.setdefault(consumer.queue, []).append(consumer)
-        return {queue: tuple(items) for queue, items in grouped.items()}
+        return _grouped(self.consumers, lambda consumer: consumer.queue)
 
     @functools.cached_property
     def without_dashboard_objects(self) -> Topology:
@@ -231,6 +227,13 @@ class Topology:
 
     def bindings_from(self, exchange: str) -> tuple[Binding, ...]:
         return self.bindings_by_source.get(exchange, ())
+
+
+def _grouped(records: Iterable[R], key: Callable[[R], str]) -> Mapping[str, tuple[R, ...]]:
+    grouped: dict[str, list[R]] = {}
+    for record in records:
+        grouped.setdefault(key(record), []).append(record)
+    return {name: tuple(items) for name, items in grouped.items()}
 
 
 __all__ = [
