@@ -19,14 +19,16 @@ from flows.topology.records import Topology
 
 def predict_event(topology: Topology | None, event: Mapping[str, Any]) -> Prediction:
     """The dry-run's answer for a publish event (None: no topology read yet)."""
+    exchange = str(event.get("exchange") or "")
+    routing_key = str(event.get("routing_key") or "")
     headers = event.get("headers")
-    message = {
-        "exchange": str(event.get("exchange") or ""),
-        "routing_key": str(event.get("routing_key") or ""),
-        "headers": headers if isinstance(headers, Mapping) else {},
-    }
+    headers = headers if isinstance(headers, Mapping) else {}
     if topology is None:
         return no_prediction(
-            "topology not loaded yet: route unknown", vhost=str(event.get("vhost") or ""), **message
+            "topology not loaded yet: route unknown",
+            vhost=str(event.get("vhost") or ""),
+            exchange=exchange,
+            routing_key=routing_key,
+            headers=headers,
         )
-    return predict(topology, **message)
+    return predict(topology, exchange=exchange, routing_key=routing_key, headers=headers)

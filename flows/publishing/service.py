@@ -28,8 +28,8 @@ from flows.publishing.policy import (
     permission_refusal,
     refusal_outside_allow_list,
 )
-from flows.routing_rules import prediction as routing_prediction
 from flows.routing_rules.prediction import Prediction, no_prediction
+from flows.routing_rules.prediction import predict as predict_route
 from flows.topology.cache import topology_cache
 
 
@@ -99,16 +99,22 @@ def check_request(user, raw: Mapping[str, Any]) -> PublishRequest:
 
 def predict(request: PublishRequest) -> Prediction:
     """The dry-run's answer from the shared topology snapshot; publishing works without it."""
-    message = {
-        "exchange": request.exchange,
-        "routing_key": request.routing_key,
-        "headers": request.headers,
-    }
     try:
         topology = topology_cache.topology(request.vhost)
     except BrokerError as exc:
-        return no_prediction(f"No prediction: {exc.message}", vhost=request.vhost, **message)
-    return routing_prediction.predict(topology, **message)
+        return no_prediction(
+            f"No prediction: {exc.message}",
+            vhost=request.vhost,
+            exchange=request.exchange,
+            routing_key=request.routing_key,
+            headers=request.headers,
+        )
+    return predict_route(
+        topology,
+        exchange=request.exchange,
+        routing_key=request.routing_key,
+        headers=request.headers,
+    )
 
 
 def publish_checked(request: PublishRequest, *, owner_id: int | None = None) -> PublishResult:

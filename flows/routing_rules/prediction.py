@@ -11,6 +11,7 @@ bindings exist on the broker, and must not show up as every message's route.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from collections.abc import Mapping
@@ -137,12 +138,12 @@ def predict(
 
     The dashboard's own objects are left out first, so a running tap never "catches" it.
     """
-    message = {
-        "vhost": topology.vhost,
-        "exchange": exchange,
-        "routing_key": routing_key,
-        "headers": headers or EMPTY,
-    }
+    asked = Prediction(
+        vhost=topology.vhost,
+        exchange=exchange,
+        routing_key=routing_key,
+        headers=headers or EMPTY,
+    )
     try:
         result = route(
             topology.without_dashboard_objects,
@@ -151,8 +152,8 @@ def predict(
             headers=headers,
         )
     except RoutingError as exc:
-        return Prediction(**message, unavailable=exc.message, refusal=exc)
-    return Prediction(**message, result=result)
+        return dataclasses.replace(asked, unavailable=exc.message, refusal=exc)
+    return dataclasses.replace(asked, result=result)
 
 
 def no_prediction(

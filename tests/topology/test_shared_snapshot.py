@@ -11,6 +11,7 @@ import asyncio
 import json
 import re
 import time
+import uuid
 from urllib.parse import urlencode
 
 import pytest
@@ -18,7 +19,10 @@ from django.test import Client
 
 from flows.broker.management_api import ManagementClient
 from flows.broker.naming import is_dashboard_object
-from flows.topology.cache import topology_cache
+from flows.topology.cache import TopologyCache, topology_cache
+from flows.topology.reading import UnknownVhost
+from tests.broker_admin import create_vhost_for, delete_vhost
+from tests.conftest import dashboard_users
 from tests.live.test_consumer import connect, frames_until, run_with_tap
 from tests.publishing.conftest import grant_publish
 from tests.topology.definitions import binding, declare, exchange, queue
@@ -161,3 +165,32 @@ def test_publish_and_live_agree_on_routes_while_a_bindings_tap_runs(
         await communicator.disconnect()
 
     run_with_tap(run)
+
+
+def test_a_failed_read_is_not_kept(management_client: ManagementClient, settings):
+    settings.FLOWS_TOPOLOGY_MAX_AGE_S = 60
+    cache = TopologyCache()
+    name = f"flows-test-{uuid.uuid4().hex[:10]}"
+    with pytest.raises(UnknownVhost):
+        cache.topology(name)
+    create_vhost_for(management_client, name, dashboard_users())
+    try:
+        # Well within the cache's age: the next request reads again, and finds the vhost.
+        assert cache.topology(name).vhost == name
+    finally:
+        delete_vhost(management_client, name)
+    assert cache.reads[name] == 2
+
+
+def test_the_async_face_never_waits_unless_asked_for_a_first_read(shop: str, settings):
+    settings.FLOWS_TOPOLOGY_MAX_AGE_S = 60
+    cache = TopologyCache()
+
+    async def run():
+        assert await cache.latest(shop) is None  # a read starts; the caller goes on
+        topology = await cache.latest(shop, wait=True)  # waits for that same read
+        assert topology is not None and topology.queue("orders.eu") is not None
+        assert await cache.latest(shop) is topology
+
+    run_with_tap(run)
+    assert cache.reads[shop] == 1
