@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
@@ -17,7 +17,7 @@ from flows.routing_rules.prediction import predict
 from flows.topology.cache import topology_cache
 from flows.topology.shapes import DEFAULT_EXCHANGE_NOTE
 from flows.vhosts import DEFAULT_VHOST, SESSION_KEY, selected_vhost
-from flows.views.json_api import ApiError, error_response, json_api, required_param
+from flows.views.json_api import ApiError, json_api, required_param
 
 # Above this many objects the page asks the user to search or focus instead of drawing
 # everything: a layered layout of thousands of nodes is neither fast nor readable.
@@ -45,7 +45,7 @@ def parse_headers_param(raw: str | None) -> dict[str, Any] | None:
     return headers
 
 
-@json_api
+@json_api(query=("vhost",))
 def api_topology(request: HttpRequest) -> HttpResponse:
     snapshot = topology_cache.snapshot(_api_vhost(request))
     # Refreshed every few seconds by each open graph: an unchanged topology costs the
@@ -59,8 +59,8 @@ def api_topology(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@json_api
-def api_route(request: HttpRequest) -> dict[str, Any] | JsonResponse:
+@json_api(query=("vhost", "exchange", "routing_key", "headers"))
+def api_route(request: HttpRequest) -> dict[str, Any]:
     vhost = _api_vhost(request)
     # The empty name is the default exchange, so only a missing parameter is an error.
     exchange = required_param(request, "exchange", allow_empty=True)
@@ -69,9 +69,10 @@ def api_route(request: HttpRequest) -> dict[str, Any] | JsonResponse:
     topology = topology_cache.topology(vhost)
     prediction = predict(topology, exchange=exchange, routing_key=routing_key, headers=headers)
     refusal = prediction.refusal
+    if isinstance(refusal, UnknownExchange):
+        raise ApiError(refusal.message, status=404, field="exchange") from refusal
     if refusal is not None:
-        status = 404 if isinstance(refusal, UnknownExchange) else 400
-        return error_response(refusal.message, status=status, field=refusal.field)
+        raise ApiError(refusal.message, field=refusal.field) from refusal
     return prediction.to_json()
 
 
