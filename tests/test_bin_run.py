@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.live_server import REPO_ROOT, free_port, wait_for_port
+from tests.live_server import free_port, start_first_run, wait_for_port
 
 
 @dataclass(frozen=True)
@@ -29,15 +29,19 @@ class OwnNode:
     directory: Path
     amqp_port: int
     api_port: int
-    env: dict[str, str]
+    env: dict[str, str]  # what points RabbitMQ's tools and the dashboard at this node
+
+    @property
+    def tool_env(self) -> dict[str, str]:
+        return {**os.environ, **self.env}
 
     def start(self) -> None:
-        subprocess.run(["rabbitmq-server", "-detached"], env=self.env, check=True)
+        subprocess.run(["rabbitmq-server", "-detached"], env=self.tool_env, check=True)
         # `wait` first waits for the pid file: await_startup fails on a node not yet known.
         pid_file = str(self.directory / "pid")
         subprocess.run(
             ["rabbitmqctl", "-n", self.name, "wait", pid_file, "--timeout", "60"],
-            env=self.env,
+            env=self.tool_env,
             check=True,
             capture_output=True,
         )
@@ -45,7 +49,7 @@ class OwnNode:
     def plugin_enabled(self) -> bool:
         answer = subprocess.run(
             ["rabbitmq-plugins", "-n", self.name, "-q", "is_enabled", "rabbitmq_management"],
-            env=self.env,
+            env=self.tool_env,
             capture_output=True,
         )
         return answer.returncode == 0
@@ -78,7 +82,6 @@ def own_node() -> Iterator[OwnNode]:
         shutil.chown(path, "rabbitmq")
     name = f"flows-run-{uuid.uuid4().hex[:8]}@localhost"
     env = {
-        **os.environ,
         "RABBITMQ_NODENAME": name,
         "RABBITMQ_DIST_PORT": str(dist_port),
         "RABBITMQ_CONFIG_FILE": str(directory / "rabbitmq.conf"),
@@ -94,7 +97,7 @@ def own_node() -> Iterator[OwnNode]:
         yield node
     finally:
         # Stops this node only (it may not be running: then this fails quietly).
-        subprocess.run(["rabbitmqctl", "-n", name, "stop"], env=env, capture_output=True)
+        subprocess.run(["rabbitmqctl", "-n", name, "stop"], env=node.tool_env, capture_output=True)
         shutil.rmtree(directory, ignore_errors=True)
 
 
@@ -105,21 +108,7 @@ def run_dashboard(tmp_path: Path) -> Iterator:
 
     def start(node: OwnNode) -> tuple[str, Path]:
         port = free_port()
-        log = tmp_path / "run.log"
-        with log.open("w") as output:
-            process = subprocess.Popen(
-                ["bin/run", "--port", str(port)],
-                cwd=REPO_ROOT,
-                # Its own database and secret key: no users yet, so it prints a sign-in link.
-                env={
-                    **node.env,
-                    "FLOWS_STATE_DIR": str(tmp_path / "state"),
-                    "DATABASE_URL": "",
-                    "PYTHONUNBUFFERED": "1",
-                },
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
+        process, log = start_first_run(["bin/run", "--port", str(port)], tmp_path, **node.env)
         processes.append(process)
         try:
             wait_for_port(port, timeout=150, process=process)
