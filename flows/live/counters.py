@@ -42,7 +42,7 @@ class LiveCounts:
 def live_counts(
     viewer: Mapping[str, Any], *, tap_dropped: int = 0, rate: float = 0.0
 ) -> LiveCounts:
-    """Combine a ViewerStream's counts (contract §3) with the tap's drops since joining."""
+    """Combine a ViewerStream's `counts` with the tap's drops since joining."""
     reasons = dict(viewer.get("drop_reasons") or {})
     if tap_dropped:
         reasons["tap queue overflow"] = reasons.get("tap queue overflow", 0) + tap_dropped

@@ -1,4 +1,4 @@
-"""A tap event (contract §1) as a feed row, as the route the graph animates, and as details.
+"""A tap event (`flows.tap.events.TapEvent`) as a feed row, as the graph's route, as details.
 
 Everything here is plain data for templates, which escape it. The row carries the event
 itself as JSON (for export and for the details request) and the route as JSON (for the

@@ -7,7 +7,9 @@ with one message per field, so errors land next to the field that caused them.
 AMQP limits that bite: exchange names, routing keys and the string properties are
 "short strings" (at most 255 bytes of UTF-8); `expiration` is a string holding a
 non-negative integer of milliseconds; `priority` is an octet (0-255); header integers
-are signed 64-bit.
+are signed 64-bit, and always sent as that type (`l`), as RabbitMQ's management API and UI
+send them: pika would otherwise pick 32 or 64 bits by size, so a consumer's type would
+depend on the value.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pika.compat import long as amqp_long  # pika's marker for a signed 64-bit integer (`l`)
+
+from flows.parsing import boolean_word
+
 SHORTSTR_MAX_BYTES = 255
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 MAX_REPEAT = 100_000
@@ -30,8 +36,6 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 BODY_ENCODINGS = ("text", "json", "base64")
 HEADER_TYPES = ("string", "int", "float", "bool", "table", "list")
-TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
-FALSE_WORDS = frozenset({"false", "0", "no", "off"})
 
 # The string-valued basic properties, in the order the form shows them.
 STRING_PROPERTIES = (
@@ -45,6 +49,34 @@ STRING_PROPERTIES = (
     "app_id",
 )
 BodyEncoding = Literal["text", "json", "base64"]
+# Every field `parse_publish_request` reads: the JSON API refuses any other.
+PUBLISH_FIELDS = (
+    "vhost",
+    "exchange",
+    "routing_key",
+    "body",
+    "body_encoding",
+    "headers",
+    *STRING_PROPERTIES,
+    "delivery_mode",
+    "priority",
+    "expiration",
+    "timestamp",
+    "mandatory",
+    "repeat",
+    "rate",
+)
+# The keys of one header row (the form's rows, or the API's list form of `headers`).
+HEADER_ROW_KEYS = ("name", "type", "value")
+# The header type each JSON value becomes, bool before int (a bool is an int in Python).
+JSON_HEADER_TYPES: tuple[tuple[type, str], ...] = (
+    (bool, "bool"),
+    (int, "int"),
+    (float, "float"),
+    (dict, "table"),
+    (list, "list"),
+    (str, "string"),
+)
 
 
 class PublishInvalid(Exception):
@@ -117,12 +149,10 @@ def parse_bool(value: Any, *, default: bool) -> bool:
         return default
     if isinstance(value, bool):
         return value
-    word = str(value).strip().lower()
-    if word in TRUE_WORDS:
-        return True
-    if word in FALSE_WORDS:
-        return False
-    raise ValueError(f"expected true or false, got {_show(value)}")
+    meaning = boolean_word(str(value))
+    if meaning is None:
+        raise ValueError(f"expected true or false, got {_show(value)}")
+    return meaning
 
 
 def parse_int(value: Any, *, low: int, high: int, what: str = "a whole number") -> int:
@@ -246,6 +276,17 @@ def _check_header_value(value: Any, path: str) -> None:
     raise ValueError(f"{path}: unsupported value {_show(value)}")
 
 
+def as_64_bit_integers(value: Any) -> Any:
+    """A header value whose integers, nested ones included, pika encodes as 64-bit."""
+    if isinstance(value, dict):
+        return {key: as_64_bit_integers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [as_64_bit_integers(item) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return amqp_long(value)
+    return value
+
+
 def parse_header_value(kind: str, value: Any) -> Any:
     """One typed header value. Text input (the form) and JSON values (the API) both work."""
     if kind == "string":
@@ -282,18 +323,9 @@ def parse_header_value(kind: str, value: Any) -> Any:
 
 def infer_header_type(value: Any) -> str:
     """The header type of a JSON value (the API's `{"name": value}` form)."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, dict):
-        return "table"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, str):
-        return "string"
+    for python_type, kind in JSON_HEADER_TYPES:
+        if isinstance(value, python_type):
+            return kind
     raise ValueError(f"unsupported header value {_show(value)}")
 
 
@@ -320,6 +352,11 @@ def parse_headers(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str,
     headers: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for index, row in enumerate(rows):
+        unknown = [key for key in row if key not in HEADER_ROW_KEYS]
+        for key in unknown:
+            errors[f"headers.{index}.{key}"] = "unknown field; a header row has name, type, value"
+        if unknown:
+            continue
         name = row.get("name")
         kind = row.get("type") or "string"
         value = row.get("value")
@@ -342,7 +379,7 @@ def parse_headers(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str,
             errors[f"headers.{index}.value"] = f"unsupported value {_show(value)}"
             continue
         try:
-            headers[name] = parse_header_value(str(kind), value)
+            headers[name] = as_64_bit_integers(parse_header_value(str(kind), value))
         except ValueError as exc:
             errors[f"headers.{index}.value"] = str(exc)
     return headers, errors
@@ -467,28 +504,7 @@ def parse_publish_request(
         if value is not None:
             properties[name] = value
 
-    try:
-        mandatory = parse_bool(raw.get("mandatory"), default=True)
-    except ValueError as exc:
-        errors["mandatory"] = str(exc)
-        mandatory = True
-
-    repeat = 1
-    try:
-        if raw.get("repeat") not in (None, ""):
-            repeat = parse_int(raw.get("repeat"), low=1, high=MAX_REPEAT, what="a count")
-    except ValueError as exc:
-        errors["repeat"] = str(exc)
-
-    rate: float | None = None
-    try:
-        if raw.get("rate") not in (None, "", "max"):
-            rate = parse_float(raw.get("rate"))
-            if not 0 < rate <= MAX_RATE:
-                raise ValueError(f"must be above 0 and at most {MAX_RATE:,} messages per second")
-    except ValueError as exc:
-        errors["rate"] = str(exc)
-
+    options = _sending_options(raw, errors)
     if errors:
         raise PublishInvalid(errors)
     return PublishRequest(
@@ -500,11 +516,32 @@ def parse_publish_request(
         body_display=body_display,
         headers=headers,
         properties=properties,
-        mandatory=mandatory,
-        repeat=repeat,
-        rate=rate,
         message_id_generated=generated,
+        **options,
     )
+
+
+def _sending_options(raw: Mapping[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+    """How to send: `mandatory`, `repeat` and `rate`; a bad one goes to `errors`."""
+    options: dict[str, Any] = {"mandatory": True, "repeat": 1, "rate": None}
+    try:
+        options["mandatory"] = parse_bool(raw.get("mandatory"), default=True)
+    except ValueError as exc:
+        errors["mandatory"] = str(exc)
+    try:
+        if raw.get("repeat") not in (None, ""):
+            options["repeat"] = parse_int(raw.get("repeat"), low=1, high=MAX_REPEAT, what="a count")
+    except ValueError as exc:
+        errors["repeat"] = str(exc)
+    try:
+        if raw.get("rate") not in (None, "", "max"):
+            rate = parse_float(raw.get("rate"))
+            if not 0 < rate <= MAX_RATE:
+                raise ValueError(f"must be above 0 and at most {MAX_RATE:,} messages per second")
+            options["rate"] = rate
+    except ValueError as exc:
+        errors["rate"] = str(exc)
+    return options
 
 
 def form_to_raw(data: Any) -> dict[str, Any]:

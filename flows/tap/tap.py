@@ -36,11 +36,11 @@ from flows.broker.naming import dashboard_object_name
 from flows.tap import firehose, observe
 from flows.tap.coverage import TRACE_EXCHANGE, TapBinding, firehose_coverage, plan_bindings
 from flows.tap.events import DEFAULT_PREVIEW_LIMIT, from_binding_delivery, from_firehose_delivery
+from flows.tap.modes import CAPTURE_MODES, CaptureMode
 
 LOGGER = logging.getLogger(__name__)
 
 OVERFLOW_REASON = "tap queue overflowed on the broker"
-MODES = ("bindings", "firehose")
 MAX_GAPS_KEPT = 20
 
 Sink = Callable[[list[dict[str, Any]], dict[str, Any]], None]
@@ -129,14 +129,14 @@ class Tap:
     def __init__(
         self,
         vhost: str,
-        mode: str,
+        mode: CaptureMode,
         sink: Sink,
         *,
         tap_settings: TapSettings | None = None,
         client: ManagementClient | None = None,
     ) -> None:
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        if mode not in CAPTURE_MODES:
+            raise ValueError(f"mode must be one of {CAPTURE_MODES}, not {mode!r}")
         self.vhost = vhost
         self.mode = mode
         self.settings = tap_settings or TapSettings()

@@ -1,4 +1,4 @@
-"""The viewer side of the tap (contracts §3): what one websocket connection gets to see.
+"""The viewer side of the tap: what one websocket connection gets to see, and its counts.
 
 Each connection filters the tap's events (so the few messages a person cares about are
 never sampled away among thousands), then samples what is left down to what it can send,
@@ -15,19 +15,20 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from flows.tap.events import prettify
+from flows.tap.events import TapEvent, prettify
 from flows.tap.filters import EventFilter
 from flows.tap.groups import control_channel, tap_group
+from flows.tap.modes import DEFAULT_TAP_MODE, TAP_MODES, TapMode
 
 LOGGER = logging.getLogger(__name__)
 
+SIGN_IN_TO_WATCH = "Sign in to watch messages."
 SLOW_VIEWER = "slow viewer"
 MISSED_BATCHES = "missed batches (viewer too slow)"
-MODES = ("auto", "bindings", "firehose")
 # A viewer of a tap in another process says it is still there this often; the tap process
 # forgets viewers it has not heard from for VIEWER_EXPIRY_S.
 HEARTBEAT_INTERVAL_S = 5.0
@@ -49,7 +50,7 @@ class TapTicket:
     vhost: str
     channel_name: str
     group: str
-    mode: str
+    mode: TapMode
     firehose_allowed: bool
     layer: Any = field(repr=False)
     heartbeat: asyncio.Task | None = field(default=None, repr=False)
@@ -61,7 +62,7 @@ def _runs_in_web_process() -> bool:
     return settings.FLOWS_TAP_RUNS_IN == "web"
 
 
-async def join_tap(consumer, vhost: str, user, mode: str = "auto") -> TapTicket:
+async def join_tap(consumer, vhost: str, user, mode: TapMode = DEFAULT_TAP_MODE) -> TapTicket:
     """Add the consumer to the vhost's tap group and make sure a tap runs for it.
 
     Raises `TapRefused` for an anonymous user, an unknown mode, or the firehose asked for
@@ -73,8 +74,8 @@ async def join_tap(consumer, vhost: str, user, mode: str = "auto") -> TapTicket:
     from flows.tap.manager import tracing_is_on
 
     if user is None or not getattr(user, "is_authenticated", False):
-        raise TapRefused("Sign in to watch messages.")
-    if mode not in MODES:
+        raise TapRefused(SIGN_IN_TO_WATCH)
+    if mode not in TAP_MODES:
         raise TapRefused(f"Unknown tap mode {mode!r}: choose auto, bindings or firehose.")
     allowed = await database_sync_to_async(user_may_choose_firehose)(user, vhost)
     if mode == "firehose" and not allowed and not await asyncio.to_thread(tracing_is_on, vhost):
@@ -169,7 +170,7 @@ class ViewerStream:
         self._run: str | None = None
         self._next_seq: int | None = None
 
-    def process_batch(self, message: dict[str, Any]) -> list[dict[str, Any]]:
+    def process_batch(self, message: Mapping[str, Any]) -> list[TapEvent]:
         """`process` for a whole `tap.batch` message, counting batches that never arrived.
 
         Sequence numbers run on without holes within one tap run, so a jump means batches
@@ -187,7 +188,7 @@ class ViewerStream:
             self._next_seq = message.get("last_seq", events[-1]["seq"]) + 1
         return self.process(events)
 
-    def process_status(self, message: dict[str, Any]) -> None:
+    def process_status(self, message: Mapping[str, Any]) -> None:
         """Count batches missed before a `tap.status` message (none may follow them).
 
         The status names the last sequence number the tap handed out; the channel layer
@@ -204,10 +205,10 @@ class ViewerStream:
             self.count_dropped(last_seq + 1 - self._next_seq, MISSED_BATCHES)
             self._next_seq = last_seq + 1
 
-    def process(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def process(self, events: list[TapEvent]) -> list[TapEvent]:
         """The events to send to this viewer, in order; every event is counted once.
 
-        The events returned are complete contract events (JSON bodies pretty-printed).
+        The events returned are ready to show (JSON bodies pretty-printed).
         """
         self._received += len(events)
         if self.event_filter.is_empty:
@@ -220,7 +221,7 @@ class ViewerStream:
         self._sent += len(chosen)
         return [prettify(event) for event in chosen]
 
-    def _sample(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _sample(self, events: list[TapEvent]) -> list[TapEvent]:
         limit = self.max_events_per_second
         if limit is None or not events:
             return events
@@ -258,6 +259,7 @@ class ViewerStream:
 
     @property
     def counts(self) -> dict[str, Any]:
+        """received, sent, filtered_out, sampled_out, dropped (and drop_reasons: n by reason)."""
         return {
             "received": self._received,
             "sent": self._sent,

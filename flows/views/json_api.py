@@ -1,81 +1,213 @@
-"""Small helpers for the dashboard's JSON endpoints (`/api/...`).
+"""The one convention of the dashboard's JSON API: every `/api/...` view is a `@json_api`.
 
-`@json_api` makes a view speak JSON in every case a script can meet:
+Every answer is JSON, errors included, and every error has one shape:
 
-- an anonymous caller gets `401 {"error": ...}` instead of the login page's redirect, which
-  a `fetch()` would silently follow and then fail to parse;
-- a wrong method gets `405`;
-- typed errors become a JSON body with a status that says whose fault it is: `ApiError`
-  (bad input: 400 and the offending `field`, or the status it carries), a missing vhost
-  or object `404`, a broker that does not answer `503`, a broker that refuses the
-  dashboard `502`;
-- anything unexpected is logged with its traceback and answered `500 {"error": ...}`
-  without one, so no HTML error page or stack trace reaches the caller.
+    {"error": "<one sentence for a person>", "fields": {"<field>": "<what is wrong with it>"}}
 
-Views return plain data (a dict) or their own `HttpResponse`.
+`fields` names each request field to blame (a body field, a query parameter, a nested one
+as `properties.headers`), so one answer reports every bad field at once; it is `{}` when
+no field is to blame. The HTTP status says whose fault it is:
+
+- 400 bad input: malformed JSON, a body that is not an object, an unknown field or query
+  parameter (refused, never ignored: a typo must not pass silently), an invalid value;
+- 401 not signed in (a session cookie, or HTTP Basic with a dashboard account), instead
+  of the login page's redirect, which a `fetch()` would follow and then fail to parse;
+- 403 signed in but not allowed; 404 no such object (vhost, exchange, run, `/api/` path);
+  405 a wrong method (with `Allow`); 413 a body too large to read; 415 a request body
+  that is not `Content-Type: application/json`;
+- 502 the broker refused the dashboard; 503 the broker does not answer;
+- 500 only for a bug: logged with its traceback, answered without one.
+
+CSRF: requests with a body must be `application/json`, which a cross-site form cannot
+send and a cross-origin script cannot send without a CORS preflight this site never
+grants; so no CSRF token is asked for.
+
+Views return plain data (a dict or a list) or their own `HttpResponse`, and raise
+`ApiError` (or a `BrokerError`) for everything else.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import difflib
 import functools
+import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
+from django.contrib.auth import authenticate
+from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 
-from flows.broker.errors import (
-    BrokerAuthFailed,
-    BrokerError,
-    BrokerNotFound,
-    BrokerRefused,
-    BrokerUnreachable,
-    ManagementPluginMissing,
-)
+from flows.broker import errors as broker_errors
 
 LOGGER = logging.getLogger(__name__)
 
+# The names a JSON object may hold; a name mapped to a Schema is a nested object whose own
+# names are checked too, a name mapped to None takes any value (header tables, say).
+Schema = Mapping[str, "Schema | None"]
+
+METHODS_WITH_A_BODY = frozenset({"POST", "PUT", "PATCH"})
+BASIC_CHALLENGE = 'Basic realm="flows"'
+
 
 class ApiError(Exception):
-    """A request the view cannot serve, with a message meant for the caller."""
+    """A request the view cannot serve, with a message meant for the caller.
 
-    def __init__(self, message: str, *, status: int = 400, field: str | None = None) -> None:
+    `field` blames one field with the message itself; `fields` blames several, each with
+    its own message.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 400,
+        field: str | None = None,
+        fields: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
-        self.field = field
+        self.fields = dict(fields or {})
+        if field is not None:
+            self.fields.setdefault(field, message)
 
 
-def error_response(message: str, *, status: int, field: str | None = None, **extra: Any):
-    body: dict[str, Any] = {"error": message, "status": status}
-    if field is not None:
-        body["field"] = field
-    body.update(extra)
-    return JsonResponse(body, status=status, json_dumps_params={"ensure_ascii": False})
+def error_response(
+    message: str, *, status: int, fields: Mapping[str, str] | None = None
+) -> JsonResponse:
+    return JsonResponse(
+        {"error": message, "fields": dict(fields or {})},
+        status=status,
+        json_dumps_params={"ensure_ascii": False},
+    )
 
 
-def broker_error_status(error: BrokerError) -> int:
+def broker_error_status(error: broker_errors.BrokerError) -> int:
     """The HTTP status that tells a caller what went wrong with the broker."""
-    if isinstance(error, BrokerNotFound):
+    if isinstance(error, broker_errors.BrokerNotFound):
         return 404
-    if isinstance(error, BrokerUnreachable | ManagementPluginMissing):
+    if isinstance(error, broker_errors.BrokerUnreachable | broker_errors.ManagementPluginMissing):
         return 503  # the dependency is down: try again later
-    if isinstance(error, BrokerAuthFailed | BrokerRefused):
-        return 502  # the broker refused the dashboard: a gateway problem, not the caller's
-    return 502
+    return 502  # the broker refused the dashboard: a gateway problem, not the caller's
+
+
+# --- who is asking ------------------------------------------------------------------------------
+
+
+def api_user(request: HttpRequest) -> Any:
+    """The session's user, or a dashboard account given by HTTP Basic authentication."""
+    if request.user.is_authenticated:
+        return request.user
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[6:], validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    username, _, password = decoded.partition(":")
+    return authenticate(request, username=username, password=password)
+
+
+def unauthorised(request: HttpRequest) -> JsonResponse:
+    response = error_response(
+        "Sign in to use the dashboard's API (a session cookie, or HTTP Basic with your account)",
+        status=401,
+    )
+    # A page's own fetch() (Sec-Fetch-Mode cors) whose session expired would otherwise make
+    # the browser pop up its password dialog; scripts, curl and navigations get the challenge.
+    if request.headers.get("Sec-Fetch-Mode", "navigate") == "navigate":
+        response["WWW-Authenticate"] = BASIC_CHALLENGE
+    return response
+
+
+# --- what is asked ------------------------------------------------------------------------------
+
+
+def unknown_fields(
+    data: Mapping[str, Any], schema: Schema, *, prefix: str = "", what: str = "field"
+) -> dict[str, str]:
+    """One message per name in `data` (and its nested objects) that `schema` does not know."""
+    errors: dict[str, str] = {}
+    for name, value in data.items():
+        path = f"{prefix}{name}"
+        if name not in schema:
+            guesses = difflib.get_close_matches(name, list(schema), n=1)
+            hint = f"; did you mean {guesses[0]!r}?" if guesses else ""
+            errors[path] = f"unknown {what}{hint}"
+            continue
+        nested = schema[name]
+        if nested is not None and isinstance(value, Mapping):
+            errors.update(unknown_fields(value, nested, prefix=f"{path}.", what=what))
+    return errors
+
+
+def refuse_unknown(data: Mapping[str, Any], schema: Schema, *, what: str = "field") -> None:
+    errors = unknown_fields(data, schema, what=what)
+    if errors:
+        names = ", ".join(repr(name) for name in errors)
+        plural = "s" if len(errors) > 1 else ""
+        raise ApiError(f"Unknown {what}{plural} {names}", fields=errors)
+
+
+def read_json_body(request: HttpRequest) -> dict[str, Any]:
+    """The request's JSON object; an empty body is the empty object."""
+    if request.content_type != "application/json":
+        raise ApiError("Send the fields as JSON, with Content-Type: application/json", status=415)
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise ApiError("The request body is too large", status=413) from None
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise ApiError(f"The request body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ApiError("The request body must be a JSON object of fields")
+    return data
+
+
+def required_param(request: HttpRequest, name: str, *, allow_empty: bool = False) -> str:
+    value = request.GET.get(name)
+    if value is None or (value == "" and not allow_empty):
+        raise ApiError(f"The {name!r} parameter is required", field=name)
+    return value
+
+
+# --- the decorator ------------------------------------------------------------------------------
 
 
 def json_api(
-    view: Callable[..., Any] | None = None, *, methods: Iterable[str] = ("GET",)
+    view: Callable[..., Any] | None = None,
+    *,
+    methods: Iterable[str] = ("GET",),
+    query: Collection[str] = (),
+    body: Schema | None = None,
 ) -> Callable[..., Any]:
-    """Decorate a view as a JSON endpoint (see the module docstring)."""
+    """Decorate a view as a JSON endpoint (see the module docstring).
+
+    `query` names the query parameters it takes, `body` the fields of the JSON object a
+    POST carries; anything else is refused with a 400 naming it. A view that declares a
+    `body` is called with it as the `body` keyword argument.
+    """
     allowed = tuple(method.upper() for method in methods)
+    query_schema: Schema = dict.fromkeys(query)
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(func)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not request.user.is_authenticated:
-                return error_response("Sign in to use the dashboard's API", status=401)
+            user = api_user(request)
+            if user is None:
+                return unauthorised(request)
+            request.user = user
             if request.method not in allowed:
                 response = error_response(
                     f"Method {request.method} not allowed; use {', '.join(allowed)}", status=405
@@ -83,10 +215,16 @@ def json_api(
                 response["Allow"] = ", ".join(allowed)
                 return response
             try:
+                refuse_unknown(request.GET, query_schema, what="query parameter")
+                if request.method in METHODS_WITH_A_BODY:
+                    data = read_json_body(request)
+                    refuse_unknown(data, body or {})
+                    if body is not None:
+                        kwargs["body"] = data
                 result = func(request, *args, **kwargs)
             except ApiError as exc:
-                return error_response(exc.message, status=exc.status, field=exc.field)
-            except BrokerError as exc:
+                return error_response(exc.message, status=exc.status, fields=exc.fields)
+            except broker_errors.BrokerError as exc:
                 return error_response(exc.message, status=broker_error_status(exc))
             except Exception:
                 LOGGER.exception("JSON API %s failed", request.path)
@@ -98,17 +236,30 @@ def json_api(
             return JsonResponse(result, safe=False, json_dumps_params={"ensure_ascii": False})
 
         # The view answers anonymous callers itself (401), instead of the middleware's redirect.
-        wrapper.login_required = False  # type: ignore[attr-defined]
-        return wrapper
+        return csrf_exempt(login_not_required(wrapper))
 
     return decorate(view) if view is not None else decorate
 
 
-def required_param(request: HttpRequest, name: str, *, allow_empty: bool = False) -> str:
-    value = request.GET.get(name)
-    if value is None or (value == "" and not allow_empty):
-        raise ApiError(f"The {name!r} parameter is required", field=name)
-    return value
+@csrf_exempt
+@login_not_required
+def api_not_found(request: HttpRequest, path: str = "") -> JsonResponse:
+    """Any other `/api/` path: the same JSON 401 or 404, never Django's HTML error page."""
+    if api_user(request) is None:
+        return unauthorised(request)
+    return error_response(f"No API endpoint at {request.path}", status=404)
 
 
-__all__ = ["ApiError", "broker_error_status", "error_response", "json_api", "required_param"]
+__all__ = [
+    "ApiError",
+    "Schema",
+    "api_not_found",
+    "api_user",
+    "broker_error_status",
+    "error_response",
+    "json_api",
+    "read_json_body",
+    "refuse_unknown",
+    "required_param",
+    "unknown_fields",
+]

@@ -1,130 +1,121 @@
-"""`POST /api/publish`: the publish form's fields as JSON, the same result as JSON.
+"""Publishing over the JSON API (conventions: `flows.views.json_api`).
 
-Answers JSON in every case, errors included (`{"ok": false, "error": ..., "fields":
-{name: message}}`), and never redirects: 401 without a signed-in user (a session cookie,
-or HTTP Basic with a dashboard account), 403 without the permission or outside the
-allow-list, 400 for bad fields, 404 for an exchange the broker does not have, 503 when
-the broker cannot be reached.
+- `POST /api/publish`: the publish form's fields as a JSON object;
+- `POST /api/exchanges/<vhost>/<exchange>/publish`: the body RabbitMQ's management API
+  takes at the same path (`flows.publishing.management_body`), so a script written for it
+  works by changing only its base URL;
+- `GET /api/publish/runs/<id>` and `POST .../cancel`: a repeat run's progress, and stopping it.
 
-CSRF: the API takes only `Content-Type: application/json`, which a cross-site form
-cannot send and cross-origin scripts cannot send without a CORS preflight this site never
-grants; so the CSRF token is not required here.
+Both publish bodies go through `service.publish_message` and answer the same result.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
+from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
-from django.contrib.auth import authenticate
-from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods
+from django.urls import reverse
 
 from flows.publishing import publisher, service
-from flows.publishing.fields import PublishInvalid
+from flows.publishing.fields import PUBLISH_FIELDS, PublishInvalid
+from flows.publishing.management_body import MANAGEMENT_BODY, management_field, publish_fields
 from flows.publishing.policy import PublishForbidden
+from flows.views.json_api import ApiError, json_api
+
+PUBLISH_BODY = dict.fromkeys((*PUBLISH_FIELDS, "idempotency_key"))
 
 
-def _error(status: int, message: str, fields: dict[str, str] | None = None) -> JsonResponse:
-    return JsonResponse({"ok": False, "error": message, "fields": fields or {}}, status=status)
+def _native(name: str) -> str:
+    return name
 
 
-def _api_user(request: HttpRequest):
-    """The session's user, or a dashboard account given by HTTP Basic authentication."""
-    if request.user.is_authenticated:
-        return request.user
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Basic "):
-        try:
-            decoded = base64.b64decode(header[6:], validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        username, _, password = decoded.partition(":")
-        return authenticate(request, username=username, password=password)
-    return None
+def publish(
+    request: HttpRequest,
+    fields: Mapping[str, Any],
+    *,
+    idempotency_key: str | None = None,
+    field_name: Callable[[str], str] = _native,
+) -> dict[str, Any] | JsonResponse:
+    """Publish and answer; errors name fields by `field_name` (the caller's names for them)."""
 
+    def blame(field: str | None, message: str) -> dict[str, str]:
+        return {field_name(field): message} if field else {}
 
-def _unauthorised() -> JsonResponse:
-    response = _error(401, "Sign in first (a session cookie, or HTTP Basic with your account).")
-    response["WWW-Authenticate"] = 'Basic realm="flows"'
-    return response
-
-
-def _json_body(request: HttpRequest) -> dict[str, Any] | JsonResponse:
-    content_type = request.content_type or ""
-    if content_type != "application/json":
-        return _error(415, "Send the fields as JSON, with Content-Type: application/json.")
     try:
-        data = json.loads(request.body or b"")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return _error(400, f"The request body is not valid JSON: {exc}")
-    if not isinstance(data, dict):
-        return _error(400, "The request body must be a JSON object of fields.")
-    return data
-
-
-@csrf_exempt
-@login_not_required
-@require_http_methods(["POST"])
-def api_publish(request: HttpRequest) -> JsonResponse:
-    user = _api_user(request)
-    if user is None:
-        return _unauthorised()
-    data = _json_body(request)
-    if isinstance(data, JsonResponse):
-        return data
-    key = data.pop("idempotency_key", None)
-    if key is not None and not isinstance(key, str):
-        return _error(400, "idempotency_key must be a string", {"idempotency_key": "not a string"})
-    try:
-        result = service.publish_message(user, data, idempotency_key=key)
+        result = service.publish_message(request.user, fields, idempotency_key=idempotency_key)
     except PublishInvalid as exc:
-        return _error(400, "Some fields are not valid.", exc.errors)
+        errors = {field_name(name): message for name, message in exc.errors.items()}
+        raise ApiError("Some fields are not valid", fields=errors) from exc
     except PublishForbidden as exc:
-        return _error(403, exc.message, {exc.field: exc.message} if exc.field else None)
+        raise ApiError(exc.message, status=403, fields=blame(exc.field, exc.message)) from exc
     except publisher.PublishFailed as exc:
-        fields = {exc.field: exc.message} if exc.field else None
-        if exc.kind == "channel":
-            return _error(404 if "404" in exc.message else 400, exc.message, fields)
-        return _error(503, exc.message, fields)
-    body = {"ok": True, **result.to_json()}
+        # A channel error is the broker refusing this message (404: no such exchange);
+        # anything else is the broker or the connection to it failing.
+        status = (404 if "404" in exc.message else 400) if exc.kind == "channel" else 503
+        raise ApiError(exc.message, status=status, fields=blame(exc.field, exc.message)) from exc
+    answer = result.to_json()
     if result.run is not None:
-        body["run_url"] = f"/api/publish/runs/{result.run.id}"
-        return JsonResponse(body, status=202)
-    return JsonResponse(body)
+        answer["run_url"] = reverse("api-publish-run", args=[result.run.id])
+        return JsonResponse(answer, status=202)
+    # What the management API answers: the broker took it and did not return it.
+    answer["routed"] = answer["status"] == "routed"
+    return answer
 
 
-def _run_for(request: HttpRequest, run_id: str):
-    user = _api_user(request)
-    if user is None:
-        return None, _unauthorised()
+@json_api(methods=("POST",), body=PUBLISH_BODY)
+def api_publish(request: HttpRequest, *, body: dict[str, Any]) -> dict[str, Any] | JsonResponse:
+    key = body.pop("idempotency_key", None)
+    if key is not None and not isinstance(key, str):
+        raise ApiError("idempotency_key must be a string", field="idempotency_key")
+    return publish(request, body, idempotency_key=key)
+
+
+def management_target(request: HttpRequest, names: str) -> tuple[str, str]:
+    """The vhost and exchange of `/api/exchanges/<vhost>/<exchange>/publish`.
+
+    The server decodes `%2F` before routing, so `names` is ambiguous when a name holds a
+    slash (vhost `/` is the common case); ASGI servers keep the undecoded path, which
+    splits exactly. Without it, the vhost takes every slash but the last.
+    """
+    parts = (getattr(request, "scope", {}).get("raw_path") or b"").split(b"/")
+    if len(parts) >= 6 and parts[-5:-3] == [b"api", b"exchanges"] and parts[-1] == b"publish":
+        # Bytes that are not UTF-8 survive as surrogates, which the field checks refuse.
+        vhost, exchange = (unquote_to_bytes(part) for part in parts[-3:-1])
+        return vhost.decode(errors="surrogateescape"), exchange.decode(errors="surrogateescape")
+    vhost, _, exchange = names.rpartition("/")
+    return vhost, exchange
+
+
+@json_api(methods=("POST",), body=MANAGEMENT_BODY)
+def api_management_publish(
+    request: HttpRequest, names: str, *, body: dict[str, Any]
+) -> dict[str, Any] | JsonResponse:
+    vhost, exchange = management_target(request, names)
+    try:
+        fields = publish_fields(body, vhost=vhost, exchange=exchange)
+    except PublishInvalid as exc:
+        raise ApiError("Some fields are not valid", fields=exc.errors) from exc
+    return publish(request, fields, field_name=management_field)
+
+
+def _own_run(request: HttpRequest, run_id: str) -> publisher.RepeatRun:
     run = publisher.find_run(run_id)
+    user = request.user
     if run is None or (run.owner_id != user.pk and not user.is_superuser):
-        return None, _error(404, "No such repeat run.")
-    return run, None
+        raise ApiError("No such repeat run", status=404)
+    return run
 
 
-@csrf_exempt
-@login_not_required
-@require_http_methods(["GET"])
-def api_run(request: HttpRequest, run_id: str) -> JsonResponse:
-    run, problem = _run_for(request, run_id)
-    if problem is not None:
-        return problem
-    return JsonResponse({"ok": True, "run": run.snapshot()})
+@json_api
+def api_run(request: HttpRequest, run_id: str) -> dict[str, Any]:
+    return {"run": _own_run(request, run_id).snapshot()}
 
 
-@csrf_exempt
-@login_not_required
-@require_http_methods(["POST"])
-def api_run_cancel(request: HttpRequest, run_id: str) -> JsonResponse:
-    run, problem = _run_for(request, run_id)
-    if problem is not None:
-        return problem
+@json_api(methods=("POST",))
+def api_run_cancel(request: HttpRequest, run_id: str) -> dict[str, Any]:
+    run = _own_run(request, run_id)
     run.cancel()
     run.wait(2)
-    return JsonResponse({"ok": True, "run": run.snapshot()})
+    return {"run": run.snapshot()}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
@@ -16,7 +16,7 @@ from flows.routing_rules import RoutingError, UnknownExchange, route
 from flows.topology_cache import current_snapshot, current_topology
 from flows.topology_json import DEFAULT_EXCHANGE_NOTE, route_json
 from flows.vhosts import DEFAULT_VHOST, SESSION_KEY, selected_vhost
-from flows.views.json_api import ApiError, error_response, json_api, required_param
+from flows.views.json_api import ApiError, json_api, required_param
 
 # Above this many objects the page asks the user to search or focus instead of drawing
 # everything: a layered layout of thousands of nodes is neither fast nor readable.
@@ -44,7 +44,7 @@ def parse_headers_param(raw: str | None) -> dict[str, Any] | None:
     return headers
 
 
-@json_api
+@json_api(query=("vhost",))
 def api_topology(request: HttpRequest) -> HttpResponse:
     snapshot = current_snapshot(_api_vhost(request))
     # Refreshed every few seconds by each open graph: an unchanged topology costs the
@@ -58,8 +58,8 @@ def api_topology(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@json_api
-def api_route(request: HttpRequest) -> dict[str, Any] | JsonResponse:
+@json_api(query=("vhost", "exchange", "routing_key", "headers"))
+def api_route(request: HttpRequest) -> dict[str, Any]:
     vhost = _api_vhost(request)
     # The empty name is the default exchange, so only a missing parameter is an error.
     exchange = required_param(request, "exchange", allow_empty=True)
@@ -69,9 +69,9 @@ def api_route(request: HttpRequest) -> dict[str, Any] | JsonResponse:
     try:
         result = route(topology, exchange=exchange, routing_key=routing_key, headers=headers)
     except UnknownExchange as exc:
-        return error_response(exc.message, status=404, field="exchange")
+        raise ApiError(exc.message, status=404, field="exchange") from exc
     except RoutingError as exc:
-        return error_response(exc.message, status=400, field=exc.field)
+        raise ApiError(exc.message, field=exc.field) from exc
     return route_json(result, vhost=vhost, headers=headers)
 
 

@@ -2,7 +2,7 @@
 // step with /api/topology by diffing elements (never rebuilding), so zoom, pan and
 // selection survive every refresh.
 //
-// Used by the topology page (topology.js) and the live page (live.js):
+// The graph's interface, used by the topology page and the live page (static/flows/live.js):
 //   window.flowsGraph.mount(container, {vhost, apiUrl}) -> Promise<graph>
 //   graph.animateRoute({exchange, hops: [{source, destination, destination_type, routing_key}], unroutable})
 //   graph.animateDelivery({queue, consumer_tag})

@@ -306,9 +306,10 @@
     }
     if (!response.ok) {
       const message = body && body.error ? body.error : "The dry-run failed (HTTP " + response.status + ").";
-      const field = body && (body.field === "headers" || body.field === "exchange") ? body.field : null;
-      const slot = field === null ? null : dryForm.querySelector('[data-error-for="' + field + '"]');
-      if (slot !== null) slot.textContent = message;
+      const fields = body && body.fields ? body.fields : {};
+      for (const field of ["exchange", "headers"]) {
+        if (typeof fields[field] === "string") dryForm.querySelector('[data-error-for="' + field + '"]').textContent = fields[field];
+      }
       dryResult.replaceChildren(el("p", { className: "alert alert-error", role: "alert", text: message }));
       return;
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pika
 import pytest
@@ -21,6 +22,16 @@ class DemoTopology:
 
     vhost: str
     client: ManagementClient
+
+    def fields(self, **extra: Any) -> dict[str, Any]:
+        """A message to `demo.topic` with key `a.b` (routed to q.a and q.all), plus `extra`."""
+        return {
+            "vhost": self.vhost,
+            "exchange": "demo.topic",
+            "routing_key": "a.b",
+            "body": "hi",
+            **extra,
+        }
 
     def depth(self, queue: str) -> int:
         """Messages ready in a queue this test created (a passive declare: nothing consumed)."""

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import base64
 
+import pika.compat
 import pytest
 from django.http import QueryDict
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flows.publishing.fields import (
+    PUBLISH_FIELDS,
     PublishInvalid,
+    as_64_bit_integers,
     form_to_raw,
     parse_body,
     parse_expiration,
@@ -227,7 +230,33 @@ def test_message_id_is_generated_and_mandatory_is_on_by_default():
 def test_api_headers_as_an_object_take_their_json_types():
     request = parse(headers={"s": "x", "i": 2, "f": 2.5, "b": False, "t": {"a": 1}, "l": [1]})
     assert request.headers == {"s": "x", "i": 2, "f": 2.5, "b": False, "t": {"a": 1}, "l": [1]}
-    assert type(request.headers["i"]) is int
+    # Integers, nested ones too, are AMQP signed 64-bit whatever their size.
+    assert type(request.headers["i"]) is pika.compat.long
+    assert type(request.headers["t"]["a"]) is type(request.headers["l"][0]) is pika.compat.long
+    assert (type(request.headers["b"]), type(request.headers["f"])) == (bool, float)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected_types"),
+    [
+        (7, pika.compat.long),
+        (True, bool),
+        (2.0, float),
+        ("7", str),
+        ([1, [False, {"x": -(2**63)}]], [pika.compat.long, [bool, {"x": pika.compat.long}]]),
+    ],
+)
+def test_header_integers_are_marked_64_bit_and_nothing_else_is(value, expected_types):
+    def types(item):
+        if isinstance(item, dict):
+            return {key: types(inner) for key, inner in item.items()}
+        if isinstance(item, list):
+            return [types(inner) for inner in item]
+        return type(item)
+
+    converted = as_64_bit_integers(value)
+    assert converted == value
+    assert types(converted) == expected_types
 
 
 @pytest.mark.parametrize(
@@ -258,6 +287,7 @@ def test_api_headers_as_an_object_take_their_json_types():
             "given twice",
         ),
         ({"headers": {"n": None}}, "headers.0.value", "unsupported value"),
+        ({"headers": [{"name": "n", "value": "1", "typ": "int"}]}, "headers.0.typ", "unknown"),
         ({"headers": "a=b"}, "headers", "must be an object"),
         ({"body": {"a": 1}}, "body", "must be a string"),
         ({"body": [1.5, float("nan")], "body_encoding": "json"}, "body", "NaN"),
@@ -326,26 +356,7 @@ json_values = st.recursive(
     ),
     max_leaves=8,
 )
-field_names = st.sampled_from(
-    [
-        "vhost",
-        "exchange",
-        "routing_key",
-        "body",
-        "body_encoding",
-        "headers",
-        "priority",
-        "expiration",
-        "timestamp",
-        "delivery_mode",
-        "mandatory",
-        "repeat",
-        "rate",
-        "message_id",
-        "user_id",
-        "content_type",
-    ]
-)
+field_names = st.sampled_from(PUBLISH_FIELDS)
 
 
 @settings(max_examples=200, deadline=None)

@@ -14,16 +14,8 @@ pytestmark = pytest.mark.django_db
 
 
 def form(demo: DemoTopology, **extra):
-    return {
-        "vhost": demo.vhost,
-        "exchange": "demo.topic",
-        "routing_key": "a.b",
-        "body": "hi",
-        "body_encoding": "text",
-        "mandatory_present": "1",
-        "mandatory": "true",
-        **extra,
-    }
+    """What the form posts: the demo message with the form's own checkbox fields."""
+    return demo.fields(body_encoding="text", mandatory_present="1", mandatory="true", **extra)
 
 
 def submit(client, data):
@@ -94,7 +86,11 @@ def test_someone_elses_run_is_not_found(api, demo, django_user_model):
     run.wait(5)
     assert api.get(f"/publish/runs/{run.id}").status_code == 404
     assert api.post(f"/publish/runs/{run.id}/cancel").status_code == 404
-    assert api.get(f"/api/publish/runs/{run.id}").status_code == 404
+    response = api.get(f"/api/publish/runs/{run.id}")
+    assert (response.status_code, response.json()) == (
+        404,
+        {"error": "No such repeat run", "fields": {}},
+    )
 
 
 def test_templates_are_private_unless_shared(api, demo, publisher_user, django_user_model):

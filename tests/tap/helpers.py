@@ -71,6 +71,14 @@ def amqp_channel(vhost: str) -> Iterator[pika.adapters.blocking_connection.Block
         connection.close()
 
 
+def declare_bound_queue(vhost: str, *, exchange: str, queue: str, binding_key: str) -> None:
+    """A topic exchange and a queue bound to it with `binding_key`."""
+    with amqp_channel(vhost) as channel:
+        channel.exchange_declare(exchange, "topic")
+        channel.queue_declare(queue)
+        channel.queue_bind(queue, exchange, binding_key)
+
+
 def tap_queues(client: ManagementClient, vhost: str) -> list[str]:
     return [
         item["name"]

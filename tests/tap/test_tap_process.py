@@ -18,7 +18,15 @@ import pytest
 from flows.models import TapFirehoseLease
 from tests.live_server import REPO_ROOT, LiveDashboard, database_url_for
 from tests.tap.helpers import amqp_channel, tap_queues
-from tests.tap.ws import is_running, open_tap, receive_until, run_async, session_cookie
+from tests.tap.ws import (
+    is_batch_with_events,
+    is_running,
+    open_tap,
+    receive_until,
+    run_async,
+    session_cookie,
+    watch,
+)
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
@@ -89,19 +97,15 @@ def wait_until(predicate, timeout: float = 10.0) -> None:
 def test_the_tap_process_feeds_viewers_and_stops_after_the_last(
     redis_setup: dict, scratch_vhost: str, user, management_client
 ) -> None:
-    dashboard = redis_setup["dashboard"]
-    cookie = session_cookie(user)
     with amqp_channel(scratch_vhost) as channel:
         channel.queue_declare("work")
-
-        async def scenario() -> list[dict]:
-            async with open_tap(dashboard.url, cookie, vhost=scratch_vhost) as ws:
-                await receive_until(ws, is_running)
-                # Firehose (configured for this vhost): the default exchange is covered.
-                channel.basic_publish("", "work", b"through redis")
-                return await receive_until(ws, lambda m: m["type"] == "batch" and m["events"])
-
-        messages = run_async(scenario)
+        messages = watch(
+            redis_setup["dashboard"].url,
+            session_cookie(user),
+            vhost=scratch_vhost,
+            # Firehose (configured for this vhost): the default exchange is covered.
+            act=lambda: channel.basic_publish("", "work", b"through redis"),
+        )
     [event] = messages[-1]["events"]
     assert event["source"] == "firehose"
     assert event["routed_queues"] == ["work"]
@@ -164,7 +168,7 @@ def test_viewers_heartbeats_bring_a_restarted_tap_process_back(
                     ws, lambda m: is_running(m) and m["status"]["run"] != first, timeout=15
                 )
                 channel.basic_publish("", "work", b"after the restart")
-                return await receive_until(ws, lambda m: m["type"] == "batch" and m["events"])
+                return await receive_until(ws, is_batch_with_events)
 
         messages = run_async(scenario)
     [event] = messages[-1]["events"]

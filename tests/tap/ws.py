@@ -6,6 +6,7 @@ import asyncio
 import json
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,11 +27,11 @@ def tap_url(base_url: str, **params: Any) -> str:
     return base_url.replace("http://", "ws://") + "/ws/tap/?" + query
 
 
-def open_tap(base_url: str, cookie: str | None, **params: Any):
+def open_tap(base_url: str, cookie: str | None, *, origin: str | None = None, **params: Any):
     headers = {"Cookie": cookie} if cookie else {}
     return connect(
         tap_url(base_url, **params),
-        origin=base_url,
+        origin=origin or base_url,
         additional_headers=headers,
         max_size=None,
         open_timeout=10,
@@ -58,6 +59,31 @@ async def receive_until(ws: ClientConnection, predicate, timeout: float = 15.0) 
 def is_running(message: dict) -> bool:
     status = message.get("status")
     return message.get("type") == "status" and (status or {}).get("state") == "running"
+
+
+def is_batch_with_events(message: dict) -> bool:
+    return message.get("type") == "batch" and bool(message.get("events"))
+
+
+def watch(
+    base_url: str,
+    cookie: str,
+    *,
+    vhost: str,
+    act: Callable[[], None],
+    until: Callable[[dict], bool] = is_batch_with_events,
+    **params: Any,
+) -> list[dict]:
+    """Open `/ws/tap/`; once the tap runs, `act()` (publish, say); then every message up to
+    and including the first one `until` accepts."""
+
+    async def scenario() -> list[dict]:
+        async with open_tap(base_url, cookie, vhost=vhost, **params) as ws:
+            await receive_until(ws, is_running)
+            act()
+            return await receive_until(ws, until)
+
+    return run_async(scenario)
 
 
 def run_async(coroutine_function, *args: Any) -> Any:
