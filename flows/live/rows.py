@@ -199,25 +199,25 @@ def _known_hops(
     queues: tuple[str, ...],
     prediction: Prediction | None,
     event: Mapping[str, Any],
-) -> list[dict[str, str]]:
+) -> list[dict[str, Any]]:
     """The hops to draw for a firehose publish: exactly its routed queues.
 
     When the dry-run reached a routed queue through exchange-to-exchange bindings, its chain
     is drawn; a routed queue the dry-run did not predict gets a direct hop.
     """
-    hops: list[dict[str, str]] = []
+    hops: list[dict[str, Any]] = []
     seen: set[tuple[str, str, str]] = set()
     routing_key = _text(event.get("routing_key"))
     for queue in queues:
         chain = prediction.paths.get(queue) if prediction is not None else None
-        chain = chain or (
+        chain = chain or [
             {
                 "source": exchange,
                 "destination": queue,
                 "destination_type": "queue",
                 "routing_key": routing_key,
             },
-        )
+        ]
         for hop in chain:
             key = (hop["source"], hop["destination"], hop["destination_type"])
             if key not in seen:
