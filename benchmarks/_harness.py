@@ -93,11 +93,13 @@ class ScratchVhost:
     def __enter__(self) -> str:
         from django.conf import settings
 
-        self.client.create_vhost(self.name, description=self.description)
+        from tests.broker_admin import create_vhost_for
+
         # The management API's user and the AMQP user (the same one, guest, by default).
         amqp_user = unquote(urlsplit(settings.AMQP_URL).username or "guest")
-        for user in {self.client.username, amqp_user}:
-            self.client.set_permissions(self.name, user)
+        create_vhost_for(
+            self.client, self.name, [self.client.username, amqp_user], description=self.description
+        )
         return self.name
 
     def __exit__(
@@ -106,8 +108,10 @@ class ScratchVhost:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        from tests.broker_admin import delete_vhost
+
         started = time.perf_counter()
-        self.client.delete_vhost(self.name)
+        delete_vhost(self.client, self.name)
         self.delete_s = time.perf_counter() - started
 
 

@@ -18,18 +18,17 @@ import _harness
 _harness.setup_django("publish-bench-")
 
 from flows.broker.amqp import open_blocking_connection  # noqa: E402
-from flows.broker.management_api import api_path, get_management_client  # noqa: E402
+from flows.broker.management_api import get_management_client  # noqa: E402
 from flows.publishing.fields import parse_publish_request  # noqa: E402
 from flows.publishing.publisher import start_repeat, stop_all_publishers  # noqa: E402
+from tests.broker_admin import bind_queue, declare_exchange, declare_queue  # noqa: E402
 
 
 def declare_bench_queue(vhost: str) -> None:
     client = get_management_client()
-    client.put(api_path("exchanges", vhost, "bench"), json={"type": "direct"})
-    client.put(api_path("queues", vhost, "bench.q"), json={"durable": False})
-    client.request(
-        "POST", api_path("bindings", vhost, "e", "bench", "q", "bench.q"), json={"routing_key": "k"}
-    )
+    declare_exchange(client, vhost, "bench", "direct")
+    declare_queue(client, vhost, "bench.q", durable=False)
+    bind_queue(client, vhost, "bench", "bench.q", "k")
 
 
 def purge(vhost: str) -> None:

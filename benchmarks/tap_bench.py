@@ -223,7 +223,7 @@ def run(args: argparse.Namespace) -> None:
 
 def measure(n: int, client, vhost: str, dashboard, cookie: str, rows: list) -> None:
     from flows.broker.amqp import open_blocking_connection
-    from flows.broker.management_api import api_path
+    from tests.broker_admin import delete_policy, set_policy
 
     # No heartbeats: this connection idles for minutes while the tap is measured.
     connection = open_blocking_connection(vhost=vhost, purpose="bench set-up", heartbeat=0)
@@ -247,9 +247,12 @@ def measure(n: int, client, vhost: str, dashboard, cookie: str, rows: list) -> N
         consumer.start()
         time.sleep(1)
         burst_started = time.perf_counter()
-        client.put(
-            api_path("policies", vhost, "bench-burst-bare"),
-            json={"pattern": r"^bench\.bare\.hold$", "definition": {"max-length": 0}},
+        set_policy(
+            client,
+            vhost,
+            "bench-burst-bare",
+            pattern=r"^bench\.bare\.hold$",
+            definition={"max-length": 0},
         )
         consumer.join()
         burst = n / (time.perf_counter() - burst_started)
@@ -269,9 +272,8 @@ def measure(n: int, client, vhost: str, dashboard, cookie: str, rows: list) -> N
         viewer = Viewer(dashboard.url, cookie, vhost=vhost, mode="bindings")
         viewer.wait_running()
         time.sleep(1)
-        client.put(
-            api_path("policies", vhost, "bench-burst"),
-            json={"pattern": r"^bench\.hold$", "definition": {"max-length": 0}},
+        set_policy(
+            client, vhost, "bench-burst", pattern=r"^bench\.hold$", definition={"max-length": 0}
         )
         viewer.wait(lambda: viewer.taken() >= n)
         time.sleep(0.5)
@@ -279,7 +281,7 @@ def measure(n: int, client, vhost: str, dashboard, cookie: str, rows: list) -> N
         unaccounted = viewer.accounting(n)
         overflow = viewer.timeline[-1][2]
         viewer.close()
-        client.delete(api_path("policies", vhost, "bench-burst"))
+        delete_policy(client, vhost, "bench-burst")
         rows.append(
             (
                 "tap, bindings mode, 1 JSON viewer",

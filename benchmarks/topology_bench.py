@@ -35,8 +35,9 @@ _harness.setup_django("topology-bench-")
 
 from django.conf import settings  # noqa: E402
 
-from flows.broker.management_api import ManagementClient, api_path  # noqa: E402
-from flows.topology import load_topology  # noqa: E402
+from flows.broker.management_api import ManagementClient  # noqa: E402
+from flows.topology.reading import load_topology  # noqa: E402
+from tests.broker_admin import import_definitions  # noqa: E402
 
 TYPES = ("direct", "topic", "fanout", "headers")
 
@@ -151,7 +152,7 @@ def main() -> None:
 
 def measure(args: argparse.Namespace, client: ManagementClient, vhost: str, rows: Rows) -> None:
     body = definitions(args.exchanges, args.queues, args.bindings)
-    load_s, _ = timed(lambda: client.request("POST", api_path("definitions", vhost), json=body))
+    load_s, _ = timed(lambda: import_definitions(client, vhost, body))
     rows.append(
         (
             "build the vhost (definitions import, one POST)",
@@ -183,7 +184,7 @@ def measure(args: argparse.Namespace, client: ManagementClient, vhost: str, rows
             size = len(response.body())
             api_times.append(seconds)
         # The first read of a slow vhost is synchronous; after it, requests are served
-        # from the last read while a background read refreshes it (flows.topology_cache).
+        # from the last read while a background read refreshes it (flows.topology.cache).
         rows.append(("GET /api/topology, first (cold) read", f"{api_times[0]:.2f} s"))
         rows.append(("GET /api/topology, then (target < 2 s)", summary(api_times[1:])))
         rows.append(("  its JSON body", f"{size / 1e6:.1f} MB"))

@@ -24,7 +24,7 @@ def test_opens_a_named_connection_to_the_vhost(broker_vhost: str, management_cli
         while time.monotonic() < deadline:
             names = [
                 c.get("client_properties", {}).get("connection_name")
-                for c in management_client.get_all("api/connections")
+                for c in management_client.connections()
             ]
             if connection_name("factory test") in names:
                 break

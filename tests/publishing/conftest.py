@@ -11,8 +11,9 @@ import pika
 import pytest
 
 from flows.broker.amqp import open_blocking_connection
-from flows.broker.management_api import ManagementClient, api_path
+from flows.broker.management_api import ManagementClient
 from flows.publishing.publisher import publisher_connection_name, stop_all_publishers
+from tests.broker_admin import bind_queue, close_connection, declare_exchange, declare_queue
 
 
 @dataclass(frozen=True)
@@ -51,26 +52,21 @@ class DemoTopology:
 
 
 def declare_demo_topology(client: ManagementClient, vhost: str) -> None:
-    client.put(api_path("exchanges", vhost, "demo.topic"), json={"type": "topic"})
-    client.put(api_path("exchanges", vhost, "demo.direct"), json={"type": "direct"})
+    declare_exchange(client, vhost, "demo.topic", "topic")
+    declare_exchange(client, vhost, "demo.direct", "direct")
     for queue in ("q.a", "q.all"):
-        client.put(api_path("queues", vhost, queue), json={"durable": False})
+        declare_queue(client, vhost, queue, durable=False)
     for queue, key in (("q.a", "a.*"), ("q.all", "#")):
-        client.request(
-            "POST",
-            api_path("bindings", vhost, "e", "demo.topic", "q", queue),
-            json={"routing_key": key},
-        )
+        bind_queue(client, vhost, "demo.topic", queue, key)
     # A queue that refuses every message: the broker nacks publishes routed to it.
-    client.put(
-        api_path("queues", vhost, "q.full"),
-        json={"durable": False, "arguments": {"x-max-length": 0, "x-overflow": "reject-publish"}},
+    declare_queue(
+        client,
+        vhost,
+        "q.full",
+        durable=False,
+        arguments={"x-max-length": 0, "x-overflow": "reject-publish"},
     )
-    client.request(
-        "POST",
-        api_path("bindings", vhost, "e", "demo.direct", "q", "q.full"),
-        json={"routing_key": "full"},
-    )
+    bind_queue(client, vhost, "demo.direct", "q.full", "full")
 
 
 @pytest.fixture
@@ -85,10 +81,10 @@ def close_publisher_connection(client: ManagementClient, vhost: str, timeout: fl
     wanted = publisher_connection_name(vhost)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for connection in client.get_all("api/connections"):
+        for connection in client.connections(vhost):
             properties = connection.get("client_properties") or {}
             if properties.get("connection_name") == wanted and connection.get("vhost") == vhost:
-                client.delete(api_path("connections", connection["name"]))
+                close_connection(client, connection["name"])
                 return
         time.sleep(0.2)  # the management API lists new connections after a moment
     raise AssertionError(f"no connection named {wanted!r} on the broker")

@@ -11,7 +11,7 @@ from typing import Any
 import pika
 
 from flows.broker.amqp import open_blocking_connection
-from flows.broker.management_api import ManagementClient, api_path
+from flows.broker.management_api import ManagementClient
 from flows.tap.tap import Tap, TapSettings
 
 FAST = TapSettings(sync_interval_s=0.5, reconnect_max_delay_s=1.0)
@@ -82,6 +82,6 @@ def declare_bound_queue(vhost: str, *, exchange: str, queue: str, binding_key: s
 def tap_queues(client: ManagementClient, vhost: str) -> list[str]:
     return [
         item["name"]
-        for item in client.get_all(api_path("queues", vhost), params={"columns": "name"})
+        for item in client.queues(vhost, columns="name", disable_stats=True)
         if item["name"].startswith("flows-dashboard.tap.")
     ]
