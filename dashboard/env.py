@@ -38,7 +38,7 @@ def database_config(url: str | None, *, default_sqlite_path: Path) -> dict[str, 
     """DATABASE_URL to a Django DATABASES entry; SQLite file when unset."""
     if not url:
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(default_sqlite_path)}
-    return dj_database_url.parse(url, conn_max_age=0)
+    return {**dj_database_url.parse(url, conn_max_age=0)}
 
 
 REDIS_SOCKET_TIMEOUT_S = 15

@@ -40,6 +40,30 @@ def wait_for_port(port: int, *, timeout: float, process: subprocess.Popen | None
     )
 
 
+def start_first_run(argv: list[str], tmp_path: Path, **env: str) -> tuple[subprocess.Popen, Path]:
+    """Start a command that serves the dashboard (`manage.py serve`, `bin/run`) as on a first
+    start: a state directory of its own (its own database, secret key, no users yet).
+
+    Returns the process and the file its output goes to.
+    """
+    log = tmp_path / "serve.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            argv,
+            cwd=REPO_ROOT,
+            env={
+                **os.environ,
+                "FLOWS_STATE_DIR": str(tmp_path / "state"),
+                "PYTHONUNBUFFERED": "1",
+                "DATABASE_URL": "",
+                **env,
+            },
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    return process, log
+
+
 class LiveDashboard:
     """One daphne process serving the dashboard on a free port."""
 

@@ -23,7 +23,7 @@ def test_opens_a_named_connection_to_the_vhost(broker_vhost: str, management_cli
                 connection_name("factory test")
                 in [
                     c.get("client_properties", {}).get("connection_name")
-                    for c in management_client.get_all("api/connections")
+                    for c in management_client.connections()
                 ]
             ),
             what="the connection listed under its name",

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flows.live.body import DecodedBody, decode_body, human_size
-from flows.live.prediction import Prediction
+from flows.routing_rules.prediction import Prediction
 from flows.tap.events import PROPERTY_NAMES
-from flows.topology import Topology
+from flows.topology.records import Topology
 
 DEFAULT_EXCHANGE_LABEL = "(default exchange)"
 # A row keeps at most this much of the body preview (for details and export): 500 rows of
@@ -170,12 +170,12 @@ def build_row(
         )
 
     # Bindings mode: the broker does not say; the dry-run predicts, and says so.
-    if prediction is None or prediction.error:
+    if prediction is None or prediction.why_unknown:
         route = {"kind": "publish", "exchange": exchange, "hops": [], "unroutable": False}
         return Row(
             **common,
             route_unknown=True,
-            notes=(prediction.error,) if prediction and prediction.error else (),
+            notes=(prediction.why_unknown,) if prediction and prediction.why_unknown else (),
             route_json=json.dumps(route, ensure_ascii=False),
         )
     route = {
@@ -199,25 +199,25 @@ def _known_hops(
     queues: tuple[str, ...],
     prediction: Prediction | None,
     event: Mapping[str, Any],
-) -> list[dict[str, str]]:
+) -> list[dict[str, Any]]:
     """The hops to draw for a firehose publish: exactly its routed queues.
 
     When the dry-run reached a routed queue through exchange-to-exchange bindings, its chain
     is drawn; a routed queue the dry-run did not predict gets a direct hop.
     """
-    hops: list[dict[str, str]] = []
+    hops: list[dict[str, Any]] = []
     seen: set[tuple[str, str, str]] = set()
     routing_key = _text(event.get("routing_key"))
     for queue in queues:
         chain = prediction.paths.get(queue) if prediction is not None else None
-        chain = chain or (
+        chain = chain or [
             {
                 "source": exchange,
                 "destination": queue,
                 "destination_type": "queue",
                 "routing_key": routing_key,
             },
-        )
+        ]
         for hop in chain:
             key = (hop["source"], hop["destination"], hop["destination_type"])
             if key not in seen:

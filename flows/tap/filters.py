@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from flows.parsing import boolean_word
-from flows.routing_rules import topic_matches
+from flows.routing_rules.matching import topic_matches
+from flows.topology.records import DEFAULT_EXCHANGE_ALIAS
 
-DEFAULT_EXCHANGE_ALIAS = "amq.default"
 KINDS = ("publish", "deliver")
 MAX_VALUE_LENGTH = 1000
 

@@ -31,7 +31,7 @@ from pika.adapters.blocking_connection import BlockingChannel, BlockingConnectio
 
 from flows.broker.amqp import open_blocking_connection
 from flows.broker.errors import BrokerError
-from flows.broker.management_api import ManagementClient, api_path, get_management_client
+from flows.broker.management_api import ManagementClient, get_management_client
 from flows.broker.naming import dashboard_object_name
 from flows.tap import firehose, observe
 from flows.tap.coverage import TRACE_EXCHANGE, TapBinding, firehose_coverage, plan_bindings
@@ -541,12 +541,11 @@ class Tap:
 
     def _sync_once(self) -> None:
         try:
-            exchanges = self._client.get_all(
-                api_path("exchanges", self.vhost),
-                params={"columns": "name,type,arguments", "disable_stats": "true"},
+            exchanges = self._client.exchanges(
+                self.vhost, columns="name,type,arguments", disable_stats=True
             )
             if self.mode == "bindings":
-                bindings = self._client.get_all(api_path("bindings", self.vhost))
+                bindings = self._client.bindings(self.vhost)
                 plan = plan_bindings(exchanges, bindings)
                 with self._lock:
                     changed = plan.coverage != self._coverage
@@ -554,10 +553,7 @@ class Tap:
                     self._coverage = plan.coverage
                     self._sync_warning = None
             else:
-                queues = self._client.get_all(
-                    api_path("queues", self.vhost),
-                    params={"columns": "name", "disable_stats": "true"},
-                )
+                queues = self._client.queues(self.vhost, columns="name", disable_stats=True)
                 coverage = firehose_coverage(
                     (str(item.get("name") or "") for item in exchanges),
                     tracing_was_on=bool(self._lease and self._lease.tracing_was_on),

@@ -24,7 +24,7 @@ from flows.publishing.fields import (
     parse_publish_request,
 )
 from flows.publishing.policy import PublishForbidden, permission_refusal
-from flows.topology import load_topology
+from flows.topology.cache import topology_cache
 from flows.vhosts import selected_vhost
 
 # Fields that belong to the page, not to the message.
@@ -49,14 +49,18 @@ def _header_rows(raw: dict[str, Any], errors: dict[str, str]) -> list[dict[str, 
 
 
 def _suggestions(vhost: str) -> dict[str, list[str]]:
-    """Exchange names and routing keys from the vhost's topology, for the datalists."""
+    """Exchange names and routing keys from the vhost's topology, for the datalists.
+
+    From the shared snapshot, as the prediction is, and like it without the dashboard's own
+    objects: a tap's queue and catch-all keys are nothing to publish to.
+    """
     try:
-        topology = load_topology(vhost)
+        topology = topology_cache.topology(vhost).without_dashboard_objects
     except BrokerError:
         return {"exchanges": [], "routing_keys": []}
-    exchanges = [e.name for e in topology.exchanges if e.name and not e.is_dashboard_object]
+    exchanges = [e.name for e in topology.exchanges if e.name]
     keys = {b.routing_key for b in topology.bindings if b.routing_key}
-    keys.update(q.name for q in topology.queues if not q.is_dashboard_object)
+    keys.update(q.name for q in topology.queues)
     return {"exchanges": exchanges, "routing_keys": sorted(keys)[:500]}
 
 

@@ -15,7 +15,8 @@ from playwright.sync_api import Page, expect
 
 from flows.broker.amqp import connection_parameters
 from flows.broker.management_api import ManagementClient
-from tests.conftest import amqp_username
+from tests.broker_admin import create_vhost_for, delete_vhost
+from tests.conftest import dashboard_users
 from tests.live_server import free_port
 from tests.tcp_proxy import TcpProxy
 from tests.waiting import eventually
@@ -30,10 +31,9 @@ def food_vhost(management_client: ManagementClient) -> Iterator[str]:
     One vhost for the module: each test opens its own page (a fresh feed) and the tap keeps
     running between tests, which saves seconds per test.
     """
-    name = f"flows-test-{uuid.uuid4().hex[:10]}"
-    management_client.create_vhost(name)
-    for user in {settings.RABBITMQ_API_USER, amqp_username()}:
-        management_client.set_permissions(name, user)
+    name = create_vhost_for(
+        management_client, f"flows-test-{uuid.uuid4().hex[:10]}", dashboard_users()
+    )
     with pika.BlockingConnection(
         connection_parameters(vhost=name, purpose="test-setup")
     ) as connection:
@@ -46,7 +46,7 @@ def food_vhost(management_client: ManagementClient) -> Iterator[str]:
     management_client.set_tracing(name, enabled=True)
     yield name
     management_client.set_tracing(name, enabled=False)
-    management_client.delete_vhost(name)
+    delete_vhost(management_client, name)
 
 
 @pytest.fixture

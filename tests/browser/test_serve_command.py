@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -11,29 +10,15 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.live_server import REPO_ROOT, free_port, wait_for_port
+from tests.live_server import free_port, start_first_run, wait_for_port
 
 pytestmark = pytest.mark.browser
 
 
 def run_serve(tmp_path: Path, port: int, **env: str) -> tuple[subprocess.Popen, Path]:
-    log = tmp_path / "serve.log"
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "serve", "--port", str(port)],
-            cwd=REPO_ROOT,
-            # A state directory of its own: its own database, secret key, no users yet.
-            env={
-                **os.environ,
-                "FLOWS_STATE_DIR": str(tmp_path / "state"),
-                "PYTHONUNBUFFERED": "1",
-                "DATABASE_URL": "",
-                **env,
-            },
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    return process, log
+    return start_first_run(
+        [sys.executable, "manage.py", "serve", "--port", str(port)], tmp_path, **env
+    )
 
 
 def test_first_start_prints_a_one_time_link_that_signs_in(page: Page, tmp_path: Path):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from flows.live.prediction import predict, without_dashboard_objects
+from flows.live.prediction import predict_event
 from flows.live.rows import (
     DEFAULT_EXCHANGE_LABEL,
     ROW_PREVIEW_LIMIT,
@@ -15,58 +15,57 @@ from flows.live.rows import (
     show_value,
     x_death_history,
 )
-from flows.topology import build_topology
+from flows.topology.parsing import build_topology
 from tests.tap.tap_events import RECEIVED_AT, delivered, published, published_via_bindings
 
-TOPOLOGY = without_dashboard_objects(
-    build_topology(
-        "v",
-        exchanges=[
-            {"name": "food", "type": "topic"},
-            {"name": "relay", "type": "fanout"},
-            {"name": "flows-dashboard.x", "type": "fanout"},
-        ],
-        queues=[{"name": "pizza"}, {"name": "all"}, {"name": "flows-dashboard.tap.1"}],
-        bindings=[
-            {
-                "source": "food",
-                "destination": "pizza",
-                "destination_type": "queue",
-                "routing_key": "food.pizza",
-            },
-            {
-                "source": "food",
-                "destination": "relay",
-                "destination_type": "exchange",
-                "routing_key": "#",
-            },
-            {
-                "source": "relay",
-                "destination": "all",
-                "destination_type": "queue",
-                "routing_key": "",
-            },
-            # The tap's own catch-all binding: must not count as a route.
-            {
-                "source": "food",
-                "destination": "flows-dashboard.tap.1",
-                "destination_type": "queue",
-                "routing_key": "#",
-            },
-        ],
-        consumers=[
-            {
-                "queue": {"name": "pizza"},
-                "consumer_tag": "worker-1",
-                "channel_details": {"connection_name": "c1", "number": 1},
-            },
-            {
-                "queue": {"name": "pizza"},
-                "consumer_tag": "worker-2",
-                "channel_details": {"connection_name": "c1", "number": 2},
-            },
-        ],
-    )
+# With the dashboard's own objects, as the broker lists them while a tap runs.
+TOPOLOGY = build_topology(
+    "v",
+    exchanges=[
+        {"name": "food", "type": "topic"},
+        {"name": "relay", "type": "fanout"},
+        {"name": "flows-dashboard.x", "type": "fanout"},
+    ],
+    queues=[{"name": "pizza"}, {"name": "all"}, {"name": "flows-dashboard.tap.1"}],
+    bindings=[
+        {
+            "source": "food",
+            "destination": "pizza",
+            "destination_type": "queue",
+            "routing_key": "food.pizza",
+        },
+        {
+            "source": "food",
+            "destination": "relay",
+            "destination_type": "exchange",
+            "routing_key": "#",
+        },
+        {
+            "source": "relay",
+            "destination": "all",
+            "destination_type": "queue",
+            "routing_key": "",
+        },
+        # The tap's own catch-all binding: must not count as a route.
+        {
+            "source": "food",
+            "destination": "flows-dashboard.tap.1",
+            "destination_type": "queue",
+            "routing_key": "#",
+        },
+    ],
+    consumers=[
+        {
+            "queue": {"name": "pizza"},
+            "consumer_tag": "worker-1",
+            "channel_details": {"connection_name": "c1", "number": 1},
+        },
+        {
+            "queue": {"name": "pizza"},
+            "consumer_tag": "worker-2",
+            "channel_details": {"connection_name": "c1", "number": 2},
+        },
+    ],
 )
 
 
@@ -86,7 +85,7 @@ TOPOLOGY = without_dashboard_objects(
     ],
 )
 def test_publish_rows(tapped, queues, unroutable, predicted, route_unknown):
-    row = build_row(tapped, prediction=predict(TOPOLOGY, tapped), topology=TOPOLOGY)
+    row = build_row(tapped, prediction=predict_event(TOPOLOGY, tapped), topology=TOPOLOGY)
     assert (row.queues, row.unroutable, row.predicted, row.route_unknown) == (
         queues,
         unroutable,
@@ -97,7 +96,7 @@ def test_publish_rows(tapped, queues, unroutable, predicted, route_unknown):
 
 def test_bindings_rows_without_a_topology_say_the_route_is_unknown():
     tapped = published_via_bindings()
-    row = build_row(tapped, prediction=predict(None, tapped))
+    row = build_row(tapped, prediction=predict_event(None, tapped))
     assert row.route_unknown and not row.unroutable and not row.queues
 
 
@@ -114,7 +113,7 @@ def test_bindings_rows_without_a_topology_say_the_route_is_unknown():
 )
 def test_firehose_routes_draw_exactly_the_routed_queues(routed_queues, hops):
     tapped = published(routed_queues=routed_queues)
-    row = build_row(tapped, prediction=predict(TOPOLOGY, tapped), topology=TOPOLOGY)
+    row = build_row(tapped, prediction=predict_event(TOPOLOGY, tapped), topology=TOPOLOGY)
     route = json.loads(row.route_json)
     assert [(h["source"], h["destination"], h["destination_type"]) for h in route["hops"]] == hops
     assert route["exchange"] == "food"

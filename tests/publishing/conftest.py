@@ -10,8 +10,9 @@ import pika
 import pytest
 
 from flows.broker.amqp import open_blocking_connection
-from flows.broker.management_api import ManagementClient, api_path
+from flows.broker.management_api import ManagementClient
 from flows.publishing.publisher import publisher_connection_name, stop_all_publishers
+from tests.broker_admin import bind_queue, close_connection, declare_exchange, declare_queue
 from tests.waiting import eventually
 
 
@@ -51,26 +52,21 @@ class DemoTopology:
 
 
 def declare_demo_topology(client: ManagementClient, vhost: str) -> None:
-    client.put(api_path("exchanges", vhost, "demo.topic"), json={"type": "topic"})
-    client.put(api_path("exchanges", vhost, "demo.direct"), json={"type": "direct"})
+    declare_exchange(client, vhost, "demo.topic", "topic")
+    declare_exchange(client, vhost, "demo.direct", "direct")
     for queue in ("q.a", "q.all"):
-        client.put(api_path("queues", vhost, queue), json={"durable": False})
+        declare_queue(client, vhost, queue, durable=False)
     for queue, key in (("q.a", "a.*"), ("q.all", "#")):
-        client.request(
-            "POST",
-            api_path("bindings", vhost, "e", "demo.topic", "q", queue),
-            json={"routing_key": key},
-        )
+        bind_queue(client, vhost, "demo.topic", queue, key)
     # A queue that refuses every message: the broker nacks publishes routed to it.
-    client.put(
-        api_path("queues", vhost, "q.full"),
-        json={"durable": False, "arguments": {"x-max-length": 0, "x-overflow": "reject-publish"}},
+    declare_queue(
+        client,
+        vhost,
+        "q.full",
+        durable=False,
+        arguments={"x-max-length": 0, "x-overflow": "reject-publish"},
     )
-    client.request(
-        "POST",
-        api_path("bindings", vhost, "e", "demo.direct", "q", "q.full"),
-        json={"routing_key": "full"},
-    )
+    bind_queue(client, vhost, "demo.direct", "q.full", "full")
 
 
 @pytest.fixture
@@ -88,14 +84,13 @@ def close_publisher_connection(client: ManagementClient, vhost: str) -> None:
     def publisher_connections() -> list[str]:
         return [
             connection["name"]
-            for connection in client.get_all("api/connections")
-            if connection.get("vhost") == vhost
-            and (connection.get("client_properties") or {}).get("connection_name") == wanted
+            for connection in client.connections(vhost)
+            if (connection.get("client_properties") or {}).get("connection_name") == wanted
         ]
 
     # The management API lists a new connection after a moment.
     name = eventually(publisher_connections, what=f"a connection named {wanted!r}")[0]
-    client.delete(api_path("connections", name))
+    close_connection(client, name)
     eventually(lambda: name not in publisher_connections(), what=f"{wanted!r} closed by the broker")
 
 

@@ -7,7 +7,7 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import Page, expect
 
-from flows.broker.management_api import api_path
+from tests.broker_admin import bind_queue, declare_queue
 from tests.conftest import sign_in
 from tests.publishing.conftest import DemoTopology, grant_publish
 
@@ -24,17 +24,22 @@ def publisher_page(page: Page, live_dashboard, user, demo: DemoTopology) -> Page
     return page
 
 
+@pytest.fixture
+def markup_queue(demo: DemoTopology) -> str:
+    """A queue whose name is markup (it must show as text), bound `a.*` to demo.topic.
+
+    Declared before the page opens: the page's topology read serves its predictions for a
+    couple of seconds (FLOWS_TOPOLOGY_MAX_AGE_S).
+    """
+    declare_queue(demo.client, demo.vhost, "<script>q</script>")
+    bind_queue(demo.client, demo.vhost, "demo.topic", "<script>q</script>", "a.*")
+    return "<script>q</script>"
+
+
 def test_publishing_shows_the_result_inline_with_the_routed_queues(
-    publisher_page: Page, demo: DemoTopology
+    markup_queue: str, publisher_page: Page, demo: DemoTopology
 ):
     page = publisher_page
-    # A queue whose name is markup: it must show as text.
-    demo.client.put(api_path("queues", demo.vhost, "<script>q</script>"), json={})
-    demo.client.request(
-        "POST",
-        api_path("bindings", demo.vhost, "e", "demo.topic", "q", "<script>q</script>"),
-        json={"routing_key": "a.*"},
-    )
     expect(page.get_by_label("Exchange")).to_have_value("demo.topic")  # prefilled from the link
     page.evaluate("window.notReloaded = true")
     page.get_by_label("Routing key").fill("a.b")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from flows.broker.management_api import api_path
 from flows.publishing.fields import parse_publish_request
 from flows.publishing.publisher import PublishFailed, get_publisher, publish, start_repeat
+from tests.broker_admin import get_messages
 from tests.publishing.conftest import DemoTopology, close_publisher_connection
 from tests.waiting import eventually
 
@@ -83,11 +83,7 @@ def test_typed_headers_and_properties_reach_the_broker_intact(demo: DemoTopology
     )
     assert publish(request).status == "routed"
     # Read it back through the management API (pika's decoder truncates doubles to ints).
-    [got] = demo.client.request(
-        "POST",
-        api_path("queues", demo.vhost, "q.all", "get"),
-        json={"count": 1, "ackmode": "ack_requeue_false", "encoding": "auto"},
-    )
+    [got] = get_messages(demo.client, demo.vhost, "q.all")
     properties = got["properties"]
     assert got["payload"] == "hi"
     assert properties["headers"] == {"i": 7, "f": 1.5, "b": True, "t": {"n": [1, "two"]}, "s": "é"}

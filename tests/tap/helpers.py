@@ -10,7 +10,7 @@ from typing import Any
 import pika
 
 from flows.broker.amqp import open_blocking_connection
-from flows.broker.management_api import ManagementClient, api_path
+from flows.broker.management_api import ManagementClient
 from flows.tap.tap import Tap, TapSettings
 from tests.waiting import DEFAULT_TIMEOUT_S, eventually
 
@@ -94,7 +94,7 @@ def declare_bound_queue(vhost: str, *, exchange: str, queue: str, binding_key: s
 def tap_queues(client: ManagementClient, vhost: str) -> list[str]:
     return [
         item["name"]
-        for item in client.get_all(api_path("queues", vhost), params={"columns": "name"})
+        for item in client.queues(vhost, columns="name", disable_stats=True)
         if item["name"].startswith("flows-dashboard.tap.")
     ]
 
@@ -104,5 +104,6 @@ def tap_bindings(client: ManagementClient, vhost: str, queue: str | None) -> set
     assert queue, "the tap has no queue yet"
     return {
         (str(item["source"]), str(item["routing_key"]))
-        for item in client.get_all(api_path("queues", vhost, queue, "bindings"))
+        for item in client.bindings(vhost)
+        if item.get("destination_type") == "queue" and item.get("destination") == queue
     }

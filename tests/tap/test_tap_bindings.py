@@ -7,8 +7,8 @@ import time
 import pika
 import pytest
 
-from flows.broker.management_api import api_path
 from flows.tap.tap import OVERFLOW_REASON, TapSettings
+from tests.broker_admin import close_connection
 from tests.tap.helpers import amqp_channel, running_tap, tap_bindings, tap_queues
 from tests.waiting import eventually
 
@@ -123,13 +123,13 @@ def test_never_consumes_from_or_changes_a_users_queue(scratch_vhost: str, manage
         channel.exchange_declare("t", "topic")
         channel.queue_declare("users.queue", arguments={"x-max-length": 1000})
         channel.queue_bind("users.queue", "t", "#")
-        before = management_client.get(api_path("queues", scratch_vhost, "users.queue"))
+        before = management_client.queue(scratch_vhost, "users.queue")
         with running_tap(scratch_vhost) as (_, collector):
             for i in range(20):
                 channel.basic_publish("t", f"k.{i}", b"x")
             collector.wait_events(20)
         declared = channel.queue_declare("users.queue", passive=True)
-    after = management_client.get(api_path("queues", scratch_vhost, "users.queue"))
+    after = management_client.queue(scratch_vhost, "users.queue")
     assert declared.method.message_count == 20
     assert declared.method.consumer_count == 0
     assert after["arguments"] == before["arguments"]
@@ -140,7 +140,7 @@ def test_tap_queue_is_exclusive_auto_delete_bounded_and_gone_after_stop(
     scratch_vhost: str, management_client
 ) -> None:
     with running_tap(scratch_vhost) as (tap, _):
-        queue = management_client.get(api_path("queues", scratch_vhost, tap.queue_name))
+        queue = management_client.queue(scratch_vhost, tap.queue_name)
         assert queue["exclusive"] is True
         assert queue["auto_delete"] is True
         assert queue["arguments"]["x-max-length"] == 50_000
@@ -186,7 +186,7 @@ def test_overflow_on_the_broker_is_counted_and_everything_adds_up(scratch_vhost:
 
 
 def _tap_connection(management_client, vhost: str) -> str | None:
-    for connection in management_client.get_all(api_path("connections")):
+    for connection in management_client.connections(vhost):
         name = (connection.get("client_properties") or {}).get("connection_name", "")
         if connection.get("vhost") == vhost and name.startswith("flows-dashboard: tap"):
             return connection["name"]
@@ -206,7 +206,7 @@ def test_reconnects_after_its_connection_is_closed_and_reports_the_gap(
                 timeout=30,
                 interval=0.2,
             )
-            management_client.delete(api_path("connections", name))
+            close_connection(management_client, name)
             collector.wait_for(lambda: collector.status["gaps"], what="a gap reported")
             collector.wait_for(
                 lambda: collector.status["state"] == "running", what="the tap running again"

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from flows.broker.management_api import api_path
 from flows.websockets.close_codes import CLOSE_BAD_REQUEST, CLOSE_FORBIDDEN, CLOSE_NOT_SIGNED_IN
 from tests.live_server import LiveDashboard, database_url_for
 from tests.tap.helpers import amqp_channel, tap_queues
@@ -276,5 +275,5 @@ def test_the_tap_stops_and_leaves_nothing_once_the_last_viewer_leaves(
         what="the tap's queues gone after the last viewer",
         interval=0.2,
     )
-    connections = management_client.get_all(api_path("connections"))
+    connections = management_client.connections()
     assert not [c for c in connections if c.get("vhost") == scratch_vhost]

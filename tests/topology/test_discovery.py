@@ -9,8 +9,10 @@ import pytest
 
 from flows.broker.amqp import open_blocking_connection
 from flows.broker.errors import BrokerUnreachable
-from flows.broker.management_api import ManagementClient, api_path
-from flows.topology import Topology, UnknownVhost, load_topology
+from flows.broker.management_api import ManagementClient
+from flows.topology.reading import UnknownVhost, load_topology
+from flows.topology.records import Topology
+from tests.broker_admin import set_policy
 from tests.live_server import free_port
 from tests.topology.definitions import declare, exchange
 from tests.waiting import eventually
@@ -49,22 +51,22 @@ def test_discovery_reads_exchanges_queues_bindings_and_effective_settings(
     channel.queue_bind("orders.eu", "orders", "order.eu.*")
     channel.exchange_bind("audit", "orders", "#")
     channel.queue_bind("orders.quorum", "audit", "", arguments={"x-match": "any", "region": "eu"})
-    management_client.put(
-        api_path("policies", scratch_vhost, "dl"),
-        json={
-            "pattern": "^policy\\.",
-            "apply-to": "queues",
-            "priority": 3,
-            "definition": {"dead-letter-exchange": "dead-by-policy", "max-length": 5},
-        },
+    set_policy(
+        management_client,
+        scratch_vhost,
+        "dl",
+        pattern="^policy\\.",
+        apply_to="queues",
+        priority=3,
+        definition={"dead-letter-exchange": "dead-by-policy", "max-length": 5},
     )
-    management_client.put(
-        api_path("policies", scratch_vhost, "ae"),
-        json={
-            "pattern": "^by-policy$",
-            "apply-to": "exchanges",
-            "definition": {"alternate-exchange": "unrouted"},
-        },
+    set_policy(
+        management_client,
+        scratch_vhost,
+        "ae",
+        pattern="^by-policy$",
+        apply_to="exchanges",
+        definition={"alternate-exchange": "unrouted"},
     )
 
     topology = load_topology(scratch_vhost)
