@@ -29,8 +29,8 @@ def test_answers_with_the_queues_the_broker_routed_to(scratch_vhost: str) -> Non
             channel.basic_publish(
                 "food", "no.match", b"2", pika.BasicProperties(message_id="m-unroutable")
             )
-            assert wait_for_routed_queues(scratch_vhost, "m-routed", 5) == ["icecream"]
-            assert wait_for_routed_queues(scratch_vhost, "m-unroutable", 5) == []
+            assert wait_for_routed_queues(scratch_vhost, "m-routed", 30) == ["icecream"]
+            assert wait_for_routed_queues(scratch_vhost, "m-unroutable", 30) == []
             started = time.monotonic()
             assert wait_for_routed_queues(scratch_vhost, "never-published", 0.3) is None
             # It waited its timeout out (a lower bound: no machine is too slow for it).
@@ -43,13 +43,13 @@ def test_waits_for_a_message_published_after_the_question(scratch_vhost: str) ->
         channel.queue_declare("work")
         answer: list = []
         waiter = threading.Thread(
-            target=lambda: answer.append(wait_for_routed_queues(scratch_vhost, "m-late", 5))
+            target=lambda: answer.append(wait_for_routed_queues(scratch_vhost, "m-late", 30))
         )
         waiter.start()
         # Publish only once the question waits (CPython's Condition keeps its waiters there).
         eventually(lambda: observe._changed._waiters, what="the question waiting")
         channel.basic_publish("", "work", b"x", pika.BasicProperties(message_id="m-late"))
-        waiter.join(30)
+        waiter.join(60)
     assert answer == [["work"]]
 
 
