@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tests.support.waiting import StopWaiting, eventually
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
