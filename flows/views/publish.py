@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.middleware import HtmxDetails
 
 from flows.broker.errors import BrokerError
 from flows.models import PublishTemplate
@@ -30,6 +31,12 @@ from flows.vhosts import selected_vhost
 # Fields that belong to the page, not to the message.
 FORM_ONLY_FIELDS = ("csrfmiddlewaretoken", "idempotency_key", "template_name", "template_shared")
 EMPTY_HEADER_ROWS = 2
+
+
+class HtmxHttpRequest(HttpRequest):
+    """A request that went through `HtmxMiddleware`, which sets `request.htmx` at run time."""
+
+    htmx: HtmxDetails
 
 
 def _header_rows(raw: dict[str, Any], errors: dict[str, str]) -> list[dict[str, Any]]:
@@ -131,7 +138,7 @@ def _message_fields(data: QueryDict) -> dict[str, Any]:
 
 
 @require_POST
-def publish_submit(request: HttpRequest) -> HttpResponse:
+def publish_submit(request: HtmxHttpRequest) -> HttpResponse:
     """Publish from the form; htmx swaps in the form (errors, fresh token) and the result."""
     raw = _message_fields(request.POST)
     errors: dict[str, str] = {}
