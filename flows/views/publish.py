@@ -8,6 +8,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, render
@@ -71,7 +73,7 @@ def _suggestions(vhost: str) -> dict[str, list[str]]:
     return {"exchanges": exchanges, "routing_keys": sorted(keys)[:500]}
 
 
-def _templates_for(user) -> list[PublishTemplate]:
+def _templates_for(user: AbstractBaseUser | AnonymousUser) -> list[PublishTemplate]:
     return list(
         PublishTemplate.objects.filter(Q(owner=user) | Q(shared=True)).select_related("owner")
     )
