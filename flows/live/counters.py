@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,7 +89,9 @@ class TapDropTracker:
 class RateMeter:
     """Messages per second over the last few seconds, from a running total."""
 
-    def __init__(self, *, window_s: float = RATE_WINDOW_S, clock=time.monotonic) -> None:
+    def __init__(
+        self, *, window_s: float = RATE_WINDOW_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.window_s = window_s
         self._clock = clock
         self._samples: deque[tuple[float, int]] = deque()
