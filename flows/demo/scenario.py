@@ -174,6 +174,11 @@ class Scenario:
         return dataclasses.replace(self, workers=workers)
 
 
+def _keys(spec: type) -> tuple[str, ...]:
+    """The keys a file's table may hold: the fields of what it becomes."""
+    return tuple(f.name for f in dataclasses.fields(spec))
+
+
 def _named(items: Sequence[Any], name: str, kind: str) -> Any:
     for item in items:
         if item.name == name:
@@ -248,6 +253,21 @@ def _one_of(*choices: Any) -> Callable[[Any], str | None]:
         return "must be one of " + ", ".join(map(repr, choices))
 
     return check
+
+
+def _number_between(low: float, high: float) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if _is_number(value) and low <= value <= high:
+            return None
+        return f"must be a number from {low:g} to {high:g}"
+
+    return check
+
+
+def _strings(value: Any) -> str | None:
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return None
+    return "must be an array of strings"
 
 
 def _int_between(low: int, high: int) -> Callable[[Any], str | None]:
@@ -418,22 +438,7 @@ class _Reader:
     # --- the document ---
 
     def scenario(self, data: dict[str, Any], name: str) -> Scenario | None:
-        data = self.table(
-            data,
-            "",
-            (
-                "name",
-                "title",
-                "summary",
-                "watch_for",
-                "notes",
-                "exchanges",
-                "queues",
-                "bindings",
-                "publishers",
-                "workers",
-            ),
-        )
+        data = self.table(data, "", _keys(Scenario))
         if not SCENARIO_NAME.match(name):
             self.problem("name", f"{name!r} must be lower-case letters, digits and dashes")
         declared = data.get("name", name)
@@ -442,17 +447,7 @@ class _Reader:
         title = self.field(data, "", "title", _text) or ""
         summary = self.field(data, "", "summary", _text) or ""
         watch_for = self.field(data, "", "watch_for", _text) or ""
-        notes = self.field(
-            data,
-            "",
-            "notes",
-            lambda v: (
-                None
-                if isinstance(v, list) and all(isinstance(n, str) for n in v)
-                else "must be an array of strings"
-            ),
-            default=[],
-        )
+        notes = self.field(data, "", "notes", _strings, default=[])
         exchanges = self.each(data, "exchanges", self.exchange)
         queues = self.each(data, "queues", self.queue)
         bindings = self.each(data, "bindings", self.binding)
@@ -474,9 +469,7 @@ class _Reader:
         return scenario
 
     def exchange(self, where: str, data: Any) -> ExchangeSpec | None:
-        data = self.table(
-            data, where, ("name", "type", "durable", "auto_delete", "internal", "arguments")
-        )
+        data = self.table(data, where, _keys(ExchangeSpec))
         if not data:
             return None
         return ExchangeSpec(
@@ -489,7 +482,7 @@ class _Reader:
         )
 
     def queue(self, where: str, data: Any) -> QueueSpec | None:
-        data = self.table(data, where, ("name", "durable", "auto_delete", "arguments"))
+        data = self.table(data, where, _keys(QueueSpec))
         if not data:
             return None
         return QueueSpec(
@@ -500,11 +493,7 @@ class _Reader:
         )
 
     def binding(self, where: str, data: Any) -> BindingSpec | None:
-        data = self.table(
-            data,
-            where,
-            ("source", "destination", "destination_type", "routing_key", "arguments"),
-        )
+        data = self.table(data, where, _keys(BindingSpec))
         if not data:
             return None
         return BindingSpec(
@@ -551,11 +540,7 @@ class _Reader:
             self.problem(where, f"{text!r} {message}")
 
     def message(self, where: str, data: Any, defaults: Mapping[str, Any]) -> MessageSpec | None:
-        data = self.table(
-            data,
-            where,
-            ("routing_key", "body", "serializer", "properties", "headers", "expect"),
-        )
+        data = self.table(data, where, _keys(MessageSpec))
         if not data:
             return None
         routing_key = self.field(data, where, "routing_key", _text, defaults.get("routing_key"))
@@ -572,17 +557,7 @@ class _Reader:
         )
         if serializer == "text" and not isinstance(body, str):
             self.problem(f"{where}.serializer", "'text' needs a string body")
-        expect = self.field(
-            data,
-            where,
-            "expect",
-            lambda v: (
-                None
-                if isinstance(v, list) and all(isinstance(q, str) for q in v)
-                else "must be an array of queue names"
-            ),
-            default=[],
-        )
+        expect = self.field(data, where, "expect", _strings, default=[])
         return MessageSpec(
             routing_key=routing_key or "",
             body=body,
@@ -593,21 +568,9 @@ class _Reader:
         )
 
     def publisher(self, where: str, data: Any) -> PublisherSpec | None:
+        # The publisher's routing key, properties and headers are its messages' defaults.
         data = self.table(
-            data,
-            where,
-            (
-                "name",
-                "exchange",
-                "routing_key",
-                "rate",
-                "limit",
-                "mandatory",
-                "enabled",
-                "properties",
-                "headers",
-                "messages",
-            ),
+            data, where, (*_keys(PublisherSpec), "routing_key", "properties", "headers")
         )
         if not data:
             return None
@@ -616,25 +579,9 @@ class _Reader:
             "properties": self.properties(data, where),
             "headers": self.headers(data, where),
         }
-        rate = self.field(
-            data,
-            where,
-            "rate",
-            lambda v: (
-                None
-                if _is_number(v) and 0 <= v <= MAX_RATE
-                else f"must be messages per second, from 0 to {MAX_RATE:g}"
-            ),
-            1.0,
-        )
-        messages = tuple(
-            filter(
-                None,
-                (
-                    self.message(f"{where}.{w}", d, defaults)
-                    for w, d in self.items(data, "messages")
-                ),
-            )
+        rate = self.field(data, where, "rate", _number_between(0, MAX_RATE), 1.0)
+        messages = self.each(
+            data, "messages", lambda place, item: self.message(f"{where}.{place}", item, defaults)
         )
         if not messages and isinstance(data.get("messages", []), list):
             self.problem(f"{where}.messages", "needs at least one [[publishers.messages]]")
@@ -649,21 +596,7 @@ class _Reader:
         )
 
     def worker(self, where: str, data: Any) -> WorkerSpec | None:
-        data = self.table(
-            data,
-            where,
-            (
-                "name",
-                "queue",
-                "count",
-                "prefetch",
-                "failure_rate",
-                "requeue",
-                "work_ms",
-                "reply",
-                "enabled",
-            ),
-        )
+        data = self.table(data, where, _keys(WorkerSpec))
         if not data:
             return None
         return WorkerSpec(
@@ -672,15 +605,7 @@ class _Reader:
             count=self.field(data, where, "count", _int_between(0, MAX_WORKERS), 1),
             # 0 is AMQP's "no limit": allowed, it is one of the things to show.
             prefetch=self.field(data, where, "prefetch", _int_between(0, 65535), 1),
-            failure_rate=float(
-                self.field(
-                    data,
-                    where,
-                    "failure_rate",
-                    lambda v: None if _is_number(v) and 0 <= v <= 1 else "must be from 0 to 1",
-                    0.0,
-                )
-            ),
+            failure_rate=float(self.field(data, where, "failure_rate", _number_between(0, 1), 0.0)),
             requeue=self.field(data, where, "requeue", _flag, True),
             work_ms=self.field(data, where, "work_ms", _int_between(0, MAX_WORK_MS), 0),
             reply=self.field(data, where, "reply", _flag, False),
