@@ -647,6 +647,10 @@ class _Reader:
             elif binding.source not in usable_exchanges:
                 self.problem(f"{where}.source", f"no exchange {binding.source!r} is declared")
             targets = queues if binding.destination_type == "queue" else usable_exchanges
+            ours = binding.source in exchanges or binding.destination in (exchanges | queues)
+            if binding.source and binding.destination in targets and not ours:
+                # Unloading removes a scenario's bindings with its own exchanges and queues.
+                self.problem(where, "binds two built-in exchanges: one end must be the scenario's")
             if binding.destination and binding.destination not in targets:
                 self.problem(
                     f"{where}.destination",
