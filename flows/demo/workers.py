@@ -18,7 +18,7 @@ import logging
 import math
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -348,9 +348,21 @@ class WorkerSettings:
         self.failures.rate = rate
 
 
+@dataclass(frozen=True)
+class _Delivery:
+    method: Basic.Deliver
+    properties: BasicProperties
+
+
 class WorkerThread(BrokerThread):
-    """Consumes one queue with a prefetch limit; acks what it finished, rejects what failed
-    (requeued or not, as its spec says), and answers `reply_to` if its spec replies."""
+    """Consumes one queue with a prefetch limit and works on one message at a time for
+    `work_ms`; acks what it finished, rejects what failed (requeued or not, as its spec
+    says), and answers `reply_to` if its spec replies.
+
+    Work is a deadline, not a sleep: the thread goes on serving its connection meanwhile,
+    so a new prefetch applies at once, heartbeats flow, and a stop never waits for a task.
+    What the broker sent ahead (the prefetch) waits in `_inbox`, unacknowledged.
+    """
 
     def __init__(
         self,
@@ -365,8 +377,12 @@ class WorkerThread(BrokerThread):
         self.spec = spec
         self.settings = settings
         self.tally = tally
+        self._inbox: deque[_Delivery] = deque()
+        self._done_at: float | None = None  # when the message at the head of the inbox is
 
     def serve(self, connection: BlockingConnection) -> None:
+        self._inbox.clear()  # a new connection: the old one's deliveries went back to the queue
+        self._done_at = None
         channel = connection.channel()
         prefetch = self.settings.prefetch
         # Per channel (global): RabbitMQ applies a per-consumer prefetch only to consumers
@@ -378,7 +394,8 @@ class WorkerThread(BrokerThread):
         channel.basic_consume(self.spec.queue, self._on_message)
         self.ready.set()
         while not self._stopping.is_set():
-            connection.process_data_events(time_limit=TICK_S)
+            self._work(channel)
+            connection.process_data_events(time_limit=self._seconds_to_next())
             if cancelled.is_set():
                 raise _Refused(f"the broker cancelled the consumer of {self.spec.queue!r}")
             if self.settings.prefetch != prefetch:
@@ -387,28 +404,43 @@ class WorkerThread(BrokerThread):
 
     def _on_message(
         self,
-        channel: BlockingChannel,
+        _channel: BlockingChannel,
         method: Basic.Deliver,
         properties: BasicProperties,
-        body: bytes,
+        _body: bytes,
     ) -> None:
-        if self._stopping.is_set():
-            return  # not acked: the broker gives it to another consumer when this one closes
         self.tally.add("deliveries")
         if method.redelivered:
             self.tally.add("redelivered")
         death = newest_death(properties)
         if death:
             self.tally.add(("death", death))
-        if self.settings.work_ms and self._stopping.wait(self.settings.work_ms / 1000):
-            return
+        self._inbox.append(_Delivery(method, properties))
+
+    def _seconds_to_next(self) -> float:
+        if self._done_at is None:
+            return TICK_S
+        return max(0.001, min(TICK_S, self._done_at - time.monotonic()))
+
+    def _work(self, channel: BlockingChannel) -> None:
+        while self._inbox and not self._stopping.is_set():
+            now = time.monotonic()
+            if self._done_at is None:
+                self._done_at = now + self.settings.work_ms / 1000
+            if now < self._done_at:
+                return
+            self._done_at = None
+            self._finish(channel, self._inbox.popleft())
+
+    def _finish(self, channel: BlockingChannel, delivery: _Delivery) -> None:
+        tag = delivery.method.delivery_tag
         if self.settings.failures.next_fails():
-            channel.basic_reject(method.delivery_tag, requeue=self.spec.requeue)
+            channel.basic_reject(tag, requeue=self.spec.requeue)
             self.tally.add("requeued" if self.spec.requeue else "rejected")
             return
-        if self.spec.reply and properties.reply_to:
-            self._reply(channel, properties)
-        channel.basic_ack(method.delivery_tag)
+        if self.spec.reply and delivery.properties.reply_to:
+            self._reply(channel, delivery.properties)
+        channel.basic_ack(tag)
         self.tally.add("acked")
 
     def _reply(self, channel: BlockingChannel, request: BasicProperties) -> None:
