@@ -11,6 +11,7 @@ only through `connection.add_callback_threadsafe`.
 from __future__ import annotations
 
 import logging
+from urllib.parse import unquote, urlsplit
 
 import pika
 import pika.exceptions
@@ -98,4 +99,4 @@ def open_blocking_connection(
 
 def amqp_username() -> str:
     """The user AMQP connections sign in as (a demo vhost grants it permissions)."""
-    return pika.URLParameters(amqp_url()).credentials.username
+    return unquote(urlsplit(amqp_url()).username or "guest")  # pika's default user

@@ -214,7 +214,7 @@ class DemoRun:
 
     def report(self, *, depths: bool = False) -> RunReport:
         with self._lock:
-            threads = [*self.publishers.values()]
+            threads: list[PublisherThread | WorkerThread] = [*self.publishers.values()]
             for group in self.groups.values():
                 threads += group.threads
             self._collect_errors(threads)

@@ -661,11 +661,11 @@ class _Reader:
             if publisher.exchange not in usable_exchanges:
                 self.problem(f"{where}.exchange", f"no exchange {publisher.exchange!r} is declared")
             for number, message in enumerate(publisher.messages):
-                for queue in message.expect:
-                    if queue not in queues:
+                for expected in message.expect:
+                    if expected not in queues:
                         self.problem(
                             f"{where}.messages[{number}].expect",
-                            f"names queue {queue!r}, which the scenario does not declare",
+                            f"names queue {expected!r}, which the scenario does not declare",
                         )
         for index, worker in enumerate(scenario.workers):
             if worker.queue and worker.queue not in queues:

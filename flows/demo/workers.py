@@ -21,7 +21,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pika
 import pika.exceptions
@@ -350,7 +350,7 @@ class WorkerSettings:
 
 @dataclass(frozen=True)
 class _Delivery:
-    method: Basic.Deliver
+    tag: int
     properties: BasicProperties
 
 
@@ -415,7 +415,7 @@ class WorkerThread(BrokerThread):
         death = newest_death(properties)
         if death:
             self.tally.add(("death", death))
-        self._inbox.append(_Delivery(method, properties))
+        self._inbox.append(_Delivery(cast(int, method.delivery_tag), properties))
 
     def _seconds_to_next(self) -> float:
         if self._done_at is None:
@@ -433,24 +433,23 @@ class WorkerThread(BrokerThread):
             self._finish(channel, self._inbox.popleft())
 
     def _finish(self, channel: BlockingChannel, delivery: _Delivery) -> None:
-        tag = delivery.method.delivery_tag
+        tag = delivery.tag
         if self.settings.failures.next_fails():
             channel.basic_reject(tag, requeue=self.spec.requeue)
             self.tally.add("requeued" if self.spec.requeue else "rejected")
             return
-        if self.spec.reply and delivery.properties.reply_to:
-            self._reply(channel, delivery.properties)
+        reply_to = delivery.properties.reply_to
+        if self.spec.reply and reply_to:
+            self._reply(channel, reply_to, delivery.properties.correlation_id)
         channel.basic_ack(tag)
         self.tally.add("acked")
 
-    def _reply(self, channel: BlockingChannel, request: BasicProperties) -> None:
-        body = {"status": "done", "by": self.connection_name, "in_reply_to": request.correlation_id}
+    def _reply(self, channel: BlockingChannel, reply_to: str, correlation_id: str | None) -> None:
+        body = {"status": "done", "by": self.connection_name, "in_reply_to": correlation_id}
         channel.basic_publish(
             "",
-            request.reply_to,
+            reply_to,
             json.dumps(body).encode(),
-            pika.BasicProperties(
-                content_type="application/json", correlation_id=request.correlation_id
-            ),
+            pika.BasicProperties(content_type="application/json", correlation_id=correlation_id),
         )
         self.tally.add("replied")
