@@ -112,9 +112,8 @@ def test_the_printed_report() -> None:
     ]
     assert "order service             4           0       0" in lines
     header = next(line for line in lines if line.startswith("queue "))
-    assert header.split() == (
-        "queue expected arrived consumed redelivered requeued dead-lettered left".split()
-    )
+    assert header.split()[:4] == ["queue", "expected", "arrived", "consumed"]
+    assert header.split()[4:] == ["redelivered", "requeued", "dead-lettered", "left"]
     burst = next(line for line in lines if line.startswith("orders.burst "))
     assert burst.split() == ["orders.burst", "5", "5", "0", "0", "0", "2", "3"]
     assert lines[-1] == (
