@@ -189,12 +189,15 @@ def _named(items: Sequence[Any], name: str, kind: str) -> Any:
 # --- reading files ------------------------------------------------------------------------------
 
 
-def available_scenarios(directory: Path = SCENARIO_DIR) -> list[str]:
-    return sorted(path.stem for path in directory.glob("*.toml") if SCENARIO_NAME.match(path.stem))
+def available_scenarios(directory: Path | None = None) -> list[str]:
+    """The scenario files' names (`flows/demo/scenarios/` unless told otherwise)."""
+    paths = (directory or SCENARIO_DIR).glob("*.toml")
+    return sorted(path.stem for path in paths if SCENARIO_NAME.match(path.stem))
 
 
-def load_scenario(name: str, directory: Path = SCENARIO_DIR) -> Scenario:
+def load_scenario(name: str, directory: Path | None = None) -> Scenario:
     """Read and check `<directory>/<name>.toml`."""
+    directory = directory or SCENARIO_DIR
     available = available_scenarios(directory)
     if name not in available:
         raise UnknownScenario(name, available)

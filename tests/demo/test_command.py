@@ -7,13 +7,16 @@ import os
 import re
 import signal
 import threading
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 
 from flows.broker.errors import BrokerNotFound
 from flows.broker.management_api import ManagementClient
+from flows.demo import scenario as scenario_module
 from flows.models import DemoLoad
+from tests.demo.test_scenario import MINIMAL
 
 pytestmark = pytest.mark.django_db
 
@@ -36,6 +39,20 @@ def test_list_load_and_unload(management_client: ManagementClient, demo_vhost: s
     with pytest.raises(BrokerNotFound):
         management_client.vhost(demo_vhost)
     assert "nothing to unload" in demo("unload", "events", "--vhost", demo_vhost)
+
+
+def test_list_names_every_mistake_of_a_bad_file_and_fails(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "good.toml").write_text(MINIMAL)
+    (tmp_path / "bad.toml").write_text(MINIMAL.replace('type = "topic"', 'type = "tpoic"'))
+    monkeypatch.setattr(scenario_module, "SCENARIO_DIR", tmp_path)
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="invalid scenario files: bad"):
+        call_command("demo", "list", stdout=out)
+    assert "bad        INVALID (bad.toml):" in out.getvalue()
+    assert "exchanges[0].type: must be one of" in out.getvalue()
+    assert "good       t  [not loaded]" in out.getvalue()
 
 
 def test_an_unknown_scenario_is_a_clear_error() -> None:
@@ -109,6 +126,10 @@ def test_a_signal_stops_the_run_cleanly(
     sender.join()
     text = out.getvalue()
     assert "belery worker 3" in text and "deleted vhost" in text
+    # Stopped by the signal, not by the end of its 120 s (the kernel may hand the signal to
+    # any of the run's threads; the command must notice it anyway).
+    [ran] = re.findall(rf"vhost '{demo_vhost}', ([0-9.]+) s", text)
+    assert float(ran) < 60
     assert signal.getsignal(signum) is before
     with pytest.raises(BrokerNotFound):
         management_client.vhost(demo_vhost)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,17 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def wait_or_stop(stop: threading.Event, seconds: float) -> None:
+    """Wait `seconds`, or less if `stop` is set.
+
+    In short slices: the kernel may hand a signal to any thread (a pika worker's, say), and
+    Python runs its handler only when the main thread next runs, not while it sleeps.
+    """
+    deadline = time.monotonic() + seconds
+    while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+        stop.wait(min(left, 0.2))
 
 
 class Command(BaseCommand):
@@ -85,16 +97,26 @@ class Command(BaseCommand):
 
     def _list(self) -> None:
         from flows.demo.loading import loads
-        from flows.demo.scenario import available_scenarios, load_scenario
+        from flows.demo.scenario import ScenarioInvalid, available_scenarios, load_scenario
 
         where: dict[str, list[str]] = {}
         for record in loads():
             state = "" if record.complete else " (incomplete: unload it)"
             where.setdefault(record.scenario, []).append(f"{record.vhost}{state}")
+        invalid = []
         for name in available_scenarios():
-            scenario = load_scenario(name)
+            try:
+                scenario = load_scenario(name)
+            except ScenarioInvalid as exc:
+                invalid.append(name)
+                self.stdout.write(f"{name:<10} INVALID ({exc.source}):")
+                for problem in exc.problems:
+                    self.stdout.write(f"             {problem}")
+                continue
             loaded = ", ".join(where.get(name, [])) or "not loaded"
             self.stdout.write(f"{name:<10} {scenario.title}  [{loaded}]")
+        if invalid:
+            raise CommandError(f"invalid scenario files: {', '.join(invalid)}")
 
     def _load(self, name: str, vhost: str | None) -> None:
         from flows.demo.loading import load
@@ -143,7 +165,7 @@ class Command(BaseCommand):
                 run.start()
                 self.stdout.write(f"running for {seconds:g} s (Ctrl-C stops it)")
                 self.stdout.flush()
-                stop.wait(seconds)
+                wait_or_stop(stop, seconds)
             finally:
                 report = run.stop(drain_s=DRAIN_S)
         self.stdout.write("")
