@@ -12,6 +12,7 @@ import dataclasses
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -50,6 +51,16 @@ def once_each(scenario: Scenario) -> Scenario:
     return dataclasses.replace(scenario, publishers=publishers, workers=workers)
 
 
+@contextmanager
+def running(scenario: Scenario, vhost: str) -> Iterator[DemoRun]:
+    run = DemoRun(scenario, vhost=vhost)
+    run.start()
+    try:
+        yield run
+    finally:
+        run.stop()
+
+
 def connection_names(client: ManagementClient, vhost: str) -> set[str]:
     connections = client.get(api_path("vhosts", vhost, "connections")) or []
     return {c.get("user_provided_name") or "" for c in connections} - {""}
@@ -67,39 +78,34 @@ def test_each_message_reaches_exactly_the_expected_queues_and_is_consumed(
             key = (publisher.exchange, message.routing_key)
             assert expected_routes.setdefault(key, sorted(message.expect)) == sorted(message.expect)
     total = sum(len(p.messages) for p in scenario.publishers)
-    with watching(management_client, vhost) as firehose:
-        run = DemoRun(scenario, vhost=vhost)
-        run.start()
-        try:
-            firehose.wait_for(
-                lambda _: len(_publishes_of(firehose, scenario)) >= total, what="every publish"
-            )
-            publishes = _publishes_of(firehose, scenario)
-            assert len(publishes) == total
-            for trace in publishes:
-                [routing_key] = trace.routing_keys
-                assert sorted(trace.routed_queues) == expected_routes[(trace.exchange, routing_key)]
-            arrivals = Counter(q for t in publishes for q in t.routed_queues)
-            consumed = {w.queue for w in scenario.workers if w.count}
-            firehose.wait_for(
-                lambda _: all(
-                    len(firehose.deliveries(q)) >= n for q, n in arrivals.items() if q in consumed
-                ),
-                what="every arrival delivered to a worker",
-            )
-            expected_acks = {q: n for q, n in arrivals.items() if q in consumed}
-            eventually(
-                lambda: _acked_by_queue(run, expected_acks) == expected_acks,
-                what="every delivery acked",
-            )
-            report = run.report()
-            assert sum(p.returned for p in report.publishers.values()) == sum(
-                1 for t in publishes if not t.routed_queues
-            )
-            if name == "mailer":
-                _check_replies(firehose)
-        finally:
-            run.stop()
+    with watching(management_client, vhost) as firehose, running(scenario, vhost) as run:
+        firehose.wait_for(
+            lambda _: len(_publishes_of(firehose, scenario)) >= total, what="every publish"
+        )
+        publishes = _publishes_of(firehose, scenario)
+        assert len(publishes) == total
+        for trace in publishes:
+            [routing_key] = trace.routing_keys
+            assert sorted(trace.routed_queues) == expected_routes[(trace.exchange, routing_key)]
+        arrivals = Counter(q for t in publishes for q in t.routed_queues)
+        consumed = {w.queue for w in scenario.workers if w.count}
+        firehose.wait_for(
+            lambda _: all(
+                len(firehose.deliveries(q)) >= n for q, n in arrivals.items() if q in consumed
+            ),
+            what="every arrival delivered to a worker",
+        )
+        expected_acks = {q: n for q, n in arrivals.items() if q in consumed}
+        eventually(
+            lambda: _acked_by_queue(run, expected_acks) == expected_acks,
+            what="every delivery acked",
+        )
+        report = run.report()
+        assert sum(p.returned for p in report.publishers.values()) == sum(
+            1 for t in publishes if not t.routed_queues
+        )
+        if name == "mailer":
+            _check_replies(firehose)
 
 
 def _publishes_of(firehose: Firehose, scenario: Scenario) -> list:
@@ -134,9 +140,7 @@ def test_tasks_take_turns_across_workers_with_prefetch_1(
         .with_publisher("belery app", limit=tasks, rate=25.0)
         .with_worker("belery worker", count=3, prefetch=1, failure_rate=0.0, work_ms=0)
     )
-    run = DemoRun(scenario, vhost=vhost)
-    run.start()
-    try:
+    with running(scenario, vhost) as run:
         names = {"belery app", "belery worker 1", "belery worker 2", "belery worker 3"}
         eventually(
             lambda: names <= connection_names(management_client, vhost),
@@ -147,8 +151,6 @@ def test_tasks_take_turns_across_workers_with_prefetch_1(
             what="every task acked",
         )
         report = run.report()
-    finally:
-        run.stop()
     shares = {name: c.deliveries for name, c in report.workers.items()}
     assert sum(shares.values()) == tasks
     assert all(abs(n - tasks / 3) <= 1 for n in shares.values()), shares
@@ -165,22 +167,17 @@ def test_a_failed_task_is_requeued_and_comes_back_redelivered(
         .with_publisher("belery app", limit=tasks, rate=50.0)
         .with_worker("belery worker", count=2, failure_rate=0.5, requeue=True, work_ms=0)
     )
-    with watching(management_client, vhost) as firehose:
-        run = DemoRun(scenario, vhost=vhost)
-        run.start()
-        try:
-            eventually(
-                lambda: sum(c.acked for c in run.report().workers.values()) == tasks,
-                what="every task acked in the end",
-            )
-            report = run.report()
-            requeued = sum(c.requeued for c in report.workers.values())
-            firehose.wait_for(
-                lambda _: len(firehose.deliveries("tasks")) == tasks + requeued,
-                what="every delivery traced",
-            )
-        finally:
-            run.stop()
+    with watching(management_client, vhost) as firehose, running(scenario, vhost) as run:
+        eventually(
+            lambda: sum(c.acked for c in run.report().workers.values()) == tasks,
+            what="every task acked in the end",
+        )
+        report = run.report()
+        requeued = sum(c.requeued for c in report.workers.values())
+        firehose.wait_for(
+            lambda _: len(firehose.deliveries("tasks")) == tasks + requeued,
+            what="every delivery traced",
+        )
     # Every second delivery fails (evenly spread): the tenth success is delivery 19, after
     # nine failures.
     assert requeued == tasks - 1
@@ -206,31 +203,26 @@ def test_each_failure_lands_where_it_belongs_with_its_x_death(
         .with_publisher("burst producer", limit=5, rate=20.0)  # 3 fit, 2 pushed out
         .with_worker("order checker", failure_rate=1.0, requeue=False)  # 2 rejected
     )
-    with watching(management_client, vhost) as firehose:
-        run = DemoRun(scenario, vhost=vhost)
-        run.start()
-        try:
-            expected_deaths = {
-                ("orders.work", "rejected"): 2,
-                ("orders.reminders", "expired"): 2,
-                ("orders.burst", "maxlen"): 2,
-            }
-            eventually(
-                lambda: run.report().workers["dead-letter reader 1"].deaths == expected_deaths,
-                timeout=15,
-                what="the dead letters",
-            )
-            eventually(
-                lambda: run.report().workers["unroutable reader 1"].acked == 2,
-                what="the unroutable orders",
-            )
-            firehose.wait_for(
-                lambda _: len(firehose.deliveries("orders.dead-letters")) == 6,
-                what="the dead letters traced",
-            )
-            report = run.stop()
-        finally:
-            run.stop()
+    with watching(management_client, vhost) as firehose, running(scenario, vhost) as run:
+        expected_deaths = {
+            ("orders.work", "rejected"): 2,
+            ("orders.reminders", "expired"): 2,
+            ("orders.burst", "maxlen"): 2,
+        }
+        eventually(
+            lambda: run.report().workers["dead-letter reader 1"].deaths == expected_deaths,
+            timeout=15,
+            what="the dead letters",
+        )
+        eventually(
+            lambda: run.report().workers["unroutable reader 1"].acked == 2,
+            what="the unroutable orders",
+        )
+        firehose.wait_for(
+            lambda _: len(firehose.deliveries("orders.dead-letters")) == 6,
+            what="the dead letters traced",
+        )
+        report = run.stop()
     refunds = [t for t in firehose.publishes("orders") if t.routing_keys == ("order.refunded",)]
     assert [t.routed_queues for t in refunds] == [("orders.unroutable",)] * 2
     assert report.workers["order checker 1"].rejected == 2
@@ -250,13 +242,12 @@ def test_settings_change_while_it_runs_and_nothing_stays_behind(
     management_client: ManagementClient, loaded
 ) -> None:
     vhost = loaded("belery")
-    scenario = load_scenario("belery").with_worker(
-        "belery worker", count=1, prefetch=1, work_ms=60_000, failure_rate=0.0
+    scenario = (
+        load_scenario("belery")
+        .with_worker("belery worker", count=1, prefetch=1, work_ms=60_000, failure_rate=0.0)
+        .with_publisher("belery app", rate=0.0)
     )
-    run = DemoRun(scenario, vhost=vhost)
-    run.set_rate("belery app", 0)
-    run.start()
-    try:
+    with running(scenario, vhost) as run:
         run.publish_now("belery app", 6)
         # One task in the worker's hands, the rest ready: prefetch 1.
         eventually(lambda: queue_depths(vhost, ["tasks"]) == {"tasks": 5}, what="prefetch 1")
@@ -286,8 +277,7 @@ def test_settings_change_while_it_runs_and_nothing_stays_behind(
             run.set_failure_rate("belery worker", 2)
         with pytest.raises(KeyError):
             run.set_prefetch("nobody", 1)
-    finally:
-        report = run.stop()
+    report = run.report()
     assert report.errors == {}
     eventually(lambda: not connection_names(management_client, vhost), what="no connection left")
     consumers = management_client.get(api_path("consumers", vhost))
