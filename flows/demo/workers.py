@@ -41,6 +41,7 @@ RECONNECT_MAX_DELAY_S = 5.0
 TICK_S = 0.05
 # Channel errors no retry can fix: the queue or exchange is gone, access refused, a mismatch.
 FATAL_REPLY_CODES = frozenset({403, 404, 405, 406})
+THREAD_PREFIX = "demo: "
 
 
 class _QuietReturns(logging.Filter):
@@ -54,7 +55,6 @@ class _QuietReturns(logging.Filter):
         )
 
 
-THREAD_PREFIX = "demo: "
 _PIKA_LOGGER = logging.getLogger("pika.adapters.blocking_connection")
 if not any(isinstance(f, _QuietReturns) for f in _PIKA_LOGGER.filters):
     _PIKA_LOGGER.addFilter(_QuietReturns())
@@ -184,15 +184,11 @@ class BrokerThread(threading.Thread):
         self.vhost = vhost
         self.connection_name = connection_name
         self.ready = threading.Event()  # connected and serving
-        self.error: str | None = None
+        self.error: str | None = None  # the last failure, until it connects again
         self._stopping = threading.Event()
 
     def stop(self) -> None:
         self._stopping.set()
-
-    @property
-    def stopping(self) -> bool:
-        return self._stopping.is_set()
 
     def serve(self, connection: BlockingConnection) -> None:
         raise NotImplementedError
@@ -210,6 +206,7 @@ class BrokerThread(threading.Thread):
                 self._failed(exc.message)
                 return
             else:
+                self.error = None  # connected again: what went wrong before is history
                 try:
                     self.serve(connection)
                     return
@@ -222,6 +219,10 @@ class BrokerThread(threading.Thread):
                         return
                 except pika.exceptions.AMQPError as exc:
                     self._failed(f"connection lost: {exc!r}")
+                except Exception as exc:  # a bug: say so on the run, do not die silently
+                    LOGGER.exception("%s failed", self.connection_name)
+                    self._failed(f"failed: {exc!r}")
+                    return
                 finally:
                     self.ready.clear()
                     with contextlib.suppress(pika.exceptions.AMQPError):
