@@ -286,3 +286,22 @@ def test_settings_change_while_it_runs_and_nothing_stays_behind(
     assert report.publishers["belery app"].by_routing_key == {
         "tasks": report.publishers["belery app"].published
     }
+
+
+def test_a_run_whose_vhost_is_unloaded_under_it_stops_saying_why(
+    management_client: ManagementClient, demo_vhost: str
+) -> None:
+    load(load_scenario("belery"), vhost=demo_vhost, client=management_client)
+    scenario = load_scenario("belery").with_publisher("belery app", rate=20.0)
+    with running(scenario, demo_vhost) as run:
+        eventually(lambda: _acked_by_queue(run, ["tasks"])["tasks"] > 0, what="tasks flowing")
+        unload("belery", vhost=demo_vhost, client=management_client)
+        threads = [*run.publishers.values(), *run.groups["belery worker"].threads]
+        eventually(lambda: not any(t.is_alive() for t in threads), what="every thread ended")
+        errors = run.report().errors
+    assert set(errors) == {"belery app", "belery worker 1", "belery worker 2", "belery worker 3"}
+    # Whichever the thread hears first as the vhost goes: its queue or exchange gone, its
+    # consumer cancelled, or the vhost refusing it on reconnecting.
+    reasons = ("refused access to vhost", "cancelled the consumer of 'tasks'", "NOT_FOUND")
+    for name, error in errors.items():
+        assert any(reason in error for reason in reasons), (name, error)
