@@ -22,38 +22,18 @@ Prints the figures; asserts nothing.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
-import tempfile
 import time
-import uuid
-from pathlib import Path
 from urllib.parse import urlencode
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
+import _harness
 
-STATE_DIR = Path(tempfile.mkdtemp(prefix="live-bench-"))
-os.environ["FLOWS_STATE_DIR"] = str(STATE_DIR)
-os.environ["DATABASE_URL"] = f"sqlite:///{STATE_DIR / 'bench.sqlite3'}"
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
-
-import django  # noqa: E402
-
-django.setup()
+_harness.setup_django("live-bench-")
 
 import pika  # noqa: E402
-from django.contrib.auth import get_user_model  # noqa: E402
-from django.core.management import call_command  # noqa: E402
-from playwright.sync_api import sync_playwright  # noqa: E402
 
 from flows.broker.amqp import connection_parameters  # noqa: E402
 from flows.broker.management_api import get_management_client  # noqa: E402
-from tests.conftest import CHROMIUM, CHROMIUM_FLAGS  # noqa: E402
-from tests.live_server import LiveDashboard  # noqa: E402
-
-PASSWORD = "bench password, long enough"  # noqa: S105 - a throwaway user in a temp DB
 
 OBSERVER = """() => {
   window.seen = {};
@@ -100,82 +80,74 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=20.0, help="seconds after the flood")
     args = parser.parse_args()
 
-    call_command("migrate", interactive=False, verbosity=0)
-    get_user_model().objects.create_user(username="bench", password=PASSWORD)
+    _harness.bench_user()
     client = get_management_client()
-    vhost = f"flows-bench-{uuid.uuid4().hex[:8]}"
-    client.create_vhost(vhost)
-    client.set_permissions(vhost, "guest")
-    server = LiveDashboard(database_url=os.environ["DATABASE_URL"]).start()
-    try:
-        params = connection_parameters(vhost=vhost, purpose="live-bench")
-        connection = pika.BlockingConnection(params)
-        channel = connection.channel()
-        channel.exchange_declare("bench", "topic")
-        for queue, key in (("bench-a", "lat.#"), ("bench-b", "#")):
-            channel.queue_declare(queue, arguments={"x-max-length": 1000})
-            channel.queue_bind(queue, "bench", key)
-        client.set_tracing(vhost, enabled=True)
-
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS
-            )
-            page = browser.new_page()
-            page.goto(f"{server.url}/accounts/login/")
-            page.get_by_label("Username").fill("bench")
-            page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Sign in").click()
-            page.wait_for_url(f"{server.url}/")
-            page.goto(f"{server.url}/live/?{urlencode({'vhost': vhost})}")
-            page.get_by_test_id("tap-state").filter(has_text="running").wait_for(timeout=20_000)
-            page.evaluate(OBSERVER)
-            cdp = page.context.new_cdp_session(page)
-            cdp.send("Performance.enable")
-
-            # --- latency at a steady rate -------------------------------------------------
-            sent: dict[str, float] = {}
-            interval = 1.0 / args.rate
-            start = time.monotonic()
-            for n in range(args.latency_messages):
-                due = start + n * interval
-                while (now := time.monotonic()) < due:
-                    connection.sleep(min(due - now, 0.005))
-                key = f"lat.{n}"
-                sent[key] = time.time() * 1000
-                channel.basic_publish("bench", key, b'{"n": %d}' % n)
-            connection.process_data_events(0)
-            page.wait_for_timeout(2000)
-            seen = page.evaluate("window.seen")
-            latencies = [seen[key][0] - at for key, at in sent.items() if key in seen]
-            to_tap = [seen[key][1] - at for key, at in sent.items() if key in seen]
-            before = page_figures(page, cdp)
-
-            # --- the flood, in two halves: the page must not grow between them ---------------
-            stages = []
-            publish_s = 0.0
-            for half in (args.flood // 2, args.flood - args.flood // 2):
-                flood_start = time.monotonic()
-                for n in range(half):
-                    channel.basic_publish("bench", f"flood.{n % 100}", b"x" * 100)
-                    if n % 2000 == 0:
-                        connection.process_data_events(0)
-                publish_s += time.monotonic() - flood_start
-                page.wait_for_timeout(args.settle * 1000)
-                counters = {
-                    name: page.locator(f'[data-counter="{name}"]').inner_text()
-                    for name in ("total", "shown", "filtered_out", "sampled_out", "dropped")
-                }
-                stages.append((counters, page_figures(page, cdp)))
-            browser.close()
-        connection.close()
-    finally:
-        server.stop()
+    with (
+        _harness.ScratchVhost(client, description="live benchmark (deleted afterwards)") as vhost,
+        _harness.dashboard() as server,
+    ):
         try:
-            client.set_tracing(vhost, enabled=False)
+            figures = measure(args, client, vhost, server.url)
         finally:
-            client.delete_vhost(vhost)
+            client.set_tracing(vhost, enabled=False)
+    report(args, *figures)
 
+
+def measure(args: argparse.Namespace, client, vhost: str, base_url: str) -> tuple:
+    connection = pika.BlockingConnection(connection_parameters(vhost=vhost, purpose="live-bench"))
+    channel = connection.channel()
+    channel.exchange_declare("bench", "topic")
+    for queue, key in (("bench-a", "lat.#"), ("bench-b", "#")):
+        channel.queue_declare(queue, arguments={"x-max-length": 1000})
+        channel.queue_bind(queue, "bench", key)
+    client.set_tracing(vhost, enabled=True)
+
+    with _harness.signed_in_page(base_url) as page:
+        page.goto(f"{base_url}/live/?{urlencode({'vhost': vhost})}")
+        page.get_by_test_id("tap-state").filter(has_text="running").wait_for(timeout=20_000)
+        page.evaluate(OBSERVER)
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Performance.enable")
+
+        # --- latency at a steady rate -----------------------------------------------------
+        sent: dict[str, float] = {}
+        interval = 1.0 / args.rate
+        start = time.monotonic()
+        for n in range(args.latency_messages):
+            due = start + n * interval
+            while (now := time.monotonic()) < due:
+                connection.sleep(min(due - now, 0.005))
+            key = f"lat.{n}"
+            sent[key] = time.time() * 1000
+            channel.basic_publish("bench", key, b'{"n": %d}' % n)
+        connection.process_data_events(0)
+        page.wait_for_timeout(2000)
+        seen = page.evaluate("window.seen")
+        before = page_figures(page, cdp)
+
+        # --- the flood, in two halves: the page must not grow between them -------------------
+        stages = []
+        publish_s = 0.0
+        for half in (args.flood // 2, args.flood - args.flood // 2):
+            flood_start = time.monotonic()
+            for n in range(half):
+                channel.basic_publish("bench", f"flood.{n % 100}", b"x" * 100)
+                if n % 2000 == 0:
+                    connection.process_data_events(0)
+            publish_s += time.monotonic() - flood_start
+            page.wait_for_timeout(args.settle * 1000)
+            counters = {
+                name: page.locator(f'[data-counter="{name}"]').inner_text()
+                for name in ("total", "shown", "filtered_out", "sampled_out", "dropped")
+            }
+            stages.append((counters, page_figures(page, cdp)))
+    connection.close()
+    return sent, seen, before, stages, publish_s
+
+
+def report(args: argparse.Namespace, sent, seen, before, stages, publish_s: float) -> None:
+    latencies = [seen[key][0] - at for key, at in sent.items() if key in seen]
+    to_tap = [seen[key][1] - at for key, at in sent.items() if key in seen]
     print(f"latency: {args.latency_messages} messages at {args.rate:.0f}/s, firehose mode")
     print(f"  rows seen: {len(latencies)}/{len(sent)}")
     if latencies:

@@ -11,36 +11,24 @@ queue, in a scratch vhost that is deleted afterwards. Prints one row per publish
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
-import uuid
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+import _harness
 
-import django
-
-django.setup()
+_harness.setup_django("publish-bench-")
 
 from flows.broker.amqp import open_blocking_connection  # noqa: E402
-from flows.broker.management_api import api_path, get_management_client  # noqa: E402
+from flows.broker.management_api import get_management_client  # noqa: E402
 from flows.publishing.fields import parse_publish_request  # noqa: E402
 from flows.publishing.publisher import start_repeat, stop_all_publishers  # noqa: E402
+from tests.broker_admin import bind_queue, declare_exchange, declare_queue  # noqa: E402
 
 
-def scratch_vhost() -> str:
+def declare_bench_queue(vhost: str) -> None:
     client = get_management_client()
-    vhost = f"flows-bench-{uuid.uuid4().hex[:8]}"
-    client.create_vhost(vhost, description="publish benchmark (deleted afterwards)")
-    client.set_permissions(vhost, client.username)
-    client.put(api_path("exchanges", vhost, "bench"), json={"type": "direct"})
-    client.put(api_path("queues", vhost, "bench.q"), json={"durable": False})
-    client.request(
-        "POST", api_path("bindings", vhost, "e", "bench", "q", "bench.q"), json={"routing_key": "k"}
-    )
-    return vhost
+    declare_exchange(client, vhost, "bench", "direct")
+    declare_queue(client, vhost, "bench.q", durable=False)
+    bind_queue(client, vhost, "bench", "bench.q", "k")
 
 
 def purge(vhost: str) -> None:
@@ -99,35 +87,42 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     body = b"x" * args.size
-    vhost = scratch_vhost()
     rows: dict[str, list[float]] = {
         "bare pika, no confirms": [],
         "bare pika, confirm each": [],
         "repeat mode, confirms": [],
     }
-    try:
-        for _ in range(args.rounds):
-            elapsed = bare_pika(vhost, args.count, body, confirms=False)
-            wait_for_depth(vhost, args.count)
-            rows["bare pika, no confirms"].append(args.count / elapsed)
-            purge(vhost)
-            confirm_count = min(args.count, 10_000)  # one round trip each: slow
-            elapsed = bare_pika(vhost, confirm_count, body, confirms=True)
-            rows["bare pika, confirm each"].append(confirm_count / elapsed)
-            purge(vhost)
-            elapsed, confirmed = repeat_mode(vhost, args.count, body)
-            assert confirmed == args.count
-            rows["repeat mode, confirms"].append(confirmed / elapsed)
-            purge(vhost)
-    finally:
-        stop_all_publishers()
-        get_management_client().delete_vhost(vhost)
+    scratch = _harness.ScratchVhost(
+        get_management_client(), description="publish benchmark (deleted afterwards)"
+    )
+    with scratch as vhost:
+        declare_bench_queue(vhost)
+        try:
+            measure(args, vhost, body, rows)
+        finally:
+            stop_all_publishers()
     print(f"{args.count} messages of {args.size} bytes, {args.rounds} rounds, one queue")
     print(f"| {'publisher':<26} | {'median msg/s':>12} | {'best msg/s':>10} |")
     print(f"|{'-' * 28}|{'-' * 13}:|{'-' * 11}:|")
     for name, rates in rows.items():
         rates.sort()
         print(f"| {name:<26} | {rates[len(rates) // 2]:>12,.0f} | {rates[-1]:>10,.0f} |")
+
+
+def measure(args: argparse.Namespace, vhost: str, body: bytes, rows: dict) -> None:
+    for _ in range(args.rounds):
+        elapsed = bare_pika(vhost, args.count, body, confirms=False)
+        wait_for_depth(vhost, args.count)
+        rows["bare pika, no confirms"].append(args.count / elapsed)
+        purge(vhost)
+        confirm_count = min(args.count, 10_000)  # one round trip each: slow
+        elapsed = bare_pika(vhost, confirm_count, body, confirms=True)
+        rows["bare pika, confirm each"].append(confirm_count / elapsed)
+        purge(vhost)
+        elapsed, confirmed = repeat_mode(vhost, args.count, body)
+        assert confirmed == args.count
+        rows["repeat mode, confirms"].append(confirmed / elapsed)
+        purge(vhost)
 
 
 if __name__ == "__main__":

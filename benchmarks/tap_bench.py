@@ -24,47 +24,19 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import os
 import statistics
-import sys
-import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
+import _harness
 
 BODY = b'{"bench": true, "n": 0}'
 
 
 # --- set-up ------------------------------------------------------------------------------------
-
-
-def setup_django(database_path: Path) -> None:
-    os.environ["DATABASE_URL"] = f"sqlite:///{database_path}"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-
-
-def session_cookie() -> str:
-    from django.contrib.auth import get_user_model
-    from django.test import Client
-
-    user, _ = get_user_model().objects.get_or_create(
-        username="bench", defaults={"is_superuser": True, "is_staff": True}
-    )
-    client = Client()
-    client.force_login(user)
-    return f"sessionid={client.cookies['sessionid'].value}"
 
 
 def _publish_worker(vhost: str, queue: str, count: int) -> None:
@@ -224,25 +196,35 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def run(args: argparse.Namespace) -> None:
-    from flows.broker.amqp import open_blocking_connection
-    from flows.broker.management_api import api_path, get_management_client
-    from tests.live_server import LiveDashboard
+    from flows.broker.management_api import get_management_client
 
     n = args.messages
-    cookie = session_cookie()
+    cookie = _harness.session_cookie(_harness.bench_user(superuser=True))
     client = get_management_client()
-    vhost = f"flows-bench-{uuid.uuid4().hex[:8]}"
-    client.create_vhost(vhost, description="tap benchmark (deleted afterwards)")
-    client.set_permissions(vhost, client.username)
     rows: list[tuple[str, str, str]] = []
-    dashboard = LiveDashboard(
-        database_url=os.environ["DATABASE_URL"],
-        env={
-            "FLOWS_TAP_QUEUE_MAX_LENGTH": str(n + 50_000),
-            "FLOWS_TAP_STOP_DELAY": "1",
-            "FLOWS_FIREHOSE_VHOSTS": vhost,
-        },
-    ).start()
+    dashboard_env = {
+        "FLOWS_TAP_QUEUE_MAX_LENGTH": str(n + 50_000),
+        "FLOWS_TAP_STOP_DELAY": "1",
+    }
+    scratch = _harness.ScratchVhost(client, description="tap benchmark (deleted afterwards)")
+    with (
+        scratch as vhost,
+        _harness.dashboard(**dashboard_env, FLOWS_FIREHOSE_VHOSTS=vhost) as dashboard,
+    ):
+        measure(n, client, vhost, dashboard, cookie, rows)
+
+    width = max(len(row[0]) for row in rows)
+    value_width = max(len(row[1]) for row in rows)
+    print()
+    print(f"{'what':<{width}}  {'figure':<{value_width}}  notes")
+    for what, figure, notes in rows:
+        print(f"{what:<{width}}  {figure:<{value_width}}  {notes}")
+
+
+def measure(n: int, client, vhost: str, dashboard, cookie: str, rows: list) -> None:
+    from flows.broker.amqp import open_blocking_connection
+    from tests.broker_admin import delete_policy, set_policy
+
     # No heartbeats: this connection idles for minutes while the tap is measured.
     connection = open_blocking_connection(vhost=vhost, purpose="bench set-up", heartbeat=0)
     channel = connection.channel()
@@ -265,9 +247,12 @@ def run(args: argparse.Namespace) -> None:
         consumer.start()
         time.sleep(1)
         burst_started = time.perf_counter()
-        client.put(
-            api_path("policies", vhost, "bench-burst-bare"),
-            json={"pattern": r"^bench\.bare\.hold$", "definition": {"max-length": 0}},
+        set_policy(
+            client,
+            vhost,
+            "bench-burst-bare",
+            pattern=r"^bench\.bare\.hold$",
+            definition={"max-length": 0},
         )
         consumer.join()
         burst = n / (time.perf_counter() - burst_started)
@@ -287,9 +272,8 @@ def run(args: argparse.Namespace) -> None:
         viewer = Viewer(dashboard.url, cookie, vhost=vhost, mode="bindings")
         viewer.wait_running()
         time.sleep(1)
-        client.put(
-            api_path("policies", vhost, "bench-burst"),
-            json={"pattern": r"^bench\.hold$", "definition": {"max-length": 0}},
+        set_policy(
+            client, vhost, "bench-burst", pattern=r"^bench\.hold$", definition={"max-length": 0}
         )
         viewer.wait(lambda: viewer.taken() >= n)
         time.sleep(0.5)
@@ -297,7 +281,7 @@ def run(args: argparse.Namespace) -> None:
         unaccounted = viewer.accounting(n)
         overflow = viewer.timeline[-1][2]
         viewer.close()
-        client.delete(api_path("policies", vhost, "bench-burst"))
+        delete_policy(client, vhost, "bench-burst")
         rows.append(
             (
                 "tap, bindings mode, 1 JSON viewer",
@@ -380,28 +364,16 @@ def run(args: argparse.Namespace) -> None:
             )
         )
     finally:
-        try:
-            dashboard.stop()
-            if connection.is_open:
-                connection.close()
-        finally:
-            client.delete_vhost(vhost)
-
-    width = max(len(row[0]) for row in rows)
-    value_width = max(len(row[1]) for row in rows)
-    print()
-    print(f"{'what':<{width}}  {'figure':<{value_width}}  notes")
-    for what, figure, notes in rows:
-        print(f"{what:<{width}}  {figure:<{value_width}}  {notes}")
+        if connection.is_open:
+            connection.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=200_000)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="tap-bench-") as tmp:
-        setup_django(Path(tmp) / "bench.sqlite3")
-        run(args)
+    _harness.setup_django("tap-bench-")
+    run(args)
 
 
 if __name__ == "__main__":

@@ -25,38 +25,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import sys
-import tempfile
 import time
-import uuid
-from pathlib import Path
 from urllib.parse import quote
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
+import _harness
 
-STATE_DIR = Path(tempfile.mkdtemp(prefix="topology-bench-"))
-os.environ["FLOWS_STATE_DIR"] = str(STATE_DIR)
-os.environ["DATABASE_URL"] = f"sqlite:///{STATE_DIR / 'bench.sqlite3'}"
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
-
-import django  # noqa: E402
-
-django.setup()
+_harness.setup_django("topology-bench-")
 
 from django.conf import settings  # noqa: E402
-from django.contrib.auth import get_user_model  # noqa: E402
-from django.core.management import call_command  # noqa: E402
-from playwright.sync_api import sync_playwright  # noqa: E402
 
-from flows.broker.management_api import ManagementClient, api_path  # noqa: E402
-from flows.topology import load_topology  # noqa: E402
-from tests.conftest import CHROMIUM, CHROMIUM_FLAGS  # noqa: E402
-from tests.live_server import LiveDashboard  # noqa: E402
+from flows.broker.management_api import ManagementClient  # noqa: E402
+from flows.topology.reading import load_topology  # noqa: E402
+from tests.broker_admin import import_definitions  # noqa: E402
 
-PASSWORD = "bench password, long enough"  # noqa: S105 - a throwaway user in a temp DB
 TYPES = ("direct", "topic", "fanout", "headers")
 
 
@@ -142,8 +124,7 @@ def main() -> None:
     parser.add_argument("--page-runs", type=int, default=3)
     args = parser.parse_args()
 
-    call_command("migrate", interactive=False, verbosity=0)
-    get_user_model().objects.create_user(username="bench", password=PASSWORD)
+    _harness.bench_user()
     # Making and dropping thousands of queues takes the broker a while: a patient client.
     client = ManagementClient(
         settings.RABBITMQ_API_URL,
@@ -151,114 +132,103 @@ def main() -> None:
         settings.RABBITMQ_API_PASSWORD,
         timeout=600,
     )
-    vhost = f"flows-bench-topology-{uuid.uuid4().hex[:6]}"
-    client.create_vhost(vhost, description="topology benchmark (deleted when it ends)")
-    client.set_permissions(vhost, settings.RABBITMQ_API_USER)
     rows = Rows()
-    server: LiveDashboard | None = None
+    scratch = _harness.ScratchVhost(
+        client, prefix="topology-", description="topology benchmark (deleted when it ends)"
+    )
     try:
-        body = definitions(args.exchanges, args.queues, args.bindings)
-        load_s, _ = timed(lambda: client.request("POST", api_path("definitions", vhost), json=body))
-        rows.append(
-            (
-                "build the vhost (definitions import, one POST)",
-                f"{load_s:.1f} s for {args.exchanges} exchanges, {args.queues} queues, "
-                f"{args.bindings} bindings",
-            )
-        )
-        topology = load_topology(vhost, client=client)
-        rows.append(
-            (
-                "read back",
-                f"{len(topology.exchanges)} exchanges (incl. amq.* and default), "
-                f"{len(topology.queues)} queues, {len(topology.bindings)} bindings",
-            )
-        )
-        in_process = [timed(lambda: load_topology(vhost, client=client))[0] for _ in range(3)]
-        rows.append(("load_topology() in-process (5 API lists in parallel)", summary(in_process)))
-
-        server = LiveDashboard(database_url=os.environ["DATABASE_URL"]).start()
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS
-            )
-            context = browser.new_context(viewport={"width": 1500, "height": 900})
-            page = context.new_page()
-            page.goto(f"{server.url}/accounts/login/")
-            page.get_by_label("Username").fill("bench")
-            page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Sign in").click()
-            page.wait_for_url(f"{server.url}/")
-
-            api_url = f"{server.url}/api/topology?vhost={quote(vhost, safe='')}"
-            api_times, size = [], 0
-            for _ in range(args.api_runs):
-                seconds, response = timed(lambda: context.request.get(api_url, timeout=120_000))
-                assert response.status == 200, response.text()[:300]
-                size = len(response.body())
-                api_times.append(seconds)
-            # The first read of a slow vhost is synchronous; after it, requests are served
-            # from the last read while a background read refreshes it (flows.topology_cache).
-            rows.append(("GET /api/topology, first (cold) read", f"{api_times[0]:.2f} s"))
-            rows.append(("GET /api/topology, then (target < 2 s)", summary(api_times[1:])))
-            rows.append(("  its JSON body", f"{size / 1e6:.1f} MB"))
-            etag = response.headers["etag"]
-            not_modified = [
-                timed(
-                    lambda: context.request.get(
-                        api_url, headers={"If-None-Match": etag}, timeout=120_000
-                    )
-                )[0]
-                for _ in range(3)
-            ]
-            rows.append(("  unchanged, with If-None-Match (304)", summary(not_modified)))
-
-            tti, search_times, focus_times = [], [], []
-            for _ in range(args.page_runs):
-                page = context.new_page()
-                start = time.perf_counter()
-                page.goto(f"{server.url}/topology/?vhost={quote(vhost, safe='')}")
-                page.wait_for_function(
-                    "document.body.dataset.graphReady === 'true'", timeout=120_000
-                )
-                page.locator(".flows-graph-overlay").wait_for(state="visible")
-                tti.append(time.perf_counter() - start)
-                prompt = page.locator(".flows-graph-overlay").text_content()
-
-                start = time.perf_counter()
-                page.get_by_label("Search by name").fill("q-0012")
-                page.wait_for_function(
-                    "window.topologyGraph.cy.getElementById('queue:q-00120').nonempty()"
-                )
-                search_times.append(time.perf_counter() - start)
-
-                start = time.perf_counter()
-                page.evaluate("window.topologyGraph.focus('exchange:ex-0001')")
-                page.wait_for_function(
-                    "window.topologyGraph.focused === 'exchange:ex-0001' && "
-                    "window.topologyGraph.cy.getElementById('exchange:ex-0001').nonempty()"
-                )
-                focus_times.append(time.perf_counter() - start)
-                drawn = page.evaluate("window.topologyGraph.cy.nodes().length")
-                page.close()
-            rows.append(("/topology/ time to interactive (target < 5 s)", summary(tti)))
-            rows.append(("  what it shows", json.dumps(prompt)))
-            rows.append(
-                ("search 'q-0012' until drawn (200 ms debounce incl.)", summary(search_times))
-            )
-            rows.append((f"focus on an exchange until drawn ({drawn} nodes)", summary(focus_times)))
-            browser.close()
+        with scratch as vhost:
+            measure(args, client, vhost, rows)
     finally:
-        if server is not None:
-            server.stop()
-        seconds, _ = timed(lambda: client.delete_vhost(vhost))
-        rows.append(("delete the vhost", f"{seconds:.1f} s"))
+        if scratch.delete_s is not None:
+            rows.append(("delete the vhost", f"{scratch.delete_s:.1f} s"))
         client.close()
 
     width = max(len(name) for name, _ in rows)
-    print(f"\nTopology benchmark, vhost {vhost!r}\n")
+    print(f"\nTopology benchmark, vhost {scratch.name!r}\n")
     for name, value in rows:
         print(f"{name.ljust(width)}  {value}")
+
+
+def measure(args: argparse.Namespace, client: ManagementClient, vhost: str, rows: Rows) -> None:
+    body = definitions(args.exchanges, args.queues, args.bindings)
+    load_s, _ = timed(lambda: import_definitions(client, vhost, body))
+    rows.append(
+        (
+            "build the vhost (definitions import, one POST)",
+            f"{load_s:.1f} s for {args.exchanges} exchanges, {args.queues} queues, "
+            f"{args.bindings} bindings",
+        )
+    )
+    topology = load_topology(vhost, client=client)
+    rows.append(
+        (
+            "read back",
+            f"{len(topology.exchanges)} exchanges (incl. amq.* and default), "
+            f"{len(topology.queues)} queues, {len(topology.bindings)} bindings",
+        )
+    )
+    in_process = [timed(lambda: load_topology(vhost, client=client))[0] for _ in range(3)]
+    rows.append(("load_topology() in-process (5 API lists in parallel)", summary(in_process)))
+
+    with (
+        _harness.dashboard() as server,
+        _harness.signed_in_page(server.url, viewport={"width": 1500, "height": 900}) as page,
+    ):
+        context = page.context
+        api_url = f"{server.url}/api/topology?vhost={quote(vhost, safe='')}"
+        api_times, size = [], 0
+        for _ in range(args.api_runs):
+            seconds, response = timed(lambda: context.request.get(api_url, timeout=120_000))
+            assert response.status == 200, response.text()[:300]
+            size = len(response.body())
+            api_times.append(seconds)
+        # The first read of a slow vhost is synchronous; after it, requests are served
+        # from the last read while a background read refreshes it (flows.topology.cache).
+        rows.append(("GET /api/topology, first (cold) read", f"{api_times[0]:.2f} s"))
+        rows.append(("GET /api/topology, then (target < 2 s)", summary(api_times[1:])))
+        rows.append(("  its JSON body", f"{size / 1e6:.1f} MB"))
+        etag = response.headers["etag"]
+        not_modified = [
+            timed(
+                lambda: context.request.get(
+                    api_url, headers={"If-None-Match": etag}, timeout=120_000
+                )
+            )[0]
+            for _ in range(3)
+        ]
+        rows.append(("  unchanged, with If-None-Match (304)", summary(not_modified)))
+
+        tti, search_times, focus_times = [], [], []
+        for _ in range(args.page_runs):
+            page = context.new_page()
+            start = time.perf_counter()
+            page.goto(f"{server.url}/topology/?vhost={quote(vhost, safe='')}")
+            page.wait_for_function("document.body.dataset.graphReady === 'true'", timeout=120_000)
+            page.locator(".flows-graph-overlay").wait_for(state="visible")
+            tti.append(time.perf_counter() - start)
+            prompt = page.locator(".flows-graph-overlay").text_content()
+
+            start = time.perf_counter()
+            page.get_by_label("Search by name").fill("q-0012")
+            page.wait_for_function(
+                "window.topologyGraph.cy.getElementById('queue:q-00120').nonempty()"
+            )
+            search_times.append(time.perf_counter() - start)
+
+            start = time.perf_counter()
+            page.evaluate("window.topologyGraph.focus('exchange:ex-0001')")
+            page.wait_for_function(
+                "window.topologyGraph.focused === 'exchange:ex-0001' && "
+                "window.topologyGraph.cy.getElementById('exchange:ex-0001').nonempty()"
+            )
+            focus_times.append(time.perf_counter() - start)
+            drawn = page.evaluate("window.topologyGraph.cy.nodes().length")
+            page.close()
+        rows.append(("/topology/ time to interactive (target < 5 s)", summary(tti)))
+        rows.append(("  what it shows", json.dumps(prompt)))
+        rows.append(("search 'q-0012' until drawn (200 ms debounce incl.)", summary(search_times)))
+        rows.append((f"focus on an exchange until drawn ({drawn} nodes)", summary(focus_times)))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """ASGI entry point: HTTP through Django, websockets through Channels.
 
 The Django application is built before any consumer is imported, so models and
-settings are ready when `flows.routing` loads.
+settings are ready when `flows.websockets.urls` loads.
 """
 
 import os
@@ -15,13 +15,13 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from flows.routing import websocket_urlpatterns  # noqa: E402
+from flows.websockets.urls import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         # Origin checked against ALLOWED_HOSTS; the session identifies the user, and each
-        # consumer refuses anonymous connections.
+        # consumer closes an anonymous connection with 4401 (`flows.websockets.viewer`).
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),

@@ -12,19 +12,18 @@ from urllib.parse import unquote, urlsplit
 
 import dj_database_url
 
-TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
-FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
+from flows.parsing import boolean_word
 
 
 def parse_bool(value: str | None, *, default: bool) -> bool:
     """Read a boolean environment variable; refuse anything ambiguous."""
     if value is None:
         return default
-    word = value.strip().lower()
-    if word in TRUE_WORDS:
-        return True
-    if word in FALSE_WORDS:
+    if not value.strip():  # set but empty: off
         return False
+    parsed = boolean_word(value)
+    if parsed is not None:
+        return parsed
     raise ValueError(f"expected a boolean (true/false), got {value!r}")
 
 
@@ -39,7 +38,7 @@ def database_config(url: str | None, *, default_sqlite_path: Path) -> dict[str, 
     """DATABASE_URL to a Django DATABASES entry; SQLite file when unset."""
     if not url:
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(default_sqlite_path)}
-    return dj_database_url.parse(url, conn_max_age=0)
+    return {**dj_database_url.parse(url, conn_max_age=0)}
 
 
 REDIS_SOCKET_TIMEOUT_S = 15

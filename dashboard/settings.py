@@ -174,6 +174,8 @@ FLOWS_PUBLISH_MAX_BODY_BYTES = env.parse_positive_int(
 # Seconds to wait for the broker to list a whole vhost (thousands of queues and bindings take
 # it seconds); connecting still times out after 2 s, so a broker that is down shows at once.
 RABBITMQ_API_LIST_TIMEOUT = float(os.environ.get("RABBITMQ_API_LIST_TIMEOUT", "30"))
+# Every page (topology, publish, live) shares a vhost's topology read for this many seconds.
+FLOWS_TOPOLOGY_MAX_AGE_S = float(os.environ.get("FLOWS_TOPOLOGY_MAX_AGE_S", "2"))
 # A vhost whose read takes longer than this (seconds) is served from its last read while one
 # background read refreshes it, instead of every viewer's poll listing it again.
 FLOWS_TOPOLOGY_SLOW_READ_S = float(os.environ.get("FLOWS_TOPOLOGY_SLOW_READ_S", "1"))

@@ -10,13 +10,18 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
 from flows.models import LoginLink
+
+if TYPE_CHECKING:
+    # The project keeps Django's own user model (no AUTH_USER_MODEL), which is what
+    # get_user_model() returns and what django.contrib.auth.login() is typed to take.
+    from django.contrib.auth.models import User
 
 DEMO_USERNAME = "speaker"
 LINK_LIFETIME = timedelta(hours=12)
@@ -31,7 +36,7 @@ def needs_login_link() -> bool:
     return not any(user.has_usable_password() for user in get_user_model().objects.all())
 
 
-def demo_user() -> AbstractBaseUser:
+def demo_user() -> User:
     """The passwordless superuser that login links sign in, created on first use."""
     user_model = get_user_model()
     user, created = user_model.objects.get_or_create(
@@ -43,7 +48,7 @@ def demo_user() -> AbstractBaseUser:
     return user
 
 
-def issue_login_link(user: AbstractBaseUser, *, lifetime: timedelta = LINK_LIFETIME) -> str:
+def issue_login_link(user: User, *, lifetime: timedelta = LINK_LIFETIME) -> str:
     """Create a link for `user`; return the token (shown once, never stored)."""
     token = secrets.token_urlsafe(32)
     LoginLink.objects.create(
@@ -52,7 +57,7 @@ def issue_login_link(user: AbstractBaseUser, *, lifetime: timedelta = LINK_LIFET
     return token
 
 
-def redeem_login_link(token: str) -> AbstractBaseUser | None:
+def redeem_login_link(token: str) -> User | None:
     """The link's user if the token is valid, unexpired and unused; marks it used."""
     now = timezone.now()
     with transaction.atomic():

@@ -7,7 +7,8 @@ version and sha256 in static/vendor/VERSIONS.json. Run it by hand when bumping a
 version; the app never fetches anything at run time.
 
     python scripts/vendor_js.py            # refresh all
-    python scripts/vendor_js.py --check    # verify files on disk match VERSIONS.json
+    python scripts/vendor_js.py --check    # verify files on disk match VERSIONS.json and
+                                           # the pins below (no network; bin/check runs it)
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import urllib.request
 from pathlib import Path
 
 REGISTRY = "https://registry.npmjs.org"
-VENDOR_DIR = Path(__file__).resolve().parent.parent / "static" / "vendor"
+ROOT = Path(__file__).resolve().parent.parent
+VENDOR_DIR = ROOT / "static" / "vendor"
 VERSIONS_FILE = VENDOR_DIR / "VERSIONS.json"
 
 # (npm package, version, file inside the package tarball, file name under static/vendor/)
@@ -58,7 +60,7 @@ def _check_integrity(tarball: bytes, integrity: str) -> None:
         raise SystemExit(f"integrity mismatch for tarball: {integrity}")
 
 
-def refresh() -> None:
+def refresh() -> int:
     VENDOR_DIR.mkdir(parents=True, exist_ok=True)
     record: dict[str, dict[str, str]] = {}
     for package, version, member, target in PINNED:
@@ -79,21 +81,54 @@ def refresh() -> None:
         }
         print(f"{target}: {package}@{version}")
     VERSIONS_FILE.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+def check_problems() -> list[str]:
+    """What differs between static/vendor/, VERSIONS.json and the pins above; no network."""
+    if not VERSIONS_FILE.exists():
+        return [f"{VERSIONS_FILE.relative_to(ROOT)} is missing"]
+    record = json.loads(VERSIONS_FILE.read_text())
+    problems = []
+    for package, version, _member, target in PINNED:
+        entry = record.get(target)
+        if entry is None:
+            problems.append(f"{target}: pinned ({package}@{version}) but not recorded")
+        elif (entry["package"], entry["version"]) != (package, version):
+            recorded = f"{entry['package']}@{entry['version']}"
+            problems.append(f"{target}: pinned {package}@{version}, recorded {recorded}")
+    for target, entry in sorted(record.items()):
+        path = VENDOR_DIR / target
+        if not path.exists():
+            problems.append(f"{target}: recorded but missing from static/vendor/")
+            continue
+        actual = hashlib.sha256(path.read_bytes()).hexdigest()
+        if actual != entry["sha256"]:
+            problems.append(f"{target}: sha256 {actual}, recorded {entry['sha256']}")
+    on_disk = {path.name for path in VENDOR_DIR.iterdir() if path != VERSIONS_FILE}
+    for name in sorted(on_disk - record.keys()):
+        problems.append(f"{name}: in static/vendor/ but not recorded")
+    return problems
 
 
 def check() -> int:
-    record = json.loads(VERSIONS_FILE.read_text())
-    status = 0
-    for target, entry in record.items():
-        actual = hashlib.sha256((VENDOR_DIR / target).read_bytes()).hexdigest()
-        if actual != entry["sha256"]:
-            print(f"{target}: sha256 {actual} does not match {entry['sha256']}")
-            status = 1
-    return status
+    problems = check_problems()
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(
+            "The vendored JavaScript does not match static/vendor/VERSIONS.json: restore the "
+            "files (git checkout static/vendor/) or refresh them with scripts/vendor_js.py."
+        )
+        return 1
+    print(f"{len(PINNED)} vendored files match static/vendor/VERSIONS.json")
+    return 0
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="verify instead of refreshing")
+    parser.add_argument(
+        "--check", action="store_true", help="verify against VERSIONS.json instead of refreshing"
+    )
     args = parser.parse_args()
     sys.exit(check() if args.check else refresh())

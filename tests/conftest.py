@@ -14,6 +14,7 @@ from flows.broker.management_api import (
     ManagementClient,
     reset_management_client,
 )
+from tests.broker_admin import create_vhost_for, delete_vhost
 from tests.live_server import LiveDashboard, database_url_for
 
 # Playwright's sync API runs an event loop in the main thread; Django would otherwise
@@ -60,26 +61,32 @@ def amqp_username() -> str:
     return unquote(urlsplit(settings.AMQP_URL).username or "guest")
 
 
+def dashboard_users() -> set[str]:
+    """The users the dashboard connects as: a test's vhost grants them everything."""
+    return {settings.RABBITMQ_API_USER, amqp_username()}
+
+
 @pytest.fixture(scope="session")
 def broker_vhost(management_client: ManagementClient) -> Iterator[str]:
     """A fresh vhost for this test run, deleted afterwards: tests never touch `/`."""
-    name = f"flows-test-{uuid.uuid4().hex[:10]}"
-    management_client.create_vhost(name, description="scratch vhost of a flows test run")
-    for user in {settings.RABBITMQ_API_USER, amqp_username()}:
-        management_client.set_permissions(name, user)
+    name = create_vhost_for(
+        management_client,
+        f"flows-test-{uuid.uuid4().hex[:10]}",
+        dashboard_users(),
+        description="scratch vhost of a flows test run",
+    )
     yield name
-    management_client.delete_vhost(name)
+    delete_vhost(management_client, name)
 
 
 @pytest.fixture
 def scratch_vhost(management_client: ManagementClient) -> Iterator[str]:
     """A vhost of one test's own, for tests that need an empty broker."""
-    name = f"flows-test-{uuid.uuid4().hex[:10]}"
-    management_client.create_vhost(name)
-    for user in {settings.RABBITMQ_API_USER, amqp_username()}:
-        management_client.set_permissions(name, user)
+    name = create_vhost_for(
+        management_client, f"flows-test-{uuid.uuid4().hex[:10]}", dashboard_users()
+    )
     yield name
-    management_client.delete_vhost(name)
+    delete_vhost(management_client, name)
 
 
 # --- the dashboard, served for real -------------------------------------------------------------

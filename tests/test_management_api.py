@@ -18,6 +18,7 @@ from flows.broker.errors import (
     ManagementPluginMissing,
 )
 from flows.broker.management_api import ManagementClient, api_path
+from tests.broker_admin import create_vhost, declare_exchange, declare_queue, delete_vhost
 from tests.live_server import free_port
 
 
@@ -52,12 +53,12 @@ def test_overview_reports_the_real_broker(management_client: ManagementClient):
 
 def test_vhost_lifecycle_and_names_with_awkward_characters(management_client: ManagementClient):
     name = f"flows-test-{uuid.uuid4().hex[:6]} a/b%2F<c>é"
-    management_client.create_vhost(name)
+    create_vhost(management_client, name)
     try:
         assert name in [vhost.name for vhost in management_client.vhosts()]
         assert management_client.vhost(name).name == name
     finally:
-        management_client.delete_vhost(name)
+        delete_vhost(management_client, name)
     with pytest.raises(BrokerNotFound):
         management_client.vhost(name)
 
@@ -85,10 +86,33 @@ def test_paged_listing_collects_every_page(management_client: ManagementClient, 
         channel = connection.channel()
         for index in range(7):
             channel.queue_declare(f"q{index}", auto_delete=True)
-        names = [q["name"] for q in management_client.get_all(api_path("queues", scratch_vhost))]
+        names = [q["name"] for q in management_client.queues(scratch_vhost)]
         assert sorted(names) == [f"q{index}" for index in range(7)]
     finally:
         connection.close()
+
+
+def test_lists_keep_only_the_columns_asked_for(
+    management_client: ManagementClient, scratch_vhost: str
+):
+    declare_queue(management_client, scratch_vhost, "kept", arguments={"x-max-length": 3})
+    declare_exchange(management_client, scratch_vhost, "ex", "fanout")
+    assert management_client.queues(scratch_vhost, columns="name", disable_stats=True) == [
+        {"name": "kept"}
+    ]
+    exchanges = management_client.exchanges(scratch_vhost, columns="name,type")
+    assert {"name": "ex", "type": "fanout"} in exchanges
+    assert all(item.keys() == {"name", "type"} for item in exchanges)
+
+
+def test_a_queue_reads_back_with_its_settings(
+    management_client: ManagementClient, scratch_vhost: str
+):
+    declare_queue(management_client, scratch_vhost, "a/b%2F<c>", arguments={"x-max-length": 3})
+    queue = management_client.queue(scratch_vhost, "a/b%2F<c>")
+    assert (queue["name"], queue["arguments"]) == ("a/b%2F<c>", {"x-max-length": 3})
+    with pytest.raises(BrokerNotFound):
+        management_client.queue(scratch_vhost, "no-such-queue")
 
 
 def test_closed_port_is_unreachable_and_names_no_password():
@@ -142,7 +166,7 @@ def test_another_web_server_means_the_plugin_is_missing(some_other_web_server: s
 
 def test_unknown_vhost_is_not_found(management_client: ManagementClient):
     with pytest.raises(BrokerNotFound):
-        management_client.get(api_path("exchanges", f"no-such-vhost-{uuid.uuid4().hex}"))
+        management_client.exchanges(f"no-such-vhost-{uuid.uuid4().hex}")
 
 
 def test_refused_request_carries_the_status(
@@ -150,8 +174,6 @@ def test_refused_request_carries_the_status(
 ):
     # Declaring an exchange of a type the broker does not know is refused with a reason.
     with pytest.raises(BrokerRefused) as raised:
-        management_client.put(
-            api_path("exchanges", scratch_vhost, "x"), json={"type": "no-such-type"}
-        )
+        declare_exchange(management_client, scratch_vhost, "x", "no-such-type")
     assert raised.value.status is not None
     assert 400 <= raised.value.status < 600

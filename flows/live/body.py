@@ -1,4 +1,5 @@
-"""A message body preview (contract §1: preview, encoding, size, truncated), made readable.
+"""A tap event's body preview (`flows.tap.events.BodyPreview`: preview, encoding, size,
+truncated), made readable.
 
 JSON is pretty-printed and split into typed tokens (the template colours them by class, and
 escapes every token like any other text); text stays text; base64 previews of binary bodies

@@ -16,8 +16,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from flows.broker.management_api import ManagementClient, api_path, get_management_client
+from flows.broker.management_api import ManagementClient, get_management_client
 from flows.broker.naming import is_dashboard_object
+from flows.topology.parsing import parse_consumer
+from flows.topology.parsing import parse_queue as parse_queue_record
 
 HISTORY_S = 300.0
 MIN_SAMPLE_INTERVAL_S = 2.0
@@ -64,12 +66,14 @@ class ConsumerNow:
 
 
 def parse_queue(item: Mapping[str, Any]) -> QueueNow:
+    """A queue's depths (read as the topology reads them) and its message rates."""
+    queue = parse_queue_record(item)
     stats = item.get("message_stats")
     return QueueNow(
-        name=str(item.get("name", "")),
-        ready=int(_number(item.get("messages_ready"))),
-        unacked=int(_number(item.get("messages_unacknowledged"))),
-        consumers=int(_number(item.get("consumers"))),
+        name=queue.name,
+        ready=queue.messages_ready or 0,
+        unacked=queue.messages_unacknowledged or 0,
+        consumers=queue.consumer_count or 0,
         publish_rate=_rate(stats, "publish"),
         deliver_rate=_rate(stats, "deliver_get"),
         ack_rate=_rate(stats, "ack"),
@@ -79,25 +83,23 @@ def parse_queue(item: Mapping[str, Any]) -> QueueNow:
 def parse_consumers(
     consumers: Iterable[Mapping[str, Any]], channels: Iterable[Mapping[str, Any]]
 ) -> list[ConsumerNow]:
-    """Consumers with their channel's delivery counts (the API counts per channel)."""
+    """Consumers (read as the topology reads them) with their channel's delivery counts
+    (the API counts per channel)."""
     by_name = {str(c.get("name")): c for c in channels if isinstance(c, Mapping)}
     result = []
     for item in consumers:
         if not isinstance(item, Mapping):
             continue
-        queue = item.get("queue") if isinstance(item.get("queue"), Mapping) else {}
-        details = item.get("channel_details")
-        details = details if isinstance(details, Mapping) else {}
-        channel_name = str(details.get("name", ""))
-        channel = by_name.get(channel_name, {})
-        stats = channel.get("message_stats") if isinstance(channel, Mapping) else None
+        consumer = parse_consumer(item)
+        channel = by_name.get(consumer.channel, {})
+        stats = channel.get("message_stats")
         result.append(
             ConsumerNow(
-                queue=str(queue.get("name", "")),
-                consumer_tag=str(item.get("consumer_tag", "")),
-                channel=channel_name,
-                prefetch=int(_number(item.get("prefetch_count"))),
-                ack_required=item.get("ack_required") is not False,
+                queue=consumer.queue,
+                consumer_tag=consumer.consumer_tag,
+                channel=consumer.channel,
+                prefetch=consumer.prefetch_count or 0,
+                ack_required=consumer.ack_required,
                 deliveries=int(
                     _number(stats.get("deliver_get")) if isinstance(stats, Mapping) else 0
                 ),
@@ -173,15 +175,15 @@ def consumption(
     """The panel's data: queues (busiest first, capped), consumers, and how many queues hidden."""
     client = client or get_management_client()
     now = time.monotonic() if now is None else now
-    raw_queues = client.get_all(api_path("queues", vhost), params={"columns": QUEUE_COLUMNS})
+    raw_queues = client.queues(vhost, columns=QUEUE_COLUMNS)
     queues = [
         parse_queue(item) for item in raw_queues if not is_dashboard_object(str(item.get("name")))
     ]
     consumers = [
         c
         for c in parse_consumers(
-            client.get_all(api_path("consumers", vhost)),
-            client.get_all(api_path("vhosts", vhost, "channels")),
+            client.consumers(vhost),
+            client.channels(vhost),
         )
         if not is_dashboard_object(c.queue)
     ]
@@ -194,7 +196,7 @@ def consumption(
         for queue in shown:
             ready, unacked = history.series(queue.name)
             top = max([*ready, *unacked, 1.0])
-            series = history.samples.get(queue.name) or ()
+            series: Sequence[tuple[float, int, int]] = history.samples.get(queue.name) or ()
             minutes = (series[-1][0] - series[0][0]) / 60 if len(series) > 1 else 0.0
             panels.append(
                 QueuePanel(

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 RATE_WINDOW_S = 3.0
@@ -22,13 +22,14 @@ def _int(value: Any) -> int:
 
 @dataclass(frozen=True)
 class LiveCounts:
-    total: int = 0
-    shown: int = 0
-    filtered_out: int = 0
-    sampled_out: int = 0
-    dropped: int = 0
-    rate: float = 0.0
-    drop_reasons: Mapping[str, int] = field(default_factory=dict)
+    # Built by `live_counts` alone, from a viewer's counts: no defaults to drift from them.
+    total: int
+    shown: int
+    filtered_out: int
+    sampled_out: int
+    dropped: int
+    rate: float
+    drop_reasons: Mapping[str, int]
 
     @property
     def adds_up(self) -> bool:
@@ -42,7 +43,7 @@ class LiveCounts:
 def live_counts(
     viewer: Mapping[str, Any], *, tap_dropped: int = 0, rate: float = 0.0
 ) -> LiveCounts:
-    """Combine a ViewerStream's counts (contract §3) with the tap's drops since joining."""
+    """Combine a ViewerStream's `counts` with the tap's drops since joining."""
     reasons = dict(viewer.get("drop_reasons") or {})
     if tap_dropped:
         reasons["tap queue overflow"] = reasons.get("tap queue overflow", 0) + tap_dropped
@@ -89,7 +90,9 @@ class TapDropTracker:
 class RateMeter:
     """Messages per second over the last few seconds, from a running total."""
 
-    def __init__(self, *, window_s: float = RATE_WINDOW_S, clock=time.monotonic) -> None:
+    def __init__(
+        self, *, window_s: float = RATE_WINDOW_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.window_s = window_s
         self._clock = clock
         self._samples: deque[tuple[float, int]] = deque()

@@ -22,9 +22,11 @@ import math
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from pika.compat import long as amqp_long  # pika's marker for a signed 64-bit integer (`l`)
+
+from flows.parsing import boolean_word
 
 SHORTSTR_MAX_BYTES = 255
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
@@ -34,9 +36,6 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 BODY_ENCODINGS = ("text", "json", "base64")
 HEADER_TYPES = ("string", "int", "float", "bool", "table", "list")
-TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
-FALSE_WORDS = frozenset({"false", "0", "no", "off"})
-BOOL_WORDS = {**dict.fromkeys(TRUE_WORDS, True), **dict.fromkeys(FALSE_WORDS, False)}
 
 # The string-valued basic properties, in the order the form shows them.
 STRING_PROPERTIES = (
@@ -115,6 +114,10 @@ class PublishRequest:
 # --- small parsers ------------------------------------------------------------------------------
 
 
+def is_body_encoding(value: Any) -> TypeGuard[BodyEncoding]:
+    return value in BODY_ENCODINGS
+
+
 def encodable(text: str) -> bool:
     """False for strings UTF-8 cannot carry (lone surrogates, which JSON can smuggle in)."""
     try:
@@ -144,18 +147,13 @@ def check_shortstr(value: str, what: str) -> str | None:
     return None
 
 
-def bool_word(text: str) -> bool | None:
-    """True or False for a word that means it ("yes", "OFF", ...), None for any other."""
-    return BOOL_WORDS.get(text.strip().lower())
-
-
 def parse_bool(value: Any, *, default: bool) -> bool:
     """A checkbox or JSON boolean: missing means `default`."""
     if value is None or value == "":
         return default
     if isinstance(value, bool):
         return value
-    meaning = bool_word(str(value))
+    meaning = boolean_word(str(value))
     if meaning is None:
         raise ValueError(f"expected true or false, got {_show(value)}")
     return meaning
@@ -408,7 +406,7 @@ def parse_body(text: Any, encoding: Any, *, max_bytes: int) -> tuple[bytes, str]
         raise ValueError("the body must be a string (or, with body_encoding json, any JSON value)")
     if not encodable(text):
         raise ValueError("the body contains characters that are not valid Unicode")
-    if encoding not in BODY_ENCODINGS:
+    if not is_body_encoding(encoding):
         raise ValueError(f"unknown body encoding {_show(encoding)}; one of text, json, base64")
     if encoding == "text":
         body, display = text.encode("utf-8"), text
@@ -472,7 +470,8 @@ def parse_publish_request(
         body, body_display = parse_body(raw.get("body"), body_encoding, max_bytes=max_body_bytes)
     except ValueError as exc:
         errors["body"] = str(exc)
-        body_display = raw.get("body") if isinstance(raw.get("body"), str) else ""
+        raw_body = raw.get("body")
+        body_display = raw_body if isinstance(raw_body, str) else ""
 
     headers: dict[str, Any] = {}
     try:
@@ -503,16 +502,17 @@ def parse_publish_request(
     }
     for name, convert in converters.items():
         try:
-            value = convert(raw.get(name))
+            converted = convert(raw.get(name))
         except ValueError as exc:
             errors[name] = str(exc)
             continue
-        if value is not None:
-            properties[name] = value
+        if converted is not None:
+            properties[name] = converted
 
     options = _sending_options(raw, errors)
     if errors:
         raise PublishInvalid(errors)
+    assert is_body_encoding(body_encoding)  # else parse_body failed, and errors said so
     return PublishRequest(
         vhost=vhost,
         exchange=exchange,

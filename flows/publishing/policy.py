@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from fnmatch import fnmatchcase
 
+from flows.topology.records import DEFAULT_EXCHANGE_ALIAS
+
 PUBLISH_PERMISSION = "flows.publish_messages"
-DEFAULT_EXCHANGE_ALIAS = "amq.default"
 
 
 class PublishForbidden(Exception):

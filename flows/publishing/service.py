@@ -1,7 +1,7 @@
 """Publishing as one service: the form, the JSON API and templates all call `publish_message`.
 
 Order of checks: permission, fields, allow-list; then the dry-run's prediction (from the
-management API; publishing still works when it cannot be read), then the publish itself
+shared topology snapshot; publishing still works when it cannot be read), then the publish itself
 on the vhost's long-lived publisher, or a repeat run.
 """
 
@@ -28,20 +28,9 @@ from flows.publishing.policy import (
     permission_refusal,
     refusal_outside_allow_list,
 )
-from flows.routing_rules import RoutingError, route
-from flows.topology import load_topology
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """The routing dry-run's answer, computed from the topology at publish time."""
-
-    queues: tuple[str, ...]
-    alternate_exchange: str | None = None
-    notes: tuple[str, ...] = ()
-    uncertain: bool = False
-    # Set when there is no prediction (management API unreachable, unknown exchange...).
-    unavailable: str | None = None
+from flows.routing_rules.prediction import Prediction, no_prediction
+from flows.routing_rules.prediction import predict as predict_route
+from flows.topology.cache import topology_cache
 
 
 @dataclass(frozen=True)
@@ -65,13 +54,7 @@ class PublishResult:
             "message_id": request.message_id,
             "mandatory": request.mandatory,
             "body_bytes": self.body_bytes,
-            "predicted": {
-                "queues": list(self.prediction.queues),
-                "alternate_exchange": self.prediction.alternate_exchange,
-                "notes": list(self.prediction.notes),
-                "uncertain": self.prediction.uncertain,
-                "unavailable": self.prediction.unavailable,
-            },
+            "predicted": self.prediction.to_json(),
             "observed_queues": self.observed_queues,
             "duplicate": self.duplicate,
         }
@@ -115,23 +98,22 @@ def check_request(user, raw: Mapping[str, Any]) -> PublishRequest:
 
 
 def predict(request: PublishRequest) -> Prediction:
+    """The dry-run's answer from the shared topology snapshot; publishing works without it."""
     try:
-        topology = load_topology(request.vhost)
-        answer = route(
-            topology,
+        topology = topology_cache.topology(request.vhost)
+    except BrokerError as exc:
+        return no_prediction(
+            f"No prediction: {exc.message}",
+            vhost=request.vhost,
             exchange=request.exchange,
             routing_key=request.routing_key,
             headers=request.headers,
         )
-    except RoutingError as exc:
-        return Prediction(queues=(), unavailable=exc.message)
-    except BrokerError as exc:
-        return Prediction(queues=(), unavailable=f"No prediction: {exc.message}")
-    return Prediction(
-        queues=answer.queues,
-        alternate_exchange=answer.alternate_exchange,
-        notes=answer.notes,
-        uncertain=answer.uncertain,
+    return predict_route(
+        topology,
+        exchange=request.exchange,
+        routing_key=request.routing_key,
+        headers=request.headers,
     )
 
 

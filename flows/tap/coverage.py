@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flows.broker.naming import is_dashboard_object
+from flows.routing_rules.matching import routing_type
 
 TRACE_EXCHANGE = "amq.rabbitmq.trace"
 DEFAULT_EXCHANGE_NOT_COVERED = (
@@ -51,12 +52,10 @@ def catch_all_key(exchange_type: str) -> str | None:
 
 
 def _effective_type(exchange: Mapping[str, Any]) -> str:
-    exchange_type = str(exchange.get("type") or "")
-    if exchange_type == "x-delayed-message":
-        # The delayed-message plugin routes like the type named in its arguments.
-        arguments = exchange.get("arguments") or {}
-        return str(arguments.get("x-delayed-type") or "")
-    return exchange_type
+    arguments = exchange.get("arguments")
+    return routing_type(
+        str(exchange.get("type") or ""), arguments if isinstance(arguments, Mapping) else {}
+    )
 
 
 def plan_bindings(

@@ -1,4 +1,9 @@
-"""Turn what the tap's queue receives into the tap event of contracts §1, once.
+"""Turn what the tap's queue receives into a tap event (`TapEvent`), in one place.
+
+The tap event is what every viewer gets: `/ws/tap/` sends it as JSON as it is (README.md,
+"The JSON stream: `/ws/tap/`", shows one), the live page renders it as a row. `TapEvent`
+below is its shape; `_tap_event` is the only place one is made, and the entry points for
+the two sources, `from_binding_delivery` and `from_firehose_delivery`, call it.
 
 Two sources feed the tap:
 
@@ -11,8 +16,9 @@ Two sources feed the tap:
   names may contain dots, so the exchange is read from the headers, never parsed out of the
   routing key; the queue name is whatever follows the fixed `deliver.` prefix.
 
-Everything here is pure: no I/O, so every rule is a row in a table of tests. Values that
-cross into JSON (headers, properties) are made JSON-safe here and nowhere else.
+Everything here is pure: no I/O, so every rule is a row in a table of tests, and tests build
+their events with the same entry points the tap uses. Values that cross into JSON (headers,
+properties) are made JSON-safe here and nowhere else.
 """
 
 from __future__ import annotations
@@ -23,9 +29,10 @@ import decimal
 import json
 import math
 from collections.abc import Container, Mapping
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from flows.broker.naming import dashboard_object_name
+from flows.tap.modes import CaptureMode
 
 DEFAULT_PREVIEW_LIMIT = 64 * 1024
 # Every queue the tap declares starts with this; firehose deliveries from them are the tap
@@ -51,7 +58,50 @@ PROPERTY_NAMES = (
 
 _PROPERTY_SET = frozenset(PROPERTY_NAMES)
 
-Event = dict[str, Any]
+EventKind = Literal["publish", "deliver"]
+
+
+class _Body(TypedDict):
+    preview: str
+    encoding: Literal["json", "text", "base64"]
+    size: int
+    truncated: bool
+
+
+class BodyPreview(_Body, total=False):
+    """A message body as a viewer sees it (see `body_preview`)."""
+
+    # Present (and False) only while a JSON body still waits for `prettify`. (Not written
+    # `NotRequired[bool]`: Python 3.11 does not see it in a postponed annotation.)
+    pretty: bool
+
+
+class TapEvent(TypedDict):
+    """One message published (`kind` publish) or delivered to a consumer (deliver).
+
+    A dict at run time, so that it goes through the channel layer and into JSON unchanged;
+    unknown parts are None (bindings mode never knows the route: `routed_queues` None),
+    `unroutable` is True only when the broker said it routed the message nowhere.
+    """
+
+    seq: int  # per tap run, without holes: a jump means a viewer missed events
+    kind: EventKind
+    source: CaptureMode
+    vhost: str
+    exchange: str  # "" for the default exchange
+    routing_key: str
+    routing_keys: list[str]  # CC and BCC keys too (firehose)
+    routed_queues: list[str] | None
+    unroutable: bool | None
+    queue: str | None  # deliver events: the queue the consumer took it from
+    connection: str | None
+    channel: int | None
+    user: str | None
+    redelivered: bool | None
+    properties: dict[str, Any]  # AMQP basic properties without headers, unset ones left out
+    headers: dict[str, Any]
+    body: BodyPreview
+    received_at: float  # epoch seconds, when the tap read it
 
 
 # --- JSON-safe values ----------------------------------------------------------------------------
@@ -156,7 +206,7 @@ def body_preview(
     content_type: str | None = None,
     limit: int = DEFAULT_PREVIEW_LIMIT,
     pretty: bool = True,
-) -> dict[str, Any]:
+) -> BodyPreview:
     """`{"preview", "encoding": json|text|base64, "size", "truncated"}` for a message body.
 
     JSON is pretty-printed when the whole body parses (whatever the content type says: many
@@ -198,7 +248,7 @@ def body_preview(
     return {"preview": text, "encoding": "text", "size": size, "truncated": truncated}
 
 
-def prettify(event: Event) -> Event:
+def prettify(event: TapEvent) -> TapEvent:
     """The event with its JSON body pretty-printed (see `body_preview`).
 
     A new event when there is work to do: events are shared, read-only, between viewers.
@@ -242,25 +292,47 @@ def _may_be_json(text: str, content_type: str | None) -> bool:
 # --- events --------------------------------------------------------------------------------------
 
 
-def _base_event(*, seq: int, kind: str, source: str, vhost: str, received_at: float) -> Event:
+def _tap_event(
+    *,
+    seq: int,
+    kind: EventKind,
+    source: CaptureMode,
+    vhost: str,
+    exchange: str,
+    routing_keys: list[str],
+    properties: dict[str, Any],
+    headers: dict[str, Any],
+    body: BodyPreview,
+    received_at: float,
+    routed_queues: list[str] | None = None,
+    queue: str | None = None,
+    connection: str | None = None,
+    channel: int | None = None,
+    user: str | None = None,
+    redelivered: bool | None = None,
+) -> TapEvent:
+    """The one place a `TapEvent` is made; `unroutable` follows from `routed_queues`.
+
+    One literal, not a template and an update: this runs for every message tapped.
+    """
     return {
         "seq": seq,
         "kind": kind,
         "source": source,
         "vhost": vhost,
-        "exchange": "",
-        "routing_key": "",
-        "routing_keys": [],
-        "routed_queues": None,
-        "unroutable": None,
-        "queue": None,
-        "connection": None,
-        "channel": None,
-        "user": None,
-        "redelivered": None,
-        "properties": {},
-        "headers": {},
-        "body": None,
+        "exchange": exchange,
+        "routing_key": routing_keys[0] if routing_keys else "",
+        "routing_keys": routing_keys,
+        "routed_queues": routed_queues,
+        "unroutable": None if routed_queues is None else not routed_queues,
+        "queue": queue,
+        "connection": connection,
+        "channel": channel,
+        "user": user,
+        "redelivered": redelivered,
+        "properties": properties,
+        "headers": headers,
+        "body": body,
         "received_at": received_at,
     }
 
@@ -276,36 +348,28 @@ def from_binding_delivery(
     received_at: float,
     preview_limit: int = DEFAULT_PREVIEW_LIMIT,
     pretty: bool = True,
-) -> Event:
+) -> TapEvent:
     """A publish event from a copy delivered through one of the tap's bindings.
 
     Where the message went is unknown in this mode (`routed_queues` None), and so is who
     published it, except for a `user_id` property, which the broker validates.
     """
     props, headers = split_properties(properties)
-    # One literal, not a template and an update: this runs for every message tapped.
-    return {
-        "seq": seq,
-        "kind": "publish",
-        "source": "bindings",
-        "vhost": vhost,
-        "exchange": exchange,
-        "routing_key": routing_key,
-        "routing_keys": [routing_key],
-        "routed_queues": None,
-        "unroutable": None,
-        "queue": None,
-        "connection": None,
-        "channel": None,
-        "user": props.get("user_id"),
-        "redelivered": None,
-        "properties": props,
-        "headers": headers,
-        "body": body_preview(
+    return _tap_event(
+        seq=seq,
+        kind="publish",
+        source="bindings",
+        vhost=vhost,
+        exchange=exchange,
+        routing_keys=[routing_key],
+        user=props.get("user_id"),
+        properties=props,
+        headers=headers,
+        body=body_preview(
             body, content_type=props.get("content_type"), limit=preview_limit, pretty=pretty
         ),
-        "received_at": received_at,
-    }
+        received_at=received_at,
+    )
 
 
 def from_firehose_delivery(
@@ -319,17 +383,20 @@ def from_firehose_delivery(
     preview_limit: int = DEFAULT_PREVIEW_LIMIT,
     existing_queues: Container[str] | None = None,
     pretty: bool = True,
-) -> Event | None:
+) -> TapEvent | None:
     """A publish or deliver event from a message on `amq.rabbitmq.trace`, or None to ignore.
 
     Ignored: deliveries from the dashboard's own tap queues, and anything that is not a
     trace message. `existing_queues`, when known, corrects the default exchange's
     `routed_queues`, which name the routing key's queue even when no such queue exists.
     """
-    kind, dot, suffix = routing_key.partition(".")
-    if kind not in ("publish", "deliver") or not dot:
-        return None
-    if kind == "deliver" and suffix.startswith(TAP_QUEUE_PREFIX):
+    prefix, dot, suffix = routing_key.partition(".")
+    kind: EventKind
+    if prefix == "publish" and dot:
+        kind = "publish"
+    elif prefix == "deliver" and dot and not suffix.startswith(TAP_QUEUE_PREFIX):
+        kind = "deliver"
+    else:
         return None
     headers_in = {_text_key(key): value for key, value in (trace_headers or {}).items()}
     original = headers_in.get("properties")
@@ -344,37 +411,43 @@ def from_firehose_delivery(
         if isinstance(key, str)
     ]
     channel = headers_in.get("channel")
-    event = _base_event(seq=seq, kind=kind, source="firehose", vhost=vhost, received_at=received_at)
-    event.update(
+    routed_queues: list[str] | None = None
+    queue: str | None = None
+    redelivered: bool | None = None
+    if kind == "publish":
+        if "routed_queues" in headers_in:  # RabbitMQ before 3.8 does not send it
+            routed_queues = [
+                name
+                for name in (json_safe(item) for item in headers_in["routed_queues"] or [])
+                if isinstance(name, str)
+            ]
+            if exchange == "" and existing_queues is not None:
+                routed_queues = [name for name in routed_queues if name in existing_queues]
+    else:
+        queue = suffix
+        raw_redelivered = headers_in.get("redelivered")
+        if isinstance(raw_redelivered, bool | int):
+            redelivered = bool(raw_redelivered)
+    return _tap_event(
+        seq=seq,
+        kind=kind,
+        source="firehose",
+        vhost=vhost,
         exchange=exchange,
-        routing_key=routing_keys[0] if routing_keys else "",
         routing_keys=routing_keys,
+        routed_queues=routed_queues,
+        queue=queue,
         connection=_optional_text(headers_in.get("connection")),
         channel=channel if isinstance(channel, int) and not isinstance(channel, bool) else None,
         user=_optional_text(headers_in.get("user")),
+        redelivered=redelivered,
         properties=props,
         headers=headers,
         body=body_preview(
             body, content_type=props.get("content_type"), limit=preview_limit, pretty=pretty
         ),
+        received_at=received_at,
     )
-    if kind == "publish":
-        routed = [
-            queue
-            for queue in (json_safe(item) for item in headers_in.get("routed_queues") or [])
-            if isinstance(queue, str)
-        ]
-        if exchange == "" and existing_queues is not None:
-            routed = [queue for queue in routed if queue in existing_queues]
-        if "routed_queues" in headers_in:  # RabbitMQ before 3.8 does not send it
-            event["routed_queues"] = routed
-            event["unroutable"] = not routed
-    else:
-        event["queue"] = suffix
-        redelivered = headers_in.get("redelivered")
-        if isinstance(redelivered, bool | int):
-            event["redelivered"] = bool(redelivered)
-    return event
 
 
 def _optional_text(value: Any) -> str | None:

@@ -20,16 +20,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
-from flows.routing_rules import topic_matches
+from flows.parsing import boolean_word
+from flows.routing_rules.matching import topic_matches
+from flows.topology.records import DEFAULT_EXCHANGE_ALIAS
 
-DEFAULT_EXCHANGE_ALIAS = "amq.default"
 KINDS = ("publish", "deliver")
 MAX_VALUE_LENGTH = 1000
-TRUE_WORDS = ("1", "true", "on", "yes")
-FALSE_WORDS = ("", "0", "false", "off", "no")
 
 
 class FilterError(ValueError):
@@ -86,8 +85,9 @@ class EventFilter:
         if kind is not None and kind not in KINDS:
             raise FilterError("kind", "must be publish or deliver")
 
-        unroutable_text = (text("unroutable") or "").lower()
-        if unroutable_text not in TRUE_WORDS + FALSE_WORDS:
+        unroutable_text = text("unroutable")
+        unroutable = False if unroutable_text is None else boolean_word(unroutable_text)
+        if unroutable is None:
             raise FilterError("unroutable", "must be 1 or 0")
 
         body = params.get("body")
@@ -102,7 +102,7 @@ class EventFilter:
             # A body substring keeps its spaces: " error" is a different search than "error".
             body=str(body) if body else None,
             kind=kind,
-            unroutable=unroutable_text in TRUE_WORDS,
+            unroutable=unroutable,
         )
 
     @property
@@ -169,6 +169,3 @@ def _header_matches(event: Mapping[str, Any], key: str, wanted: str | None) -> b
     value = headers[key]
     # A header typed in the publish form as an integer or boolean is matched by its text.
     return wanted in {str(value), json.dumps(value, ensure_ascii=False, sort_keys=True)}
-
-
-FILTER_FIELDS = tuple(f.name for f in fields(EventFilter))

@@ -1,8 +1,23 @@
-"""Channel-layer names shared by the tap and its viewers (contracts §2)."""
+"""What the tap and its viewers say to each other over the channel layer, and where.
+
+A vhost's tap (`flows.tap.manager.TapRunner`) sends to the vhost's group (`tap_group`):
+
+- `tap.batch`: events in tap order, with the tap's status as of the last one; `run` names the
+  tap run (a restarted tap starts a new one), `first_seq`/`last_seq` let a viewer count the
+  batches it missed;
+- `tap.status`: the status alone, on changes and about once a second, so a quiet tap is
+  still seen to be alive.
+
+Viewers (`flows.tap.viewer.join_tap`) tell a tap in another process that they joined, are
+still there, or left with `tap.join` / `tap.heartbeat` / `tap.leave` on `control_channel()`.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from typing import Any, Literal, TypedDict
+
+from flows.tap.events import TapEvent
 
 GROUP_PREFIX = "flows-tap."
 # `manage.py tap` listens here for viewers joining, heart-beating and leaving
@@ -23,3 +38,20 @@ def tap_group(vhost: str) -> str:
     characters), and vhost names can be anything, so the name carries a hash of the vhost.
     """
     return GROUP_PREFIX + hashlib.sha1(vhost.encode("utf-8")).hexdigest()[:16]  # noqa: S324
+
+
+class TapBatchMessage(TypedDict):
+    type: Literal["tap.batch"]
+    vhost: str
+    run: str
+    first_seq: int
+    last_seq: int
+    events: list[TapEvent]
+    status: dict[str, Any]
+
+
+class TapStatusMessage(TypedDict):
+    type: Literal["tap.status"]
+    vhost: str
+    # mode, state, coverage, counts, gaps, error, queue, run, last_seq (`Tap.status`)
+    status: dict[str, Any]

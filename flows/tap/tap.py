@@ -31,22 +31,27 @@ from pika.adapters.blocking_connection import BlockingChannel, BlockingConnectio
 
 from flows.broker.amqp import open_blocking_connection
 from flows.broker.errors import BrokerError
-from flows.broker.management_api import ManagementClient, api_path, get_management_client
+from flows.broker.management_api import ManagementClient, get_management_client
 from flows.broker.naming import dashboard_object_name
 from flows.tap import firehose, observe
 from flows.tap.coverage import TRACE_EXCHANGE, TapBinding, firehose_coverage, plan_bindings
-from flows.tap.events import DEFAULT_PREVIEW_LIMIT, from_binding_delivery, from_firehose_delivery
+from flows.tap.events import (
+    DEFAULT_PREVIEW_LIMIT,
+    TapEvent,
+    from_binding_delivery,
+    from_firehose_delivery,
+)
+from flows.tap.modes import CAPTURE_MODES, CaptureMode
 
 LOGGER = logging.getLogger(__name__)
 
 OVERFLOW_REASON = "tap queue overflowed on the broker"
-MODES = ("bindings", "firehose")
 MAX_GAPS_KEPT = 20
 
-Sink = Callable[[list[dict[str, Any]], dict[str, Any]], None]
+Sink = Callable[[list[TapEvent], dict[str, Any]], None]
 
 
-class SharedEvents(list):
+class SharedEvents(list[TapEvent]):
     """A batch of events shared, read-only, by every viewer of a tap.
 
     The in-memory channel layer deep-copies each message for each receiver; for thousands
@@ -129,14 +134,14 @@ class Tap:
     def __init__(
         self,
         vhost: str,
-        mode: str,
+        mode: CaptureMode,
         sink: Sink,
         *,
         tap_settings: TapSettings | None = None,
         client: ManagementClient | None = None,
     ) -> None:
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        if mode not in CAPTURE_MODES:
+            raise ValueError(f"mode must be one of {CAPTURE_MODES}, not {mode!r}")
         self.vhost = vhost
         self.mode = mode
         self.settings = tap_settings or TapSettings()
@@ -167,7 +172,7 @@ class Tap:
         self._received = 0
         self._ignored_own = 0
         self._overflow_dropped = 0
-        self._buffer: list[dict[str, Any]] = []
+        self._buffer: list[TapEvent] = []
         self._last_flush = time.monotonic()
         self._flush_gap = self.settings.quiet_gap_s  # the hold after the last flush
         self._unacked_tag = 0
@@ -541,12 +546,11 @@ class Tap:
 
     def _sync_once(self) -> None:
         try:
-            exchanges = self._client.get_all(
-                api_path("exchanges", self.vhost),
-                params={"columns": "name,type,arguments", "disable_stats": "true"},
+            exchanges = self._client.exchanges(
+                self.vhost, columns="name,type,arguments", disable_stats=True
             )
             if self.mode == "bindings":
-                bindings = self._client.get_all(api_path("bindings", self.vhost))
+                bindings = self._client.bindings(self.vhost)
                 plan = plan_bindings(exchanges, bindings)
                 with self._lock:
                     changed = plan.coverage != self._coverage
@@ -554,10 +558,7 @@ class Tap:
                     self._coverage = plan.coverage
                     self._sync_warning = None
             else:
-                queues = self._client.get_all(
-                    api_path("queues", self.vhost),
-                    params={"columns": "name", "disable_stats": "true"},
-                )
+                queues = self._client.queues(self.vhost, columns="name", disable_stats=True)
                 coverage = firehose_coverage(
                     (str(item.get("name") or "") for item in exchanges),
                     tracing_was_on=bool(self._lease and self._lease.tracing_was_on),

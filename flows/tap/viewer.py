@@ -1,4 +1,4 @@
-"""The viewer side of the tap (contracts §3): what one websocket connection gets to see.
+"""The viewer side of the tap: what one websocket connection gets to see, and its counts.
 
 Each connection filters the tap's events (so the few messages a person cares about are
 never sampled away among thousands), then samples what is left down to what it can send,
@@ -15,19 +15,22 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from flows.tap.events import prettify
+from flows.tap.events import TapEvent, prettify
 from flows.tap.filters import EventFilter
 from flows.tap.groups import control_channel, tap_group
+from flows.tap.modes import DEFAULT_TAP_MODE, TAP_MODES, TapMode
 
 LOGGER = logging.getLogger(__name__)
 
+SIGN_IN_TO_WATCH = "Sign in to watch messages."
 SLOW_VIEWER = "slow viewer"
 MISSED_BATCHES = "missed batches (viewer too slow)"
-MODES = ("auto", "bindings", "firehose")
+# What a viewer's stream counts; always received = sent + filtered_out + sampled_out + dropped.
+COUNT_NAMES = ("received", "sent", "filtered_out", "sampled_out", "dropped")
 # A viewer of a tap in another process says it is still there this often; the tap process
 # forgets viewers it has not heard from for VIEWER_EXPIRY_S.
 HEARTBEAT_INTERVAL_S = 5.0
@@ -49,7 +52,7 @@ class TapTicket:
     vhost: str
     channel_name: str
     group: str
-    mode: str
+    mode: TapMode
     firehose_allowed: bool
     layer: Any = field(repr=False)
     heartbeat: asyncio.Task | None = field(default=None, repr=False)
@@ -61,7 +64,7 @@ def _runs_in_web_process() -> bool:
     return settings.FLOWS_TAP_RUNS_IN == "web"
 
 
-async def join_tap(consumer, vhost: str, user, mode: str = "auto") -> TapTicket:
+async def join_tap(consumer, vhost: str, user, mode: TapMode = DEFAULT_TAP_MODE) -> TapTicket:
     """Add the consumer to the vhost's tap group and make sure a tap runs for it.
 
     Raises `TapRefused` for an anonymous user, an unknown mode, or the firehose asked for
@@ -73,8 +76,8 @@ async def join_tap(consumer, vhost: str, user, mode: str = "auto") -> TapTicket:
     from flows.tap.manager import tracing_is_on
 
     if user is None or not getattr(user, "is_authenticated", False):
-        raise TapRefused("Sign in to watch messages.")
-    if mode not in MODES:
+        raise TapRefused(SIGN_IN_TO_WATCH)
+    if mode not in TAP_MODES:
         raise TapRefused(f"Unknown tap mode {mode!r}: choose auto, bindings or firehose.")
     allowed = await database_sync_to_async(user_may_choose_firehose)(user, vhost)
     if mode == "firehose" and not allowed and not await asyncio.to_thread(tracing_is_on, vhost):
@@ -160,16 +163,12 @@ class ViewerStream:
         self._clock = clock
         self._tokens = float(max_events_per_second or 0)
         self._refilled_at = clock()
-        self._received = 0
-        self._sent = 0
-        self._filtered_out = 0
-        self._sampled_out = 0
-        self._dropped = 0
+        self._counts = dict.fromkeys(COUNT_NAMES, 0)
         self._drop_reasons: dict[str, int] = {}
         self._run: str | None = None
         self._next_seq: int | None = None
 
-    def process_batch(self, message: dict[str, Any]) -> list[dict[str, Any]]:
+    def process_batch(self, message: Mapping[str, Any]) -> list[TapEvent]:
         """`process` for a whole `tap.batch` message, counting batches that never arrived.
 
         Sequence numbers run on without holes within one tap run, so a jump means batches
@@ -187,7 +186,7 @@ class ViewerStream:
             self._next_seq = message.get("last_seq", events[-1]["seq"]) + 1
         return self.process(events)
 
-    def process_status(self, message: dict[str, Any]) -> None:
+    def process_status(self, message: Mapping[str, Any]) -> None:
         """Count batches missed before a `tap.status` message (none may follow them).
 
         The status names the last sequence number the tap handed out; the channel layer
@@ -204,23 +203,23 @@ class ViewerStream:
             self.count_dropped(last_seq + 1 - self._next_seq, MISSED_BATCHES)
             self._next_seq = last_seq + 1
 
-    def process(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def process(self, events: list[TapEvent]) -> list[TapEvent]:
         """The events to send to this viewer, in order; every event is counted once.
 
-        The events returned are complete contract events (JSON bodies pretty-printed).
+        The events returned are ready to show (JSON bodies pretty-printed).
         """
-        self._received += len(events)
+        self._counts["received"] += len(events)
         if self.event_filter.is_empty:
             wanted = events
         else:
             wanted = [event for event in events if self.event_filter.matches(event)]
-        self._filtered_out += len(events) - len(wanted)
+        self._counts["filtered_out"] += len(events) - len(wanted)
         chosen = self._sample(wanted)
-        self._sampled_out += len(wanted) - len(chosen)
-        self._sent += len(chosen)
+        self._counts["sampled_out"] += len(wanted) - len(chosen)
+        self._counts["sent"] += len(chosen)
         return [prettify(event) for event in chosen]
 
-    def _sample(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _sample(self, events: list[TapEvent]) -> list[TapEvent]:
         limit = self.max_events_per_second
         if limit is None or not events:
             return events
@@ -248,21 +247,15 @@ class ViewerStream:
         if n < 0:
             raise ValueError("n must not be negative")
         if already_processed:
-            if n > self._sent:
+            if n > self._counts["sent"]:
                 raise ValueError("cannot drop more events than were sent")
-            self._sent -= n
+            self._counts["sent"] -= n
         else:
-            self._received += n
-        self._dropped += n
+            self._counts["received"] += n
+        self._counts["dropped"] += n
         self._drop_reasons[reason] = self._drop_reasons.get(reason, 0) + n
 
     @property
     def counts(self) -> dict[str, Any]:
-        return {
-            "received": self._received,
-            "sent": self._sent,
-            "filtered_out": self._filtered_out,
-            "sampled_out": self._sampled_out,
-            "dropped": self._dropped,
-            "drop_reasons": dict(self._drop_reasons),
-        }
+        """The COUNT_NAMES with their values, and drop_reasons (n by reason)."""
+        return {**self._counts, "drop_reasons": dict(self._drop_reasons)}

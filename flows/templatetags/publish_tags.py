@@ -6,7 +6,15 @@ from typing import Any
 
 from django import template
 
+from flows.topology.records import exchange_label as _exchange_label
+
 register = template.Library()
+
+
+@register.filter
+def exchange_label(name: str) -> str:
+    """An exchange's name as shown, with the one label for the default exchange ("")."""
+    return _exchange_label(name or "")
 
 
 @register.filter

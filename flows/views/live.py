@@ -1,7 +1,7 @@
 """The live page (`/live/`), its message details and its consumption panel.
 
 The page itself is static HTML: rows, counters and the tap status arrive over the
-websocket (`flows.live.consumer`). Filters live in the URL, so a link reproduces a view.
+websocket (`flows.websockets.live`). Filters live in the URL, so a link reproduces a view.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from flows.broker.errors import BrokerError
 from flows.live.consumption import consumption
 from flows.live.rows import build_details
 from flows.tap.filters import EventFilter, FilterError
+from flows.tap.modes import DEFAULT_TAP_MODE, TAP_MODES, TapMode
 from flows.vhosts import selected_vhost
+from flows.websockets.query import parse_tap_mode
 
 FILTER_FIELDS = (
     ("exchange", "exchange", "name, or amq.default"),
@@ -35,12 +37,9 @@ WS_PATH = "/ws/live/"
 MAX_DETAILS_REQUEST = 1024 * 1024
 
 
-TAP_MODES = ("auto", "bindings", "firehose")
-
-
-def live_ws_path(vhost: str, event_filter: EventFilter, mode: str = "auto") -> str:
+def live_ws_path(vhost: str, event_filter: EventFilter, mode: TapMode = DEFAULT_TAP_MODE) -> str:
     params = {"vhost": vhost, **event_filter.to_params()}
-    if mode != "auto":
+    if mode != DEFAULT_TAP_MODE:
         params["mode"] = mode
     return f"{WS_PATH}?{urlencode(params)}"
 
@@ -49,10 +48,9 @@ def live_ws_path(vhost: str, event_filter: EventFilter, mode: str = "auto") -> s
 def live_page(request: HttpRequest) -> HttpResponse:
     vhost = selected_vhost(request)
     filter_error: FilterError | None = None
-    mode = request.GET.get("mode") or "auto"
+    mode: TapMode = DEFAULT_TAP_MODE
     try:
-        if mode not in TAP_MODES:
-            raise FilterError("mode", "must be auto, bindings or firehose")
+        mode = parse_tap_mode(request.GET.get("mode"))
         event_filter = EventFilter.from_params(request.GET)
     except FilterError as exc:
         filter_error = exc

@@ -12,9 +12,10 @@ from django.views.decorators.http import require_GET
 
 from flows.broker.errors import BrokerError, BrokerNotFound
 from flows.broker.management_api import get_management_client
-from flows.routing_rules import RoutingError, UnknownExchange, route
-from flows.topology_cache import current_snapshot, current_topology
-from flows.topology_json import DEFAULT_EXCHANGE_NOTE, route_json
+from flows.routing_rules.dry_run import UnknownExchange
+from flows.routing_rules.prediction import predict
+from flows.topology.cache import topology_cache
+from flows.topology.shapes import DEFAULT_EXCHANGE_NOTE
 from flows.vhosts import DEFAULT_VHOST, SESSION_KEY, selected_vhost
 from flows.views.json_api import ApiError, json_api, required_param
 
@@ -46,7 +47,7 @@ def parse_headers_param(raw: str | None) -> dict[str, Any] | None:
 
 @json_api(query=("vhost",))
 def api_topology(request: HttpRequest) -> HttpResponse:
-    snapshot = current_snapshot(_api_vhost(request))
+    snapshot = topology_cache.snapshot(_api_vhost(request))
     # Refreshed every few seconds by each open graph: an unchanged topology costs the
     # browser a 304 instead of parsing and diffing the whole vhost again.
     if snapshot.etag in request.headers.get("If-None-Match", ""):
@@ -65,14 +66,14 @@ def api_route(request: HttpRequest) -> dict[str, Any]:
     exchange = required_param(request, "exchange", allow_empty=True)
     routing_key = request.GET.get("routing_key", "")
     headers = parse_headers_param(request.GET.get("headers"))
-    topology = current_topology(vhost)
-    try:
-        result = route(topology, exchange=exchange, routing_key=routing_key, headers=headers)
-    except UnknownExchange as exc:
-        raise ApiError(exc.message, status=404, field="exchange") from exc
-    except RoutingError as exc:
-        raise ApiError(exc.message, field=exc.field) from exc
-    return route_json(result, vhost=vhost, headers=headers)
+    topology = topology_cache.topology(vhost)
+    prediction = predict(topology, exchange=exchange, routing_key=routing_key, headers=headers)
+    refusal = prediction.refusal
+    if isinstance(refusal, UnknownExchange):
+        raise ApiError(refusal.message, status=404, field="exchange") from refusal
+    if refusal is not None:
+        raise ApiError(refusal.message, field=refusal.field) from refusal
+    return prediction.to_json()
 
 
 def _publish_url() -> str:

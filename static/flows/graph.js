@@ -2,7 +2,7 @@
 // step with /api/topology by diffing elements (never rebuilding), so zoom, pan and
 // selection survive every refresh.
 //
-// Contract (notes/contracts.md, section 5), used by the topology page and the live page:
+// The graph's interface, used by the topology page and the live page (static/flows/live.js):
 //   window.flowsGraph.mount(container, {vhost, apiUrl}) -> Promise<graph>
 //   graph.animateRoute({exchange, hops: [{source, destination, destination_type, routing_key}], unroutable})
 //   graph.animateDelivery({queue, consumer_tag})
@@ -15,6 +15,8 @@
 // Also on the graph: on("select"|"data"|"status"|"scope", fn), focus(id), clearFocus(),
 // setFilter(text), setOptions({showBuiltin, showDashboard}), showRoute(apiRouteJson),
 // clearRoute(), details(id), search(text), select(id), refresh(), fit(), destroy().
+// Beside mount, for the pages' own text: flowsGraph.exchangeTitle(name) (the default
+// exchange's one label) and flowsGraph.ackMode(consumer).
 //
 // Names are untrusted: they reach the screen only as cytoscape data (drawn on a canvas)
 // or through textContent, never as HTML; elements are looked up with getElementById,
@@ -31,6 +33,11 @@
   };
   const MAX_DOTS = 150; // concurrent animation dots; beyond this, animations are skipped
   const HOP_MS = 550;
+
+  // The default exchange has no name; wherever a name is shown, this stands for it.
+  const DEFAULT_EXCHANGE_LABEL = "(default exchange)";
+  const exchangeTitle = (name) => (name === "" ? DEFAULT_EXCHANGE_LABEL : name);
+  const ackMode = (consumer) => (consumer.ack_required ? "manual ack" : "auto-ack");
 
   const nodeId = {
     exchange: (name) => "exchange:" + name,
@@ -98,7 +105,7 @@
       if (!nodes.has(target)) {
         // A dead-letter or alternate exchange that does not exist: worth seeing.
         const name = target.slice(target.indexOf(":") + 1);
-        addNode(target, "missing", name, (name || "(default exchange)") + "\n(does not exist)", null, {});
+        addNode(target, "missing", name, exchangeTitle(name) + "\n(does not exist)", null, {});
       }
       edges.set(id, { id: id, kind: kind, source: source, target: target, label: label, record: record });
       adjacency.get(source).add(id);
@@ -107,7 +114,7 @@
 
     for (const exchange of data.exchanges) {
       exchanges.set(exchange.name, exchange);
-      const title = exchange.is_default ? "(default exchange)" : exchange.name;
+      const title = exchange.is_default ? DEFAULT_EXCHANGE_LABEL : exchange.name;
       const hidden = exchange.builtin ? "builtin" : exchange.dashboard ? "dashboard" : null;
       addNode(nodeId.exchange(exchange.name), "exchange", exchange.name, title + "\n" + exchange.type, exchange, {
         hidden: hidden,
@@ -128,8 +135,7 @@
       const list = consumersByQueue.get(consumer.queue) || [];
       list.push(consumer);
       consumersByQueue.set(consumer.queue, list);
-      const ack = consumer.ack_required ? "manual ack" : "auto-ack";
-      const label = consumer.consumer_tag + "\nprefetch " + count(consumer.prefetch_count) + " · " + ack;
+      const label = consumer.consumer_tag + "\nprefetch " + count(consumer.prefetch_count) + " · " + ackMode(consumer);
       addNode(nodeId.consumer(consumer), "consumer", consumer.consumer_tag, label, consumer, {
         sizing: consumer.consumer_tag + "\nprefetch 0000 · manual ack",
         hidden: queues.get(consumer.queue).dashboard ? "dashboard" : null,
@@ -272,7 +278,7 @@
     return { tooLarge: tooLarge, reason: reason, count: tooLarge ? total : ids.size, nodes: ids, edges: edges, collapsed: collapsed };
   }
 
-  // --- drawing -------------------------------------------------------------------------------
+  // --- styles --------------------------------------------------------------------------------
 
   const STYLE = [
     {
@@ -351,6 +357,8 @@
     { selector: "node.dot.deliver", style: { "background-color": "#1a7f37" } },
   ];
 
+  // --- drawing: cytoscape holds exactly the scope's elements ---------------------------------
+
   function nodeElement(node) {
     return {
       group: "nodes",
@@ -367,352 +375,216 @@
     };
   }
 
+  function moreElements(id, more) {
+    const label = "+" + more.count + " more\n(click to show)";
+    const size = sizeFor(label);
+    return [
+      { group: "nodes", data: { id: id, kind: "more", name: "", label: label, w: size.w, h: size.h, of: more.of }, classes: "more" },
+      { group: "edges", data: { id: "edge-" + id, kind: "more", source: more.of, target: id, label: "", rate: 0 }, classes: "more" },
+    ];
+  }
+
+  // Element id -> the cytoscape element the scope calls for.
+  function desiredElements(model, scope, rates) {
+    const desired = new Map();
+    for (const id of scope.nodes) desired.set(id, nodeElement(model.nodes.get(id)));
+    const moreEdges = [];
+    for (const [id, more] of scope.collapsed) {
+      const [node, edge] = moreElements(id, more);
+      desired.set(node.data.id, node);
+      moreEdges.push(edge);
+    }
+    for (const id of scope.edges) desired.set(id, edgeElement(model.edges.get(id), rates[id]));
+    for (const edge of moreEdges) desired.set(edge.data.id, edge);
+    return desired;
+  }
+
   function signature(element) {
     return JSON.stringify([element.data, element.classes]);
   }
 
-  function Emitter() {
-    const handlers = new Map();
-    return {
-      on(name, handler) {
-        if (!handlers.has(name)) handlers.set(name, []);
-        handlers.get(name).push(handler);
-      },
-      emit(name, value) {
-        for (const handler of handlers.get(name) || []) {
-          try {
-            handler(value);
-          } catch (error) {
-            console.error("flowsGraph handler for", name, "failed:", error);
-          }
+  // Add, update, remove, never rebuild: zoom, pan and selection survive. Animation dots
+  // are not the model's and stay. True when elements came or went (a new layout is due).
+  function patchElements(cy, desired) {
+    let structural = false;
+    cy.batch(() => {
+      const stale = cy.elements().filter((element) => !element.hasClass("dot") && !desired.has(element.id()));
+      if (stale.nonempty()) {
+        structural = true;
+        cy.remove(stale);
+      }
+      const additions = [];
+      for (const [id, element] of desired) {
+        const existing = cy.getElementById(id);
+        const sig = signature(element);
+        if (existing.empty()) {
+          element.data.sig = sig;
+          additions.push(element);
+        } else if (existing.data("sig") !== sig) {
+          element.data.sig = sig;
+          existing.data(element.data);
         }
-      },
-    };
+      }
+      if (additions.length > 0) {
+        structural = true;
+        // Nodes first: edges need both ends.
+        cy.add(additions.filter((element) => element.group === "nodes"));
+        cy.add(additions.filter((element) => element.group === "edges"));
+      }
+    });
+    return structural;
   }
 
-  function mount(container, config) {
-    if (typeof window.cytoscape !== "function") {
-      return Promise.reject(new Error("cytoscape.js is not loaded"));
+  // What the overlay says over the canvas ("" hides it).
+  function scopeMessage(scope, filter) {
+    if (scope.tooLarge) {
+      return scope.reason === "filter"
+        ? scope.count + " objects match this search: too many to draw. Narrow the search, or pick one to focus on."
+        : scope.count + " objects in this vhost: too many to draw at once. Search for a name, or pick an object to focus on its neighbourhood.";
     }
-    const options = Object.assign({}, DEFAULTS, config || {});
-    const emitter = Emitter();
-    const canvas = document.createElement("div");
-    canvas.className = "flows-graph-canvas";
-    const overlay = document.createElement("div");
-    overlay.className = "flows-graph-overlay";
-    overlay.hidden = true;
-    overlay.setAttribute("role", "status");
-    container.replaceChildren(canvas, overlay);
+    if (scope.count === 0) {
+      return filter !== "" ? "Nothing matches this search." : "Nothing to draw: this vhost has no exchanges or queues of its own.";
+    }
+    return "";
+  }
 
-    const cy = window.cytoscape({
-      container: canvas,
-      elements: [],
-      style: STYLE,
-      minZoom: 0.05,
-      maxZoom: 2.5,
-      boxSelectionEnabled: false,
-      selectionType: "single",
+  // --- layout: exchanges → queues → consumers, left to right ---------------------------------
+
+  function runLayout(cy, fit) {
+    const eles = cy.elements().filter((element) => !element.hasClass("dot") && !element.hasClass("dead-letter"));
+    if (eles.empty()) return;
+    eles
+      .layout({
+        name: "dagre",
+        rankDir: "LR",
+        nodeSep: 22,
+        rankSep: 120,
+        edgeSep: 10,
+        fit: false,
+        padding: 30,
+        animate: false,
+      })
+      .run();
+    moveUnboundQueues(cy);
+    if (fit) fitAll(cy);
+  }
+
+  function fitAll(cy) {
+    cy.fit(cy.elements().not(".dot"), 30);
+  }
+
+  // dagre puts a queue nothing is bound to (fed through the default exchange only) in
+  // the first column, among the exchanges. Move it, and its consumers, to the queue
+  // column, below the queues already there, so the layers read exchanges → queues →
+  // consumers.
+  function moveUnboundQueues(cy) {
+    const queues = cy.nodes(".queue");
+    const fed = (queue) => queue.incomers("edge").filter((edge) => !edge.hasClass("dead-letter")).nonempty();
+    const bound = queues.filter(fed);
+    const unbound = queues.filter((queue) => !fed(queue));
+    if (unbound.empty()) return;
+    const exchanges = cy.nodes(".exchange, .missing");
+    let column;
+    if (bound.nonempty()) {
+      const xs = bound.map((queue) => queue.position("x")).sort((a, b) => a - b);
+      column = xs[Math.floor(xs.length / 2)];
+    } else if (exchanges.nonempty()) {
+      column = Math.max(...exchanges.map((node) => node.position("x") + node.width() / 2)) + 120 + 100;
+    } else {
+      return;
+    }
+    const sameColumn = bound.filter((queue) => Math.abs(queue.position("x") - column) < 1);
+    let y = sameColumn.nonempty() ? Math.max(...sameColumn.map((queue) => queue.position("y") + queue.height() / 2)) + 22 : null;
+    unbound.sort((a, b) => a.position("y") - b.position("y")).forEach((queue) => {
+      const dx = column - queue.position("x");
+      const dy = y === null ? 0 : y + queue.height() / 2 - queue.position("y");
+      queue.shift({ x: dx, y: dy });
+      queue.outgoers("node.consumer").shift({ x: dx, y: dy });
+      if (y !== null) y += queue.height() + 22;
     });
+  }
 
-    const state = {
-      options: options,
-      model: null,
-      etag: null,
-      focus: null,
-      filter: "",
-      expanded: new Map(), // focused node id -> how many neighbours to show
-      pinned: new Set(),
-      route: null, // the dry-run shown on the graph
-      rates: {},
-      scope: null,
-      firstLayoutDone: false,
-      userMovedViewport: false,
-      timer: null,
-      destroyed: false,
-      dots: 0,
-      dotSeq: 0,
-      status: { ok: true, message: "" },
-      inFlight: null,
-      lastFetchMs: 0,
-    };
+  // --- routes: a dry-run's or a message's hops on the drawn graph ----------------------------
 
-    function showOverlay(text) {
-      overlay.textContent = text;
-      overlay.hidden = text === "";
+  function hopTarget(hop) {
+    return hop.destination_type === "exchange" ? nodeId.exchange(hop.destination) : nodeId.queue(hop.destination);
+  }
+
+  function hopEdges(cy, model, hop) {
+    const source = cy.getElementById(nodeId.exchange(hop.source));
+    const target = hopTarget(hop);
+    const kind = hop.kind === "alternate-exchange" ? "alternate" : null;
+    const between = source.edgesTo(cy.getElementById(target)).filter((edge) =>
+      kind !== null ? edge.data("kind") === kind : edge.data("kind") !== "alternate",
+    );
+    // Several bindings may join the same pair: prefer the one with the hop's key.
+    const keyed = between.filter((edge) => {
+      const binding = model.edges.get(edge.id());
+      return binding !== undefined && binding.record !== null && binding.record.routing_key === hop.routing_key;
+    });
+    return keyed.nonempty() ? keyed : between;
+  }
+
+  // The nodes a route must show even outside the current scope.
+  function routePins(route) {
+    const pinned = new Set();
+    if (!route) return pinned;
+    pinned.add(nodeId.exchange(route.exchange));
+    for (const hop of route.hops || []) {
+      pinned.add(nodeId.exchange(hop.source));
+      pinned.add(hopTarget(hop));
     }
+    return pinned;
+  }
 
-    function setStatus(ok, message) {
-      const changed = state.status.ok !== ok || state.status.message !== message;
-      state.status = { ok: ok, message: message };
-      container.classList.toggle("is-stale", !ok);
-      if (changed) emitter.emit("status", state.status);
-    }
-
-    // Make cytoscape hold exactly the scope's elements: add, update, remove, never rebuild.
-    function sync(fitAfterLayout) {
-      const model = state.model;
-      if (model === null) return;
-      const scope = computeScope(model, state);
-      state.scope = scope;
-      const desired = new Map();
-      {
-        for (const id of scope.nodes) desired.set(id, nodeElement(model.nodes.get(id)));
-        for (const [id, more] of scope.collapsed) {
-          const label = "+" + more.count + " more\n(click to show)";
-          const size = sizeFor(label);
-          desired.set(id, { group: "nodes", data: { id: id, kind: "more", name: "", label: label, w: size.w, h: size.h, of: more.of }, classes: "more" });
-        }
-        for (const id of scope.edges) desired.set(id, edgeElement(model.edges.get(id), state.rates[id]));
-        for (const [id, more] of scope.collapsed) {
-          desired.set("edge-" + id, { group: "edges", data: { id: "edge-" + id, kind: "more", source: more.of, target: id, label: "", rate: 0 }, classes: "more" });
-        }
+  // Search matches outlined; a shown route lit, the rest dimmed.
+  function applyHighlights(cy, model, filter, route) {
+    cy.batch(() => {
+      cy.elements().removeClass("route dim unroutable match");
+      if (filter !== "") {
+        const needle = filter.toLowerCase();
+        cy.nodes().forEach((node) => {
+          const name = node.data("name");
+          if (typeof name === "string" && name !== "" && name.toLowerCase().includes(needle)) node.addClass("match");
+        });
       }
-      let structural = false;
-      cy.batch(() => {
-        const stale = cy.elements().filter((element) => !element.hasClass("dot") && !desired.has(element.id()));
-        if (stale.nonempty()) {
-          structural = true;
-          cy.remove(stale);
-        }
-        const additions = [];
-        for (const [id, element] of desired) {
-          const existing = cy.getElementById(id);
-          const sig = signature(element);
-          if (existing.empty()) {
-            element.data.sig = sig;
-            additions.push(element);
-          } else if (existing.data("sig") !== sig) {
-            element.data.sig = sig;
-            existing.data(element.data);
-          }
-        }
-        if (additions.length > 0) {
-          structural = true;
-          // Nodes first: edges need both ends.
-          cy.add(additions.filter((element) => element.group === "nodes"));
-          cy.add(additions.filter((element) => element.group === "edges"));
-        }
-      });
-      applyHighlights();
-      if (scope.tooLarge) {
-        const what =
-          scope.reason === "filter"
-            ? scope.count + " objects match this search: too many to draw. Narrow the search, or pick one to focus on."
-            : scope.count +
-              " objects in this vhost: too many to draw at once. Search for a name, or pick an object to focus on its neighbourhood.";
-        showOverlay(what);
-      } else if (scope.count === 0) {
-        showOverlay(state.filter !== "" ? "Nothing matches this search." : "Nothing to draw: this vhost has no exchanges or queues of its own.");
-      } else {
-        showOverlay("");
+      if (route === null) return;
+      const lit = cy.collection();
+      lit.merge(cy.getElementById(nodeId.exchange(route.exchange)));
+      for (const hop of route.hops || []) {
+        lit.merge(hopEdges(cy, model, hop));
+        lit.merge(cy.getElementById(hopTarget(hop)));
+        lit.merge(cy.getElementById(nodeId.exchange(hop.source)));
       }
-      // Until the user zooms or pans, a changed graph is fitted again; after, never.
-      if (structural || fitAfterLayout) layout(fitAfterLayout || !state.userMovedViewport);
-      emitter.emit("scope", { tooLarge: scope.tooLarge, count: scope.count, reason: scope.reason });
-      const selected = cy.$("node:selected");
-      if (state.selectedId && selected.empty()) {
-        state.selectedId = null;
-        emitter.emit("select", null);
-      }
-    }
-
-    function layout(fit) {
-      const eles = cy.elements().filter((element) => !element.hasClass("dot") && !element.hasClass("dead-letter"));
-      if (eles.empty()) return;
-      eles
-        .layout({
-          name: "dagre",
-          rankDir: "LR",
-          nodeSep: 22,
-          rankSep: 120,
-          edgeSep: 10,
-          fit: false,
-          padding: 30,
-          animate: false,
-        })
-        .run();
-      moveUnboundQueues();
-      if (fit) cy.fit(cy.elements().not(".dot"), 30);
-      state.firstLayoutDone = true;
-    }
-
-    // dagre puts a queue nothing is bound to (fed through the default exchange only) in
-    // the first column, among the exchanges. Move it, and its consumers, to the queue
-    // column, below the queues already there, so the layers read exchanges → queues →
-    // consumers.
-    function moveUnboundQueues() {
-      const queues = cy.nodes(".queue");
-      const fed = (queue) => queue.incomers("edge").filter((edge) => !edge.hasClass("dead-letter")).nonempty();
-      const bound = queues.filter(fed);
-      const unbound = queues.filter((queue) => !fed(queue));
-      if (unbound.empty()) return;
-      const exchanges = cy.nodes(".exchange, .missing");
-      let column;
-      if (bound.nonempty()) {
-        const xs = bound.map((queue) => queue.position("x")).sort((a, b) => a - b);
-        column = xs[Math.floor(xs.length / 2)];
-      } else if (exchanges.nonempty()) {
-        column = Math.max(...exchanges.map((node) => node.position("x") + node.width() / 2)) + 120 + 100;
-      } else {
-        return;
-      }
-      const sameColumn = bound.filter((queue) => Math.abs(queue.position("x") - column) < 1);
-      let y = sameColumn.nonempty() ? Math.max(...sameColumn.map((queue) => queue.position("y") + queue.height() / 2)) + 22 : null;
-      unbound.sort((a, b) => a.position("y") - b.position("y")).forEach((queue) => {
-        const dx = column - queue.position("x");
-        const dy = y === null ? 0 : y + queue.height() / 2 - queue.position("y");
-        queue.shift({ x: dx, y: dy });
-        queue.outgoers("node.consumer").shift({ x: dx, y: dy });
-        if (y !== null) y += queue.height() + 22;
-      });
-    }
-
-    function applyHighlights() {
-      cy.batch(() => {
-        cy.elements().removeClass("route dim unroutable match");
-        if (state.filter !== "") {
-          const needle = state.filter.toLowerCase();
-          cy.nodes().forEach((node) => {
-            const name = node.data("name");
-            if (typeof name === "string" && name !== "" && name.toLowerCase().includes(needle)) node.addClass("match");
-          });
-        }
-        const route = state.route;
-        if (route === null) return;
-        const lit = cy.collection();
-        lit.merge(cy.getElementById(nodeId.exchange(route.exchange)));
-        for (const hop of route.hops || []) {
-          lit.merge(hopEdges(hop));
-          lit.merge(cy.getElementById(hopTarget(hop)));
-          lit.merge(cy.getElementById(nodeId.exchange(hop.source)));
-        }
-        cy.elements().not(lit).not(".dot").addClass("dim");
-        lit.addClass("route");
-        if (route.unroutable) cy.getElementById(nodeId.exchange(route.exchange)).addClass("unroutable");
-      });
-    }
-
-    function hopTarget(hop) {
-      return hop.destination_type === "exchange" ? nodeId.exchange(hop.destination) : nodeId.queue(hop.destination);
-    }
-
-    function hopEdges(hop) {
-      const source = cy.getElementById(nodeId.exchange(hop.source));
-      const target = hopTarget(hop);
-      const kind = hop.kind === "alternate-exchange" ? "alternate" : null;
-      const between = source.edgesTo(cy.getElementById(target)).filter((edge) =>
-        kind !== null ? edge.data("kind") === kind : edge.data("kind") !== "alternate",
-      );
-      // Several bindings may join the same pair: prefer the one with the hop's key.
-      const keyed = between.filter((edge) => {
-        const binding = state.model.edges.get(edge.id());
-        return binding !== undefined && binding.record !== null && binding.record.routing_key === hop.routing_key;
-      });
-      return keyed.nonempty() ? keyed : between;
-    }
-
-    // --- refresh -----------------------------------------------------------------------------
-
-    function apiUrl() {
-      const separator = options.apiUrl.includes("?") ? "&" : "?";
-      return options.apiUrl + separator + "vhost=" + encodeURIComponent(options.vhost);
-    }
-
-    async function refresh() {
-      if (state.inFlight) return state.inFlight;
-      state.inFlight = (async () => {
-        const headers = { Accept: "application/json" };
-        if (state.etag) headers["If-None-Match"] = state.etag;
-        let response;
-        try {
-          response = await fetch(apiUrl(), { credentials: "same-origin", cache: "no-store", headers: headers });
-        } catch (error) {
-          setStatus(false, "The dashboard does not answer (" + error.message + "). Showing the last topology read.");
-          return false;
-        }
-        if (response.status === 304) {
-          setStatus(true, "");
-          return true;
-        }
-        let body = null;
-        try {
-          body = await response.json();
-        } catch (error) {
-          body = null;
-        }
-        if (!response.ok || body === null) {
-          const message = body && typeof body.error === "string" ? body.error : "The topology could not be read (HTTP " + response.status + ").";
-          setStatus(false, message);
-          return false;
-        }
-        state.etag = response.headers.get("ETag");
-        state.model = buildModel(body);
-        setStatus(true, "");
-        sync(false);
-        emitter.emit("data", state.model);
-        return true;
-      })();
-      try {
-        return await state.inFlight;
-      } finally {
-        state.inFlight = null;
-      }
-    }
-
-    function schedule() {
-      if (state.destroyed) return;
-      // A huge vhost takes the broker a while to list: never ask more than half the time.
-      const delay = Math.min(Math.max(options.refreshMs, state.lastFetchMs * 2), 5000);
-      state.timer = window.setTimeout(async () => {
-        const started = performance.now();
-        if (!document.hidden) await refresh();
-        state.lastFetchMs = performance.now() - started;
-        schedule();
-      }, delay);
-    }
-
-    // --- interaction -------------------------------------------------------------------------
-
-    cy.on("select", "node", (event) => {
-      const node = event.target;
-      if (node.hasClass("dot")) return;
-      state.selectedId = node.id();
-      emitter.emit("select", details(node.id()));
+      cy.elements().not(lit).not(".dot").addClass("dim");
+      lit.addClass("route");
+      if (route.unroutable) cy.getElementById(nodeId.exchange(route.exchange)).addClass("unroutable");
     });
-    cy.on("unselect", "node", () => {
-      window.setTimeout(() => {
-        if (cy.$("node:selected").empty() && state.selectedId) {
-          state.selectedId = null;
-          emitter.emit("select", null);
-        }
-      }, 0);
-    });
-    cy.on("scrollzoom pinchzoom dragpan", () => {
-      state.userMovedViewport = true;
-    });
-    cy.on("dbltap", (event) => {
-      if (event.target !== cy) return;
-      state.userMovedViewport = false;
-      graph.fit();
-    });
-    cy.on("tap", "node.more", (event) => {
-      const of = event.target.data("of");
-      state.expanded.set(of, (state.expanded.get(of) || options.collapseAt) + 100);
-      sync(false);
-    });
+  }
 
-    // --- animation ---------------------------------------------------------------------------
+  // --- animation: dots travelling along a message's route ------------------------------------
+
+  function Animator(cy, currentModel) {
+    let dots = 0;
+    let dotSeq = 0;
+
+    function flash(id, className) {
+      const node = cy.getElementById(id);
+      if (node.empty()) return;
+      node.addClass(className);
+      window.setTimeout(() => node.removeClass(className), 700);
+    }
 
     function travel(fromId, toId, delay, extraClass) {
       const from = cy.getElementById(fromId);
       const to = cy.getElementById(toId);
-      if (from.empty() || to.empty() || state.dots >= MAX_DOTS) return false;
-      state.dots += 1;
-      state.dotSeq += 1;
+      if (from.empty() || to.empty() || dots >= MAX_DOTS) return false;
+      dots += 1;
+      dotSeq += 1;
       const start = from.position();
       const dot = cy.add({
         group: "nodes",
-        data: { id: "dot:" + state.dotSeq },
+        data: { id: "dot:" + dotSeq },
         classes: "dot" + (extraClass ? " " + extraClass : ""),
         position: { x: start.x, y: start.y },
         selectable: false,
@@ -720,19 +592,12 @@
       });
       const end = to.position();
       const done = () => {
-        state.dots -= 1;
+        dots -= 1;
         if (!dot.removed()) dot.remove();
         flash(toId, "flash");
       };
       dot.animate({ position: { x: end.x, y: end.y } }, { duration: HOP_MS, delay: delay, complete: done });
       return true;
-    }
-
-    function flash(id, className) {
-      const node = cy.getElementById(id);
-      if (node.empty()) return;
-      node.addClass(className);
-      window.setTimeout(() => node.removeClass(className), 700);
     }
 
     function animateRoute(route) {
@@ -764,7 +629,8 @@
     }
 
     function consumerNodeId(queue, consumerTag) {
-      const consumers = state.model ? state.model.consumersByQueue.get(queue) || [] : [];
+      const model = currentModel();
+      const consumers = model ? model.consumersByQueue.get(queue) || [] : [];
       const consumer = consumers.find((item) => item.consumer_tag === consumerTag);
       return consumer ? nodeId.consumer(consumer) : null;
     }
@@ -776,81 +642,302 @@
       if (consumer === null || !travel(queue, consumer, 0, "deliver")) flash(queue, "flash");
     }
 
-    function pulse(rates) {
-      state.rates = Object.assign({}, rates || {});
-      cy.batch(() => {
-        cy.edges().forEach((edge) => {
-          const rate = state.rates[edge.id()] || 0;
-          if (edge.data("rate") !== rate) edge.data("rate", rate);
-        });
+    return { animateRoute: animateRoute, animateDelivery: animateDelivery };
+  }
+
+  // --- pulses: edge width from a message rate ------------------------------------------------
+
+  function applyRates(cy, rates) {
+    cy.batch(() => {
+      cy.edges().forEach((edge) => {
+        const rate = rates[edge.id()] || 0;
+        if (edge.data("rate") !== rate) edge.data("rate", rate);
       });
+    });
+  }
+
+  // --- details and search: plain reads of the model ------------------------------------------
+
+  function nodeDetails(model, id) {
+    if (model === null || !model.nodes.has(id)) return null;
+    const node = model.nodes.get(id);
+    const outgoing = [];
+    const incoming = [];
+    for (const edgeId of model.adjacency.get(id)) {
+      const edge = model.edges.get(edgeId);
+      const entry = { id: edge.id, kind: edge.kind, label: edge.label, record: edge.record, source: edge.source, target: edge.target };
+      if (edge.source === id) outgoing.push(entry);
+      else incoming.push(entry);
     }
+    const consumers = node.kind === "queue" ? model.consumersByQueue.get(node.name) || [] : [];
+    return { id: id, kind: node.kind, name: node.name, record: node.record, outgoing: outgoing, incoming: incoming, consumers: consumers };
+  }
 
-    function edgeKey(hop) {
-      const source = cy.getElementById(nodeId.exchange(hop.source));
-      if (source.empty()) return null;
-      const edges = hopEdges(Object.assign({ kind: "binding" }, hop));
-      return edges.nonempty() ? edges[0].id() : null;
-    }
-
-    // --- details for the side panel ----------------------------------------------------------
-
-    function details(id) {
-      const model = state.model;
-      if (model === null || !model.nodes.has(id)) return null;
-      const node = model.nodes.get(id);
-      const outgoing = [];
-      const incoming = [];
-      for (const edgeId of model.adjacency.get(id)) {
-        const edge = model.edges.get(edgeId);
-        const entry = { id: edge.id, kind: edge.kind, label: edge.label, record: edge.record, source: edge.source, target: edge.target };
-        if (edge.source === id) outgoing.push(entry);
-        else incoming.push(entry);
+  function searchNodes(model, options, text, limit) {
+    const needle = (text || "").toLowerCase();
+    if (model === null || needle === "") return [];
+    const hits = [];
+    for (const node of model.nodes.values()) {
+      if (node.kind === "missing" || !visible(model, node, options)) continue;
+      if (node.name.toLowerCase().includes(needle)) {
+        hits.push({ id: node.id, kind: node.kind, name: node.name });
+        if (hits.length >= (limit || 50)) break;
       }
-      const consumers = node.kind === "queue" ? model.consumersByQueue.get(node.name) || [] : [];
-      return { id: id, kind: node.kind, name: node.name, record: node.record, outgoing: outgoing, incoming: incoming, consumers: consumers };
     }
+    return hits;
+  }
 
-    function search(text, limit) {
-      const model = state.model;
-      const needle = (text || "").toLowerCase();
-      if (model === null || needle === "") return [];
-      const hits = [];
-      for (const node of model.nodes.values()) {
-        if (node.kind === "missing" || !visible(model, node, state.options)) continue;
-        if (node.name.toLowerCase().includes(needle)) {
-          hits.push({ id: node.id, kind: node.kind, name: node.name });
-          if (hits.length >= (limit || 50)) break;
+  // Select a node, bringing it into view only if it is out of view: panning on every click
+  // disorients.
+  function selectNode(cy, id) {
+    const node = cy.getElementById(id);
+    cy.$("node:selected").unselect();
+    if (node.empty()) return;
+    node.select();
+    const box = node.renderedBoundingBox();
+    if (box.x1 < 0 || box.y1 < 0 || box.x2 > cy.width() || box.y2 > cy.height()) {
+      cy.animate({ center: { eles: node } }, { duration: 250 });
+    }
+  }
+
+  // --- reading /api/topology -----------------------------------------------------------------
+
+  // One read: {ok: true, body|null (unchanged), etag} or {ok: false, message}.
+  async function fetchTopology(url, etag) {
+    const headers = { Accept: "application/json" };
+    if (etag) headers["If-None-Match"] = etag;
+    let response;
+    try {
+      response = await fetch(url, { credentials: "same-origin", cache: "no-store", headers: headers });
+    } catch (error) {
+      return { ok: false, message: "The dashboard does not answer (" + error.message + "). Showing the last topology read." };
+    }
+    if (response.status === 304) return { ok: true, body: null, etag: etag };
+    let body = null;
+    try {
+      body = await response.json();
+    } catch (error) {
+      body = null;
+    }
+    if (!response.ok || body === null) {
+      const message = body && typeof body.error === "string" ? body.error : "The topology could not be read (HTTP " + response.status + ").";
+      return { ok: false, message: message };
+    }
+    return { ok: true, body: body, etag: response.headers.get("ETag") };
+  }
+
+  function topologyUrl(options) {
+    const separator = options.apiUrl.includes("?") ? "&" : "?";
+    return options.apiUrl + separator + "vhost=" + encodeURIComponent(options.vhost);
+  }
+
+  // --- the page around the canvas ------------------------------------------------------------
+
+  function Emitter() {
+    const handlers = new Map();
+    return {
+      on(name, handler) {
+        if (!handlers.has(name)) handlers.set(name, []);
+        handlers.get(name).push(handler);
+      },
+      emit(name, value) {
+        for (const handler of handlers.get(name) || []) {
+          try {
+            handler(value);
+          } catch (error) {
+            console.error("flowsGraph handler for", name, "failed:", error);
+          }
         }
-      }
-      return hits;
+      },
+    };
+  }
+
+  // The canvas cytoscape draws on, and the overlay that speaks over it.
+  function buildView(container) {
+    const canvas = document.createElement("div");
+    canvas.className = "flows-graph-canvas";
+    const overlay = document.createElement("div");
+    overlay.className = "flows-graph-overlay";
+    overlay.hidden = true;
+    overlay.setAttribute("role", "status");
+    container.replaceChildren(canvas, overlay);
+    return {
+      canvas: canvas,
+      showOverlay(text) {
+        overlay.textContent = text;
+        overlay.hidden = text === "";
+      },
+      setStale(stale) {
+        container.classList.toggle("is-stale", stale);
+      },
+    };
+  }
+
+  function createCytoscape(canvas) {
+    return window.cytoscape({
+      container: canvas,
+      elements: [],
+      style: STYLE,
+      minZoom: 0.05,
+      maxZoom: 2.5,
+      boxSelectionEnabled: false,
+      selectionType: "single",
+    });
+  }
+
+  // What a person does on the canvas, as calls to `on`.
+  function bindInteraction(cy, on) {
+    cy.on("select", "node", (event) => {
+      if (!event.target.hasClass("dot")) on.selected(event.target.id());
+    });
+    cy.on("unselect", "node", () => {
+      // After cytoscape settles: selecting another node unselects this one first.
+      window.setTimeout(() => {
+        if (cy.$("node:selected").empty()) on.unselected();
+      }, 0);
+    });
+    cy.on("scrollzoom pinchzoom dragpan", () => on.viewportMoved());
+    cy.on("dbltap", (event) => {
+      if (event.target === cy) on.backgroundDoubleTapped();
+    });
+    cy.on("tap", "node.more", (event) => on.moreTapped(event.target.data("of")));
+  }
+
+  // --- mount: the parts above, wired to one vhost's topology ---------------------------------
+
+  function mount(container, config) {
+    if (typeof window.cytoscape !== "function") {
+      return Promise.reject(new Error("cytoscape.js is not loaded"));
+    }
+    const options = Object.assign({}, DEFAULTS, config || {});
+    const emitter = Emitter();
+    const view = buildView(container);
+    const cy = createCytoscape(view.canvas);
+    const state = {
+      options: options,
+      model: null,
+      etag: null,
+      focus: null,
+      filter: "",
+      expanded: new Map(), // focused node id -> how many neighbours to show
+      pinned: new Set(),
+      route: null, // the dry-run shown on the graph
+      rates: {},
+      scope: null,
+      selectedId: null,
+      userMovedViewport: false,
+      timer: null,
+      destroyed: false,
+      status: { ok: true, message: "" },
+      inFlight: null,
+      lastFetchMs: 0,
+    };
+    const animator = Animator(cy, () => state.model);
+
+    function setStatus(ok, message) {
+      const changed = state.status.ok !== ok || state.status.message !== message;
+      state.status = { ok: ok, message: message };
+      view.setStale(!ok);
+      if (changed) emitter.emit("status", state.status);
     }
 
-    function select(id) {
-      const node = cy.getElementById(id);
-      cy.$("node:selected").unselect();
-      if (node.nonempty()) {
-        node.select();
-        // Bring it into view only if it is out of view: panning on every click disorients.
-        const box = node.renderedBoundingBox();
-        if (box.x1 < 0 || box.y1 < 0 || box.x2 > cy.width() || box.y2 > cy.height()) {
-          cy.animate({ center: { eles: node } }, { duration: 250 });
-        }
+    function sync(fitAfterLayout) {
+      const model = state.model;
+      if (model === null) return;
+      const scope = computeScope(model, state);
+      state.scope = scope;
+      const structural = patchElements(cy, desiredElements(model, scope, state.rates));
+      applyHighlights(cy, model, state.filter, state.route);
+      view.showOverlay(scopeMessage(scope, state.filter));
+      // Until the user zooms or pans, a changed graph is fitted again; after, never.
+      if (structural || fitAfterLayout) runLayout(cy, fitAfterLayout || !state.userMovedViewport);
+      emitter.emit("scope", { tooLarge: scope.tooLarge, count: scope.count, reason: scope.reason });
+      if (state.selectedId && cy.$("node:selected").empty()) {
+        state.selectedId = null;
+        emitter.emit("select", null);
       }
     }
+
+    async function refresh() {
+      if (state.inFlight) return state.inFlight;
+      state.inFlight = (async () => {
+        const read = await fetchTopology(topologyUrl(options), state.etag);
+        if (!read.ok) {
+          setStatus(false, read.message);
+          return false;
+        }
+        if (read.body === null) {
+          setStatus(true, "");
+          return true;
+        }
+        state.etag = read.etag;
+        state.model = buildModel(read.body);
+        setStatus(true, "");
+        sync(false);
+        emitter.emit("data", state.model);
+        return true;
+      })();
+      try {
+        return await state.inFlight;
+      } finally {
+        state.inFlight = null;
+      }
+    }
+
+    function schedule() {
+      if (state.destroyed) return;
+      // A huge vhost takes the broker a while to list: never ask more than half the time.
+      const delay = Math.min(Math.max(options.refreshMs, state.lastFetchMs * 2), 5000);
+      state.timer = window.setTimeout(async () => {
+        const started = performance.now();
+        if (!document.hidden) await refresh();
+        state.lastFetchMs = performance.now() - started;
+        schedule();
+      }, delay);
+    }
+
+    bindInteraction(cy, {
+      selected(id) {
+        state.selectedId = id;
+        emitter.emit("select", nodeDetails(state.model, id));
+      },
+      unselected() {
+        if (!state.selectedId) return;
+        state.selectedId = null;
+        emitter.emit("select", null);
+      },
+      viewportMoved() {
+        state.userMovedViewport = true;
+      },
+      backgroundDoubleTapped() {
+        state.userMovedViewport = false;
+        fitAll(cy);
+      },
+      moreTapped(of) {
+        state.expanded.set(of, (state.expanded.get(of) || options.collapseAt) + 100);
+        sync(false);
+      },
+    });
 
     const graph = {
       cy: cy,
       nodeId: nodeId,
       on: emitter.on,
       refresh: refresh,
-      animateRoute: animateRoute,
-      animateDelivery: animateDelivery,
-      pulse: pulse,
-      edgeKey: edgeKey,
-      details: details,
-      search: search,
-      select: select,
+      animateRoute: animator.animateRoute,
+      animateDelivery: animator.animateDelivery,
+      pulse(rates) {
+        state.rates = Object.assign({}, rates || {});
+        applyRates(cy, state.rates);
+      },
+      edgeKey(hop) {
+        if (cy.getElementById(nodeId.exchange(hop.source)).empty()) return null;
+        const edges = hopEdges(cy, state.model, Object.assign({ kind: "binding" }, hop));
+        return edges.nonempty() ? edges[0].id() : null;
+      },
+      details: (id) => nodeDetails(state.model, id),
+      search: (text, limit) => searchNodes(state.model, state.options, text, limit),
+      select: (id) => selectNode(cy, id),
       get status() {
         return state.status;
       },
@@ -872,7 +959,7 @@
       focus(id) {
         state.focus = id;
         sync(true);
-        if (id) select(id);
+        if (id) selectNode(cy, id);
       },
       clearFocus() {
         state.focus = null;
@@ -885,16 +972,9 @@
       showRoute(route) {
         // Light up a dry-run's path; its nodes are drawn even outside the current scope.
         state.route = route;
-        state.pinned = new Set();
-        if (route) {
-          state.pinned.add(nodeId.exchange(route.exchange));
-          for (const hop of route.hops || []) {
-            state.pinned.add(nodeId.exchange(hop.source));
-            state.pinned.add(hopTarget(hop));
-          }
-        }
+        state.pinned = routePins(route);
         sync(false);
-        if (route) animateRoute(route);
+        if (route) animator.animateRoute(route);
       },
       clearRoute() {
         state.route = null;
@@ -902,7 +982,7 @@
         sync(false);
       },
       fit() {
-        cy.fit(cy.elements().not(".dot"), 30);
+        fitAll(cy);
       },
       destroy() {
         state.destroyed = true;
@@ -917,5 +997,11 @@
     });
   }
 
-  window.flowsGraph = { mount: mount, nodeId: nodeId, buildModel: buildModel };
+  window.flowsGraph = {
+    mount: mount,
+    nodeId: nodeId,
+    buildModel: buildModel,
+    exchangeTitle: exchangeTitle,
+    ackMode: ackMode,
+  };
 })();

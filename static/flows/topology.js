@@ -26,7 +26,7 @@
     return element;
   }
 
-  const exchangeTitle = (name) => (name === "" ? "(default exchange)" : name);
+  const exchangeTitle = window.flowsGraph.exchangeTitle;
   const shown = (value) => (value === null || value === undefined ? "—" : String(value));
   const json = (value) => JSON.stringify(value, null, 1);
 
@@ -92,6 +92,64 @@
     return el("a", { href: href, className: "topo-action", "data-testid": "publish-link", text: "Publish to this exchange" });
   }
 
+  // "name (where it was set)": an alternate or dead-letter exchange, from an argument or a policy.
+  function exchangeFrom(name, source) {
+    return name === null ? null : exchangeTitle(name) + " (" + source + ")";
+  }
+
+  // The facts the panel lists for each kind of node, in order.
+  const FACTS = {
+    exchange: (record) => [
+      ["type", record.type],
+      ["durable", record.durable],
+      ["auto-delete", record.auto_delete],
+      ["internal", record.internal],
+      ["alternate exchange", exchangeFrom(record.alternate_exchange, record.alternate_exchange_source)],
+      ["policy", record.policy],
+    ],
+    queue: (record) => [
+      ["type", record.type],
+      ["ready", record.messages_ready],
+      ["unacked", record.messages_unacknowledged],
+      ["total", record.messages],
+      ["consumers", record.consumer_count],
+      ["durable", record.durable],
+      ["exclusive", record.exclusive],
+      ["auto-delete", record.auto_delete],
+      ["dead-letter exchange", exchangeFrom(record.dead_letter_exchange, record.dead_letter_source)],
+      ["dead-letter routing key", record.dead_letter_routing_key],
+      ["max length", record.max_length],
+      ["overflow", record.overflow],
+      ["message TTL (ms)", record.message_ttl],
+      ["policy", record.policy],
+    ],
+    consumer: (record) => [
+      ["queue", record.queue],
+      ["consumer tag", record.consumer_tag],
+      ["channel", record.channel],
+      ["user", record.user],
+      ["prefetch", record.prefetch_count],
+      ["ack mode", window.flowsGraph.ackMode(record)],
+      ["exclusive", record.exclusive],
+      ["active", record.active],
+    ],
+  };
+
+  // Edges listed by the node at their other end: "source" for incoming, "target" for outgoing.
+  function linkList(title, entries, end) {
+    return edgeList(title, entries, (entry) => describeEdge(entry, entry[end]));
+  }
+
+  function consumerList(consumers) {
+    return edgeList("Consumers", consumers, (consumer) => [
+      el("code", { text: consumer.consumer_tag }),
+      el("span", {
+        className: "hint",
+        text: " prefetch " + shown(consumer.prefetch_count) + " · " + window.flowsGraph.ackMode(consumer) + " · " + consumer.channel,
+      }),
+    ]);
+  }
+
   function renderDetails(info) {
     if (info === null || info === undefined) {
       details.replaceChildren(el("p", { className: "hint", text: "Click a node for its details." }));
@@ -108,6 +166,7 @@
     focus.addEventListener("click", () => graph.focus(info.id));
     const actions = el("p", { className: "topo-actions" }, focus);
     const parts = [header, actions];
+    if (info.kind in FACTS) parts.push(facts(FACTS[info.kind](record)), argumentsBlock("Arguments", record.arguments));
 
     if (info.kind === "exchange") {
       const tryIt = el("button", { type: "button", text: "Dry-run from here" });
@@ -116,71 +175,20 @@
         $("dry-routing-key").focus();
       });
       actions.append(" ", tryIt, " ", publishLink(info.name));
-      parts.push(
-        facts([
-          ["type", record.type],
-          ["durable", record.durable],
-          ["auto-delete", record.auto_delete],
-          ["internal", record.internal],
-          ["alternate exchange", record.alternate_exchange === null ? null : exchangeTitle(record.alternate_exchange) + " (" + record.alternate_exchange_source + ")"],
-          ["policy", record.policy],
-        ]),
-        argumentsBlock("Arguments", record.arguments),
-      );
       if (record.is_default) parts.push(el("p", { className: "hint", text: config.defaultExchangeNote }));
-      parts.push(
-        edgeList("Bindings from here", info.outgoing, (entry) => describeEdge(entry, entry.target)),
-        edgeList("Bound from", info.incoming, (entry) => describeEdge(entry, entry.source)),
-      );
+      parts.push(linkList("Bindings from here", info.outgoing, "target"), linkList("Bound from", info.incoming, "source"));
     } else if (info.kind === "queue") {
       parts.push(
-        facts([
-          ["type", record.type],
-          ["ready", record.messages_ready],
-          ["unacked", record.messages_unacknowledged],
-          ["total", record.messages],
-          ["consumers", record.consumer_count],
-          ["durable", record.durable],
-          ["exclusive", record.exclusive],
-          ["auto-delete", record.auto_delete],
-          ["dead-letter exchange", record.dead_letter_exchange === null ? null : exchangeTitle(record.dead_letter_exchange) + " (" + record.dead_letter_source + ")"],
-          ["dead-letter routing key", record.dead_letter_routing_key],
-          ["max length", record.max_length],
-          ["overflow", record.overflow],
-          ["message TTL (ms)", record.message_ttl],
-          ["policy", record.policy],
-        ]),
-        argumentsBlock("Arguments", record.arguments),
-        edgeList("Bound from", info.incoming.filter((entry) => entry.kind !== "consume"), (entry) => describeEdge(entry, entry.source)),
+        linkList("Bound from", info.incoming.filter((entry) => entry.kind !== "consume"), "source"),
         el("p", { className: "hint", text: "Also reached through the default exchange with its name as the routing key." }),
-        edgeList("Consumers", info.consumers, (consumer) => [
-          el("code", { text: consumer.consumer_tag }),
-          el("span", {
-            className: "hint",
-            text: " prefetch " + shown(consumer.prefetch_count) + " · " + (consumer.ack_required ? "manual ack" : "auto-ack") + " · " + consumer.channel,
-          }),
-        ]),
+        consumerList(info.consumers),
       );
       const dead = info.outgoing.filter((entry) => entry.kind === "dead-letter");
-      if (dead.length > 0) parts.push(edgeList("Dead-letters to", dead, (entry) => describeEdge(entry, entry.target)));
-    } else if (info.kind === "consumer") {
-      parts.push(
-        facts([
-          ["queue", record.queue],
-          ["consumer tag", record.consumer_tag],
-          ["channel", record.channel],
-          ["user", record.user],
-          ["prefetch", record.prefetch_count],
-          ["ack mode", record.ack_required ? "manual ack" : "auto-ack"],
-          ["exclusive", record.exclusive],
-          ["active", record.active],
-        ]),
-        argumentsBlock("Arguments", record.arguments),
-      );
+      if (dead.length > 0) parts.push(linkList("Dead-letters to", dead, "target"));
     } else if (info.kind === "missing") {
       parts.push(
         el("p", { className: "alert alert-warn", text: "This exchange does not exist, but is named as an alternate or dead-letter exchange. Messages sent its way are dropped." }),
-        edgeList("Named by", info.incoming, (entry) => describeEdge(entry, entry.source)),
+        linkList("Named by", info.incoming, "source"),
       );
     }
     details.replaceChildren(...parts);

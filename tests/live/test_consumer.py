@@ -1,6 +1,7 @@
 """The live websocket: one frame of escaped HTML fragments per tap batch, filters first.
 
-Contract-shaped `tap.batch` messages are sent to the vhost's tap group, as the tap does;
+`tap.batch` messages of events made by the tap's own builders are sent to the vhost's tap
+group, as the tap does;
 the real tap runs too (joining starts it), and the end-to-end tests publish on the real
 broker and wait for the row.
 """
@@ -9,22 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
 
-import pika
 from channels.layers import get_channel_layer
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 
-from flows.broker.amqp import connection_parameters
-from flows.live.consumer import CLOSE_BAD_FILTER, CLOSE_NOT_SIGNED_IN
-from flows.routing import websocket_urlpatterns
+from flows.tap.events import TapEvent
 from flows.tap.groups import tap_group
 from flows.tap.manager import get_tap_manager
+from flows.websockets.close_codes import CLOSE_BAD_REQUEST, CLOSE_NOT_SIGNED_IN
+from flows.websockets.urls import websocket_urlpatterns
+from tests.tap.helpers import amqp_channel, declare_bound_queue
+from tests.tap.tap_events import delivered, published, published_via_bindings
+from tests.waiting import StopWaiting, eventually_async
 
 ROW = re.compile(r'<div class="live-row[^"]*"[^>]*data-seq="(\d+)"')
 
@@ -33,30 +35,6 @@ def counter(html: str, name: str) -> int:
     match = re.search(rf'data-counter="{name}">(\d+)<', html)
     assert match, f"no {name} counter in {html[:300]}"
     return int(match.group(1))
-
-
-def tap_event(seq: int, **overrides):
-    return {
-        "seq": seq,
-        "kind": "publish",
-        "source": "firehose",
-        "vhost": "v",
-        "exchange": "food",
-        "routing_key": "food.pizza",
-        "routing_keys": ["food.pizza"],
-        "routed_queues": ["pizza"],
-        "unroutable": False,
-        "queue": None,
-        "connection": None,
-        "channel": None,
-        "user": "guest",
-        "redelivered": None,
-        "properties": {},
-        "headers": {},
-        "body": {"preview": "hi", "encoding": "text", "size": 2, "truncated": False},
-        "received_at": time.time(),
-        **overrides,
-    }
 
 
 def run_with_tap(test) -> None:
@@ -82,22 +60,25 @@ def connect(path: str, user) -> WebsocketCommunicator:
     return communicator
 
 
-async def frames_until(communicator, predicate, timeout: float = 10.0) -> list[str]:
+async def frames_until(communicator, predicate, timeout: float = 30.0) -> list[str]:
     """Frames received until one satisfies `predicate` (that one included)."""
     frames: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    async def next_is_wanted() -> bool:
         try:
-            frame = await communicator.receive_from(timeout=max(0.05, deadline - time.monotonic()))
-        except TimeoutError:
-            break
-        frames.append(frame)
-        if predicate(frame):
-            return frames
-    raise AssertionError(f"no matching frame in {len(frames)} frames: {frames[-3:]}")
+            # Cut off by eventually_async at its deadline (the communicator's own timeout, set
+            # beyond it, would cancel the application).
+            frames.append(await communicator.receive_from(timeout=timeout + 5))
+        except Exception as failed:  # closed, or the application failed: no frame will come
+            raise StopWaiting(f"no more frames after {frames[-3:]}") from failed
+        assert predicate(frames[-1]), f"{len(frames)} frames, the last: {frames[-3:]}"
+        return True
+
+    await eventually_async(next_is_wanted, what="a matching frame", timeout=timeout, interval=0)
+    return frames
 
 
-async def send_batch(vhost: str, events: list[dict], run: str = "test-run") -> None:
+async def send_batch(vhost: str, events: list[TapEvent], run: str = "test-run") -> None:
     await get_channel_layer().group_send(
         tap_group(vhost),
         {
@@ -119,6 +100,8 @@ def test_an_anonymous_socket_is_closed_with_a_reason(transactional_db, broker_vh
         communicator = connect(f"/ws/live/?vhost={broker_vhost}", AnonymousUser())
         connected, _ = await communicator.connect()
         assert connected
+        frame = await communicator.receive_from(timeout=5)
+        assert 'id="live-tap-status"' in frame and "Sign in to watch messages." in frame
         closed = await communicator.receive_output(timeout=5)
         assert closed == {"type": "websocket.close", "code": CLOSE_NOT_SIGNED_IN}
 
@@ -134,7 +117,7 @@ def test_a_bad_filter_is_reported_next_to_its_field(user, broker_vhost):
         assert 'id="filter-error-kind"' in frame
         assert "must be publish or deliver" in frame
         closed = await communicator.receive_output(timeout=5)
-        assert closed == {"type": "websocket.close", "code": CLOSE_BAD_FILTER}
+        assert closed == {"type": "websocket.close", "code": CLOSE_BAD_REQUEST}
 
     run_with_tap(run)
 
@@ -143,7 +126,7 @@ def test_one_frame_per_batch_newest_first_with_counters(user, broker_vhost):
     async def run():
         communicator = connect(f"/ws/live/?vhost={broker_vhost}", user)
         await communicator.connect()
-        await send_batch(broker_vhost, [tap_event(seq) for seq in (1, 2, 3)])
+        await send_batch(broker_vhost, [published(seq, vhost=broker_vhost) for seq in (1, 2, 3)])
         frames = await frames_until(communicator, lambda f: "live-row" in f)
         frame = frames[-1]
         assert [int(seq) for seq in ROW.findall(frame)] == [3, 2, 1]
@@ -164,10 +147,10 @@ def test_filters_apply_before_the_rows_are_rendered(user, broker_vhost):
         communicator = connect(f"/ws/live/?{query}", user)
         await communicator.connect()
         events = [
-            tap_event(1, routing_key="food.pizza", routing_keys=["food.pizza"]),
-            tap_event(2, routing_key="drink.tea", routing_keys=["drink.tea"]),
-            tap_event(3, kind="deliver", queue="pizza", routed_queues=None),
-            tap_event(4, routing_key="food.icecream", routing_keys=["food.icecream"]),
+            published(1, vhost=broker_vhost, routing_key="food.pizza"),
+            published(2, vhost=broker_vhost, exchange="drink", routing_key="drink.tea"),
+            delivered(3, vhost=broker_vhost, queue="pizza"),
+            published(4, vhost=broker_vhost, routing_key="food.icecream"),
         ]
         await send_batch(broker_vhost, events)
         frame = (await frames_until(communicator, lambda f: "live-row" in f))[-1]
@@ -182,13 +165,14 @@ def test_untrusted_names_and_bodies_arrive_escaped(user, broker_vhost):
     async def run():
         communicator = connect(f"/ws/live/?vhost={broker_vhost}", user)
         await communicator.connect()
-        nasty = tap_event(
+        nasty = published(
             1,
+            vhost=broker_vhost,
             exchange="<script>alert(1)</script>",
             routing_key="<img src=x onerror=alert(2)>",
             routed_queues=["<b>q</b>"],
             headers={"h": "<script>alert(3)</script>"},
-            body={"preview": "<img src=x onerror=alert(4)>", "encoding": "text", "size": 9},
+            body=b"<img src=x onerror=alert(4)>",
         )
         await send_batch(broker_vhost, [nasty])
         frame = (await frames_until(communicator, lambda f: "live-row" in f))[-1]
@@ -202,27 +186,14 @@ def test_untrusted_names_and_bodies_arrive_escaped(user, broker_vhost):
 
 
 def test_bindings_mode_rows_are_predicted_from_the_topology(user, scratch_vhost):
-    with pika.BlockingConnection(
-        connection_parameters(vhost=scratch_vhost, purpose="test-setup")
-    ) as connection:
-        channel = connection.channel()
-        channel.exchange_declare("food", "topic")
-        channel.queue_declare("pizza")
-        channel.queue_bind("pizza", "food", "food.pizza")
+    declare_bound_queue(scratch_vhost, exchange="food", queue="pizza", binding_key="food.pizza")
 
     async def run():
         communicator = connect(f"/ws/live/?vhost={scratch_vhost}", user)
         await communicator.connect()
         events = [
-            tap_event(1, source="bindings", routed_queues=None, unroutable=None),
-            tap_event(
-                2,
-                source="bindings",
-                routed_queues=None,
-                unroutable=None,
-                routing_key="food.soup",
-                routing_keys=["food.soup"],
-            ),
+            published_via_bindings(1, vhost=scratch_vhost, routing_key="food.pizza"),
+            published_via_bindings(2, vhost=scratch_vhost, routing_key="food.soup"),
         ]
         await send_batch(scratch_vhost, events)
         frame = (await frames_until(communicator, lambda f: "live-row" in f))[-1]
@@ -238,28 +209,20 @@ def test_bindings_mode_rows_are_predicted_from_the_topology(user, scratch_vhost)
 def test_a_message_published_on_the_broker_reaches_the_socket(user, scratch_vhost):
     """End to end: the real tap on the real broker, then this consumer."""
     routing_key = f"e2e.{uuid.uuid4().hex[:8]}"
-    with pika.BlockingConnection(
-        connection_parameters(vhost=scratch_vhost, purpose="test-setup")
-    ) as connection:
-        channel = connection.channel()
-        channel.exchange_declare("events", "topic")
-        channel.queue_declare("audit")
-        channel.queue_bind("audit", "events", "e2e.#")
+    declare_bound_queue(scratch_vhost, exchange="events", queue="audit", binding_key="e2e.#")
 
     async def run():
         communicator = connect(f"/ws/live/?{urlencode({'vhost': scratch_vhost})}", user)
         await communicator.connect()
         # Wait until the tap runs before publishing: a tap sees what is published after it binds.
-        await frames_until(communicator, lambda f: "tap: running" in f, timeout=20)
+        await frames_until(communicator, lambda f: "tap: running" in f)
 
         def publish():
-            with pika.BlockingConnection(
-                connection_parameters(vhost=scratch_vhost, purpose="test-publisher")
-            ) as connection:
-                connection.channel().basic_publish("events", routing_key, b'{"n": 1}')
+            with amqp_channel(scratch_vhost) as channel:
+                channel.basic_publish("events", routing_key, b'{"n": 1}')
 
         await asyncio.to_thread(publish)
-        frame = (await frames_until(communicator, lambda f: routing_key in f, timeout=10))[-1]
+        frame = (await frames_until(communicator, lambda f: routing_key in f))[-1]
         assert "audit" in frame
         await communicator.disconnect()
 

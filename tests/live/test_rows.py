@@ -4,9 +4,8 @@ import json
 
 import pytest
 
-from flows.live.prediction import predict, without_dashboard_objects
+from flows.live.prediction import predict_event
 from flows.live.rows import (
-    DEFAULT_EXCHANGE_LABEL,
     ROW_PREVIEW_LIMIT,
     build_details,
     build_row,
@@ -15,121 +14,78 @@ from flows.live.rows import (
     show_value,
     x_death_history,
 )
-from flows.topology import build_topology
+from flows.topology.parsing import build_topology
+from flows.topology.records import DEFAULT_EXCHANGE_LABEL
+from tests.tap.tap_events import RECEIVED_AT, delivered, published, published_via_bindings
 
-
-def event(**overrides):
-    base = {
-        "seq": 1,
-        "kind": "publish",
-        "source": "firehose",
-        "vhost": "v",
-        "exchange": "food",
-        "routing_key": "food.pizza",
-        "routing_keys": ["food.pizza"],
-        "routed_queues": ["pizza"],
-        "unroutable": False,
-        "queue": None,
-        "connection": None,
-        "channel": None,
-        "user": "guest",
-        "redelivered": None,
-        "properties": {},
-        "headers": {},
-        "body": {"preview": "{}", "encoding": "json", "size": 2, "truncated": False},
-        "received_at": 1764197400.25,
-    }
-    return {**base, **overrides}
-
-
-TOPOLOGY = without_dashboard_objects(
-    build_topology(
-        "v",
-        exchanges=[
-            {"name": "food", "type": "topic"},
-            {"name": "relay", "type": "fanout"},
-            {"name": "flows-dashboard.x", "type": "fanout"},
-        ],
-        queues=[{"name": "pizza"}, {"name": "all"}, {"name": "flows-dashboard.tap.1"}],
-        bindings=[
-            {
-                "source": "food",
-                "destination": "pizza",
-                "destination_type": "queue",
-                "routing_key": "food.pizza",
-            },
-            {
-                "source": "food",
-                "destination": "relay",
-                "destination_type": "exchange",
-                "routing_key": "#",
-            },
-            {
-                "source": "relay",
-                "destination": "all",
-                "destination_type": "queue",
-                "routing_key": "",
-            },
-            # The tap's own catch-all binding: must not count as a route.
-            {
-                "source": "food",
-                "destination": "flows-dashboard.tap.1",
-                "destination_type": "queue",
-                "routing_key": "#",
-            },
-        ],
-        consumers=[
-            {
-                "queue": {"name": "pizza"},
-                "consumer_tag": "worker-1",
-                "channel_details": {"connection_name": "c1", "number": 1},
-            },
-            {
-                "queue": {"name": "pizza"},
-                "consumer_tag": "worker-2",
-                "channel_details": {"connection_name": "c1", "number": 2},
-            },
-        ],
-    )
+# With the dashboard's own objects, as the broker lists them while a tap runs.
+TOPOLOGY = build_topology(
+    "v",
+    exchanges=[
+        {"name": "food", "type": "topic"},
+        {"name": "relay", "type": "fanout"},
+        {"name": "flows-dashboard.x", "type": "fanout"},
+    ],
+    queues=[{"name": "pizza"}, {"name": "all"}, {"name": "flows-dashboard.tap.1"}],
+    bindings=[
+        {
+            "source": "food",
+            "destination": "pizza",
+            "destination_type": "queue",
+            "routing_key": "food.pizza",
+        },
+        {
+            "source": "food",
+            "destination": "relay",
+            "destination_type": "exchange",
+            "routing_key": "#",
+        },
+        {
+            "source": "relay",
+            "destination": "all",
+            "destination_type": "queue",
+            "routing_key": "",
+        },
+        # The tap's own catch-all binding: must not count as a route.
+        {
+            "source": "food",
+            "destination": "flows-dashboard.tap.1",
+            "destination_type": "queue",
+            "routing_key": "#",
+        },
+    ],
+    consumers=[
+        {
+            "queue": {"name": "pizza"},
+            "consumer_tag": "worker-1",
+            "channel_details": {"connection_name": "c1", "number": 1},
+        },
+        {
+            "queue": {"name": "pizza"},
+            "consumer_tag": "worker-2",
+            "channel_details": {"connection_name": "c1", "number": 2},
+        },
+    ],
 )
 
 
 @pytest.mark.parametrize(
-    ("overrides", "queues", "unroutable", "predicted", "route_unknown"),
+    ("tapped", "queues", "unroutable", "predicted", "route_unknown"),
     [
-        ({}, ("pizza",), False, False, False),
-        ({"routed_queues": ["a", "b"]}, ("a", "b"), False, False, False),
-        ({"routed_queues": [], "unroutable": True}, (), True, False, False),
+        (published(), ("pizza",), False, False, False),
+        (published(routed_queues=["a", "b"]), ("a", "b"), False, False, False),
+        (published(routed_queues=[]), (), True, False, False),
         # Firehose with no routed queue: unroutable even if the flag is missing.
-        ({"routed_queues": [], "unroutable": None}, (), True, False, False),
+        ({**published(routed_queues=[]), "unroutable": None}, (), True, False, False),
         # Bindings mode: the dry-run predicts (without the tap's own binding).
-        (
-            {"source": "bindings", "routed_queues": None, "unroutable": None},
-            ("all", "pizza"),
-            False,
-            True,
-            False,
-        ),
-        (
-            {"source": "bindings", "routed_queues": None, "exchange": "relay"},
-            ("all",),
-            False,
-            True,
-            False,
-        ),
-        (
-            {"source": "bindings", "routed_queues": None, "exchange": "", "routing_key": "nowhere"},
-            (),
-            True,
-            True,
-            False,
-        ),
-        ({"source": "bindings", "routed_queues": None, "exchange": "gone"}, (), False, False, True),
+        (published_via_bindings(), ("all", "pizza"), False, True, False),
+        (published_via_bindings(exchange="relay"), ("all",), False, True, False),
+        (published_via_bindings(exchange="", routing_key="nowhere"), (), True, True, False),
+        (published_via_bindings(exchange="gone"), (), False, False, True),
     ],
 )
-def test_publish_rows(overrides, queues, unroutable, predicted, route_unknown):
-    tapped = event(**overrides)
-    row = build_row(tapped, prediction=predict(TOPOLOGY, tapped), topology=TOPOLOGY)
+def test_publish_rows(tapped, queues, unroutable, predicted, route_unknown):
+    row = build_row(tapped, prediction=predict_event(TOPOLOGY, tapped), topology=TOPOLOGY)
     assert (row.queues, row.unroutable, row.predicted, row.route_unknown) == (
         queues,
         unroutable,
@@ -139,25 +95,25 @@ def test_publish_rows(overrides, queues, unroutable, predicted, route_unknown):
 
 
 def test_bindings_rows_without_a_topology_say_the_route_is_unknown():
-    tapped = event(source="bindings", routed_queues=None)
-    row = build_row(tapped, prediction=predict(None, tapped))
+    tapped = published_via_bindings()
+    row = build_row(tapped, prediction=predict_event(None, tapped))
     assert row.route_unknown and not row.unroutable and not row.queues
 
 
 @pytest.mark.parametrize(
-    ("overrides", "hops"),
+    ("routed_queues", "hops"),
     [
-        ({}, [("food", "pizza", "queue")]),
+        (["pizza"], [("food", "pizza", "queue")]),
         # The broker says only "all": the dry-run's chain through relay is drawn.
-        ({"routed_queues": ["all"]}, [("food", "relay", "exchange"), ("relay", "all", "queue")]),
+        (["all"], [("food", "relay", "exchange"), ("relay", "all", "queue")]),
         # A queue the dry-run did not predict (topology out of date) gets a direct hop.
-        ({"routed_queues": ["new"]}, [("food", "new", "queue")]),
-        ({"routed_queues": []}, []),
+        (["new"], [("food", "new", "queue")]),
+        ([], []),
     ],
 )
-def test_firehose_routes_draw_exactly_the_routed_queues(overrides, hops):
-    tapped = event(**overrides)
-    row = build_row(tapped, prediction=predict(TOPOLOGY, tapped), topology=TOPOLOGY)
+def test_firehose_routes_draw_exactly_the_routed_queues(routed_queues, hops):
+    tapped = published(routed_queues=routed_queues)
+    row = build_row(tapped, prediction=predict_event(TOPOLOGY, tapped), topology=TOPOLOGY)
     route = json.loads(row.route_json)
     assert [(h["source"], h["destination"], h["destination_type"]) for h in route["hops"]] == hops
     assert route["exchange"] == "food"
@@ -174,9 +130,7 @@ def test_firehose_routes_draw_exactly_the_routed_queues(overrides, hops):
     ],
 )
 def test_deliver_rows_name_the_consumer(connection, channel, tag, shown):
-    tapped = event(
-        kind="deliver", queue="pizza", connection=connection, channel=channel, routed_queues=None
-    )
+    tapped = delivered(queue="pizza", connection=connection, channel=channel)
     assert consumer_for_delivery(TOPOLOGY, tapped) == tag
     row = build_row(tapped, topology=TOPOLOGY)
     assert row.queue == "pizza"
@@ -188,16 +142,16 @@ def test_deliver_rows_name_the_consumer(connection, channel, tag, shown):
     ("exchange", "label"), [("", DEFAULT_EXCHANGE_LABEL), ("food", "food"), ("<b>", "<b>")]
 )
 def test_exchange_labels(exchange, label):
-    assert build_row(event(exchange=exchange)).exchange_label == label
+    assert build_row(published(exchange=exchange)).exchange_label == label
 
 
 def test_the_row_carries_the_event_as_json():
-    tapped = event(headers={"k": "<script>"})
+    tapped = published(headers={"k": "<script>"})
     assert json.loads(build_row(tapped).event_json) == tapped
 
 
 @pytest.mark.parametrize(
-    ("epoch", "text"), [(0, "00:00:00.000"), (1764197400.25, "22:50:00.250"), (None, ""), ("x", "")]
+    ("epoch", "text"), [(0, "00:00:00.000"), (RECEIVED_AT, "22:50:00.250"), (None, ""), ("x", "")]
 )
 def test_clock(epoch, text):
     assert clock(epoch) == text
@@ -218,16 +172,13 @@ def test_show_value(value, text):
 
 
 def test_details_list_every_property_in_spec_order_and_every_header():
+    tapped = published(
+        properties={"type": "t", "content_type": "application/json"},
+        headers={"b": 2, "a": "<img src=x onerror=alert(1)>"},
+    )
+    # Details are built from what the page posts back: unknown and empty properties too.
     details = build_details(
-        event(
-            properties={
-                "type": "t",
-                "content_type": "application/json",
-                "x-odd": 1,
-                "priority": None,
-            },
-            headers={"b": 2, "a": "<img src=x onerror=alert(1)>"},
-        )
+        {**tapped, "properties": {**tapped["properties"], "x-odd": 1, "priority": None}}
     )
     assert details.properties == (
         ("content_type", "application/json"),
@@ -287,13 +238,11 @@ def test_x_death_history(header, history):
     ],
 )
 def test_rows_keep_a_bounded_body_preview(preview_length, kept, truncated):
-    tapped = event(
-        body={
-            "preview": "x" * preview_length,
-            "encoding": "text",
-            "size": 99999,
-            "truncated": False,
-        }
-    )
+    tapped = published(body=b"x" * preview_length)
+    assert not tapped["body"]["truncated"]  # the tap's preview limit is larger
     body = json.loads(build_row(tapped).event_json)["body"]
-    assert (len(body["preview"]), body["truncated"], body["size"]) == (kept, truncated, 99999)
+    assert (len(body["preview"]), body["truncated"], body["size"]) == (
+        kept,
+        truncated,
+        preview_length,
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pika
@@ -12,6 +13,9 @@ from django.test import Client
 from django.urls import reverse
 
 from flows.broker.amqp import connection_parameters
+from flows.tap.events import TapEvent
+from tests.tap.tap_events import published
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -67,28 +71,20 @@ def test_the_nav_links_to_the_live_page(client_in):
     assert '<a href="/live/" aria-current="page">Live</a>' in html
 
 
-def tap_event(**overrides):
-    return {
-        "seq": 7,
-        "kind": "publish",
-        "source": "firehose",
-        "vhost": "v",
-        "exchange": "<script>alert(1)</script>",
-        "routing_key": "<img src=x onerror=alert(2)>",
-        "routing_keys": ["<img src=x onerror=alert(2)>"],
-        "routed_queues": [],
-        "unroutable": True,
-        "properties": {"content_type": "application/json", "message_id": "<b>m</b>"},
-        "headers": {"<h>": "<img src=x onerror=alert(3)>"},
-        "body": {
-            "preview": '{"x": "<script>"}',
-            "encoding": "json",
-            "size": 16,
-            "truncated": False,
-        },
-        "received_at": 1764197400.0,
-        **overrides,
-    }
+def tap_event(**fields: Any) -> TapEvent:
+    """An unroutable publish with markup in every field a person sees."""
+    return published(
+        **{
+            "seq": 7,
+            "exchange": "<script>alert(1)</script>",
+            "routing_key": "<img src=x onerror=alert(2)>",
+            "routed_queues": [],
+            "properties": {"content_type": "application/json", "message_id": "<b>m</b>"},
+            "headers": {"<h>": "<img src=x onerror=alert(3)>"},
+            "body": b'{"x": "<script>"}',
+            **fields,
+        }
+    )
 
 
 def test_details_render_every_field_escaped(client_in):
@@ -114,11 +110,12 @@ def test_details_of_a_broken_row_say_so(client_in, raw):
 def test_details_show_x_death_and_hex_bodies(client_in):
     event = tap_event(
         headers={"x-death": [{"queue": "work", "reason": "rejected", "count": 3, "exchange": ""}]},
-        body={"preview": "AAFCQw==", "encoding": "base64", "size": 4, "truncated": False},
+        body=b"\xff\x01BC",  # not UTF-8: previewed as base64
     )
+    assert event["body"]["encoding"] == "base64"
     html = client_in.post(reverse("live-details"), {"event": json.dumps(event)}).content.decode()
     assert '<td>work</td><td>rejected</td><td class="num">3</td>' in html
-    assert "00000000  00 01 42 43" in html
+    assert "00000000  ff 01 42 43" in html
 
 
 def test_details_need_a_csrf_token(db, django_user_model):
@@ -141,14 +138,17 @@ def test_the_consumption_panel_shows_queues_and_consumers_of_the_real_broker(
         channel.basic_qos(prefetch_count=3)
         channel.basic_consume(queue, lambda *args: None, consumer_tag="<worker-1>")
         channel.basic_publish("", queue, b"x")
-        html = ""
-        for _ in range(30):  # the consumer list lags the declaration by a moment
-            html = client_in.get(
-                reverse("live-consumption"), {"vhost": broker_vhost}
-            ).content.decode()
-            if "&lt;worker-1&gt;" in html:
-                break
-            connection.sleep(0.2)
+
+        def panel_with_the_consumer() -> str:
+            response = client_in.get(reverse("live-consumption"), {"vhost": broker_vhost})
+            page = response.content.decode()
+            assert "&lt;worker-1&gt;" in page, page
+            return page
+
+        # The consumer list lags the declaration by a moment.
+        html = eventually(
+            panel_with_the_consumer, what="the consumer in the consumption panel", interval=0.2
+        )
     assert f'<tr data-queue="{queue}">' in html
     assert "&lt;worker-1&gt;" in html and "<worker-1>" not in html
     assert '<td class="num">3</td>' in html  # the prefetch

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -11,8 +10,10 @@ import pika
 import pytest
 
 from flows.broker.amqp import open_blocking_connection
-from flows.broker.management_api import ManagementClient, api_path
+from flows.broker.management_api import ManagementClient
 from flows.publishing.publisher import publisher_connection_name, stop_all_publishers
+from tests.broker_admin import bind_queue, close_connection, declare_exchange, declare_queue
+from tests.waiting import eventually
 
 
 @dataclass(frozen=True)
@@ -41,36 +42,31 @@ class DemoTopology:
         finally:
             connection.close()
 
-    def wait_for_depth(self, queue: str, expected: int, timeout: float = 5.0) -> int:
-        deadline = time.monotonic() + timeout
-        depth = self.depth(queue)
-        while depth != expected and time.monotonic() < deadline:
-            time.sleep(0.05)
-            depth = self.depth(queue)
-        return depth
+    def wait_for_depth(self, queue: str, expected: int) -> int:
+        """Wait until `queue` holds `expected` messages; that depth."""
+        eventually(
+            lambda: self.depth(queue) == expected,
+            what=f"{expected} messages in {queue!r}",
+        )
+        return expected
 
 
 def declare_demo_topology(client: ManagementClient, vhost: str) -> None:
-    client.put(api_path("exchanges", vhost, "demo.topic"), json={"type": "topic"})
-    client.put(api_path("exchanges", vhost, "demo.direct"), json={"type": "direct"})
+    declare_exchange(client, vhost, "demo.topic", "topic")
+    declare_exchange(client, vhost, "demo.direct", "direct")
     for queue in ("q.a", "q.all"):
-        client.put(api_path("queues", vhost, queue), json={"durable": False})
+        declare_queue(client, vhost, queue, durable=False)
     for queue, key in (("q.a", "a.*"), ("q.all", "#")):
-        client.request(
-            "POST",
-            api_path("bindings", vhost, "e", "demo.topic", "q", queue),
-            json={"routing_key": key},
-        )
+        bind_queue(client, vhost, "demo.topic", queue, key)
     # A queue that refuses every message: the broker nacks publishes routed to it.
-    client.put(
-        api_path("queues", vhost, "q.full"),
-        json={"durable": False, "arguments": {"x-max-length": 0, "x-overflow": "reject-publish"}},
+    declare_queue(
+        client,
+        vhost,
+        "q.full",
+        durable=False,
+        arguments={"x-max-length": 0, "x-overflow": "reject-publish"},
     )
-    client.request(
-        "POST",
-        api_path("bindings", vhost, "e", "demo.direct", "q", "q.full"),
-        json={"routing_key": "full"},
-    )
+    bind_queue(client, vhost, "demo.direct", "q.full", "full")
 
 
 @pytest.fixture
@@ -80,18 +76,22 @@ def demo(scratch_vhost: str, management_client: ManagementClient) -> Iterator[De
     stop_all_publishers()
 
 
-def close_publisher_connection(client: ManagementClient, vhost: str, timeout: float = 10) -> None:
-    """Close the vhost's publisher connection from the broker side, as an operator would."""
+def close_publisher_connection(client: ManagementClient, vhost: str) -> None:
+    """Close the vhost's publisher connection from the broker side, as an operator would,
+    and wait until the broker no longer lists it (the close has been sent)."""
     wanted = publisher_connection_name(vhost)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for connection in client.get_all("api/connections"):
-            properties = connection.get("client_properties") or {}
-            if properties.get("connection_name") == wanted and connection.get("vhost") == vhost:
-                client.delete(api_path("connections", connection["name"]))
-                return
-        time.sleep(0.2)  # the management API lists new connections after a moment
-    raise AssertionError(f"no connection named {wanted!r} on the broker")
+
+    def publisher_connections() -> list[str]:
+        return [
+            connection["name"]
+            for connection in client.connections(vhost)
+            if (connection.get("client_properties") or {}).get("connection_name") == wanted
+        ]
+
+    # The management API lists a new connection after a moment.
+    name = eventually(publisher_connections, what=f"a connection named {wanted!r}")[0]
+    close_connection(client, name)
+    eventually(lambda: name not in publisher_connections(), what=f"{wanted!r} closed by the broker")
 
 
 def bare_connection(vhost: str) -> pika.BlockingConnection:

@@ -18,7 +18,14 @@ from django.conf import settings as django_settings
 
 from flows.broker.management_api import ManagementClient, api_path
 from flows.publishing.publisher import find_run
-from tests.conftest import TEST_PASSWORD, amqp_username
+from tests.broker_admin import (
+    bind_queue,
+    create_vhost_for,
+    declare_exchange,
+    declare_queue,
+    delete_vhost,
+)
+from tests.conftest import TEST_PASSWORD, dashboard_users
 from tests.publishing.conftest import (
     DemoTopology,
     bare_connection,
@@ -508,16 +515,12 @@ def test_the_management_body_and_the_native_body_publish_the_same_message_as_rab
 def slashed_vhost(management_client: ManagementClient):
     """A vhost whose name holds a slash, with an exchange whose name holds one too."""
     vhost = f"flows-test-{uuid.uuid4().hex[:6]}/a%2Fb"
-    management_client.create_vhost(vhost)
-    for user in {django_settings.RABBITMQ_API_USER, amqp_username()}:
-        management_client.set_permissions(vhost, user)
-    management_client.put(api_path("exchanges", vhost, "x/y"), json={"type": "fanout"})
-    management_client.put(api_path("queues", vhost, "q"), json={"durable": False})
-    management_client.request(
-        "POST", api_path("bindings", vhost, "e", "x/y", "q", "q"), json={"routing_key": ""}
-    )
+    create_vhost_for(management_client, vhost, dashboard_users())
+    declare_exchange(management_client, vhost, "x/y", "fanout")
+    declare_queue(management_client, vhost, "q", durable=False)
+    bind_queue(management_client, vhost, "x/y", "q")
     yield vhost
-    management_client.delete_vhost(vhost)
+    delete_vhost(management_client, vhost)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -14,7 +14,6 @@ from flows.publishing.fields import (
     PUBLISH_FIELDS,
     PublishInvalid,
     as_64_bit_integers,
-    bool_word,
     form_to_raw,
     parse_body,
     parse_expiration,
@@ -258,26 +257,6 @@ def test_header_integers_are_marked_64_bit_and_nothing_else_is(value, expected_t
     converted = as_64_bit_integers(value)
     assert converted == value
     assert types(converted) == expected_types
-
-
-@pytest.mark.parametrize(
-    ("text", "meaning"),
-    [
-        ("true", True),
-        (" YES ", True),
-        ("on", True),
-        ("1", True),
-        ("false", False),
-        ("No", False),
-        ("off", False),
-        ("0", False),
-        ("", None),
-        ("maybe", None),
-        ("2", None),
-    ],
-)
-def test_bool_words(text, meaning):
-    assert bool_word(text) is meaning
 
 
 @pytest.mark.parametrize(

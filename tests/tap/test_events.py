@@ -1,4 +1,4 @@
-"""Event normalisation: each delivery of either mode becomes one contract event (tables)."""
+"""Event normalisation: each delivery of either mode becomes one `TapEvent` (tables)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import pika
 import pytest
 
 from flows.tap.events import (
+    BodyPreview,
+    TapEvent,
     body_preview,
     from_binding_delivery,
     from_firehose_delivery,
@@ -24,6 +26,13 @@ CONTRACT_KEYS = {
     "routed_queues", "unroutable", "queue", "connection", "channel", "user", "redelivered",
     "properties", "headers", "body", "received_at",
 }  # fmt: skip
+
+
+def test_the_typed_event_has_exactly_the_keys_of_the_stream() -> None:
+    assert TapEvent.__required_keys__ == CONTRACT_KEYS
+    assert TapEvent.__optional_keys__ == frozenset()
+    assert BodyPreview.__required_keys__ == {"preview", "encoding", "size", "truncated"}
+    assert BodyPreview.__optional_keys__ == {"pretty"}
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,16 @@ import pytest
 from flows.models import TapFirehoseLease
 from tests.live_server import REPO_ROOT, LiveDashboard, database_url_for
 from tests.tap.helpers import amqp_channel, tap_queues
-from tests.tap.ws import is_running, open_tap, receive_until, run_async, session_cookie
+from tests.tap.ws import (
+    is_batch_with_events,
+    is_running,
+    open_tap,
+    receive_until,
+    run_async,
+    session_cookie,
+    watch,
+)
+from tests.waiting import StopWaiting, eventually
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
@@ -37,11 +45,18 @@ class TapProcess:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 60  # Django start-up on a loaded CI machine
-        while "tap process ready" not in self.output():
-            assert self.process.poll() is None, self.output()
-            assert time.monotonic() < deadline, self.output()
-            time.sleep(0.1)
+        eventually(
+            self._ready,
+            what="`manage.py tap` ready",
+            timeout=60,  # Django start-up on a loaded CI machine
+            interval=0.1,
+        )
+
+    def _ready(self) -> bool:
+        if self.process.poll() is not None:
+            raise StopWaiting(f"exited with {self.process.returncode}: {self.output()}")
+        assert "tap process ready" in self.output(), self.output()
+        return True
 
     def output(self) -> str:
         return Path(self.log.name).read_text(errors="replace")
@@ -79,35 +94,32 @@ def redis_setup(django_db_setup, django_db_blocker, scratch_vhost: str) -> Itera
     setup["tap"].stop()  # a test may have replaced it
 
 
-def wait_until(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
-
-
 def test_the_tap_process_feeds_viewers_and_stops_after_the_last(
     redis_setup: dict, scratch_vhost: str, user, management_client
 ) -> None:
-    dashboard = redis_setup["dashboard"]
-    cookie = session_cookie(user)
     with amqp_channel(scratch_vhost) as channel:
         channel.queue_declare("work")
-
-        async def scenario() -> list[dict]:
-            async with open_tap(dashboard.url, cookie, vhost=scratch_vhost) as ws:
-                await receive_until(ws, is_running)
-                # Firehose (configured for this vhost): the default exchange is covered.
-                channel.basic_publish("", "work", b"through redis")
-                return await receive_until(ws, lambda m: m["type"] == "batch" and m["events"])
-
-        messages = run_async(scenario)
+        messages = watch(
+            redis_setup["dashboard"].url,
+            session_cookie(user),
+            vhost=scratch_vhost,
+            # Firehose (configured for this vhost): the default exchange is covered.
+            act=lambda: channel.basic_publish("", "work", b"through redis"),
+        )
     [event] = messages[-1]["events"]
     assert event["source"] == "firehose"
     assert event["routed_queues"] == ["work"]
     assert event["body"]["preview"] == "through redis"
-    wait_until(lambda: not tap_queues(management_client, scratch_vhost))
-    wait_until(lambda: management_client.vhost(scratch_vhost).tracing is False)
+    eventually(
+        lambda: not tap_queues(management_client, scratch_vhost),
+        what="the tap's queues gone after the last viewer",
+        interval=0.2,
+    )
+    eventually(
+        lambda: management_client.vhost(scratch_vhost).tracing is False,
+        what="tracing switched off again",
+        interval=0.2,
+    )
     assert redis_setup["tap"].process.poll() is None
 
 
@@ -128,7 +140,11 @@ def test_kill_9_leaves_no_queue_and_tracing_can_be_restored(
 
     run_async(watch_until_killed)
     # The exclusive queues die with the killed process's connection.
-    wait_until(lambda: not tap_queues(management_client, scratch_vhost))
+    eventually(
+        lambda: not tap_queues(management_client, scratch_vhost),
+        what="the killed tap's queues gone",
+        interval=0.2,
+    )
     # Tracing is still on, and the lease says it was off before.
     assert management_client.vhost(scratch_vhost).tracing is True
     assert TapFirehoseLease.objects.filter(vhost=scratch_vhost, tracing_was_on=False).exists()
@@ -159,12 +175,10 @@ def test_viewers_heartbeats_bring_a_restarted_tap_process_back(
                 first = (await receive_until(ws, is_running))[-1]["status"]["run"]
                 redis_setup["tap"].stop()
                 redis_setup["tap"] = TapProcess(redis_setup["env"])
-                # Within a heartbeat (5 s) the new process learns of the viewer.
-                await receive_until(
-                    ws, lambda m: is_running(m) and m["status"]["run"] != first, timeout=15
-                )
+                # At the viewer's next heartbeat (every 5 s) the new process learns of it.
+                await receive_until(ws, lambda m: is_running(m) and m["status"]["run"] != first)
                 channel.basic_publish("", "work", b"after the restart")
-                return await receive_until(ws, lambda m: m["type"] == "batch" and m["events"])
+                return await receive_until(ws, is_batch_with_events)
 
         messages = run_async(scenario)
     [event] = messages[-1]["events"]

@@ -6,9 +6,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from flows.tap.events import TapEvent
 from flows.tap.filters import EventFilter
 from flows.tap.groups import tap_group
 from flows.tap.viewer import ViewerStream
+from tests.tap.tap_events import delivered, published
 
 
 class FakeClock:
@@ -19,12 +21,10 @@ class FakeClock:
         return self.now
 
 
-def events(n: int, *, kind: str = "publish", start: int = 0) -> list[dict]:
-    return [
-        {"seq": start + i, "kind": kind, "exchange": "x", "routing_key": f"k.{i}",
-         "routing_keys": [f"k.{i}"], "body": {"preview": ""}}
-        for i in range(n)
-    ]  # fmt: skip
+def events(n: int, *, kind: str = "publish", start: int = 0) -> list[TapEvent]:
+    if kind == "deliver":
+        return [delivered(start + i, exchange="x", routing_key=f"k.{i}") for i in range(n)]
+    return [published(start + i, exchange="x", routing_key=f"k.{i}") for i in range(n)]
 
 
 def identity_holds(counts: dict) -> bool:
@@ -199,9 +199,7 @@ def test_missed_batches_count_as_dropped(messages, received, dropped) -> None:
 
 
 def test_what_a_viewer_is_sent_has_pretty_json_bodies() -> None:
-    from flows.tap.events import body_preview
-
     stream = ViewerStream(EventFilter())
-    [sent] = stream.process([{"seq": 1, "body": body_preview(b'{"k":1}', pretty=False)}])
+    [sent] = stream.process([published(body=b'{"k":1}', pretty=False)])
     assert sent["body"] == {"preview": '{\n  "k": 1\n}', "encoding": "json", "size": 7,
                             "truncated": False}  # fmt: skip

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.waiting import StopWaiting, eventually_async
 
 
 def session_cookie(user) -> str:
@@ -26,11 +29,11 @@ def tap_url(base_url: str, **params: Any) -> str:
     return base_url.replace("http://", "ws://") + "/ws/tap/?" + query
 
 
-def open_tap(base_url: str, cookie: str | None, **params: Any):
+def open_tap(base_url: str, cookie: str | None, *, origin: str | None = None, **params: Any):
     headers = {"Cookie": cookie} if cookie else {}
     return connect(
         tap_url(base_url, **params),
-        origin=base_url,
+        origin=origin or base_url,
         additional_headers=headers,
         max_size=None,
         open_timeout=10,
@@ -41,23 +44,56 @@ async def receive_json(ws: ClientConnection, timeout: float = 10.0) -> dict[str,
     return json.loads(await asyncio.wait_for(ws.recv(), timeout))
 
 
-async def receive_until(ws: ClientConnection, predicate, timeout: float = 15.0) -> list[dict]:
+async def receive_until(ws: ClientConnection, predicate, timeout: float = 30.0) -> list[dict]:
     """Every message up to and including the first one `predicate` accepts."""
-    deadline = time.monotonic() + timeout
-    seen = []
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise AssertionError(f"timed out; last messages: {seen[-3:]}")
-        message = await receive_json(ws, remaining)
+    seen: list[dict] = []
+
+    async def next_is_wanted() -> bool:
+        try:
+            message = json.loads(await ws.recv())
+        except ConnectionClosed as closed:
+            raise StopWaiting(f"the websocket closed; last messages: {seen[-3:]}") from closed
         seen.append(message)
-        if predicate(message):
-            return seen
+        assert predicate(message), f"last messages: {seen[-3:]}"
+        return True
+
+    await eventually_async(
+        next_is_wanted,
+        what=f"a websocket message that {getattr(predicate, '__name__', 'matches')} accepts",
+        timeout=timeout,
+        interval=0,
+    )
+    return seen
 
 
 def is_running(message: dict) -> bool:
     status = message.get("status")
     return message.get("type") == "status" and (status or {}).get("state") == "running"
+
+
+def is_batch_with_events(message: dict) -> bool:
+    return message.get("type") == "batch" and bool(message.get("events"))
+
+
+def watch(
+    base_url: str,
+    cookie: str,
+    *,
+    vhost: str,
+    act: Callable[[], None],
+    until: Callable[[dict], bool] = is_batch_with_events,
+    **params: Any,
+) -> list[dict]:
+    """Open `/ws/tap/`; once the tap runs, `act()` (publish, say); then every message up to
+    and including the first one `until` accepts."""
+
+    async def scenario() -> list[dict]:
+        async with open_tap(base_url, cookie, vhost=vhost, **params) as ws:
+            await receive_until(ws, is_running)
+            act()
+            return await receive_until(ws, until)
+
+    return run_async(scenario)
 
 
 def run_async(coroutine_function, *args: Any) -> Any:

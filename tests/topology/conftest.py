@@ -9,7 +9,8 @@ import pytest
 from django.conf import settings
 
 from flows.broker.management_api import ManagementClient
-from tests.conftest import amqp_username
+from tests.broker_admin import create_vhost_for, delete_vhost
+from tests.conftest import dashboard_users
 
 HOSTILE = "a/b%2F<c>"
 
@@ -27,10 +28,7 @@ def patient_client() -> Iterator[ManagementClient]:
 
 
 def make_vhost(client: ManagementClient, name: str) -> str:
-    client.create_vhost(name)
-    for user in {settings.RABBITMQ_API_USER, amqp_username()}:
-        client.set_permissions(name, user)
-    return name
+    return create_vhost_for(client, name, dashboard_users())
 
 
 @pytest.fixture
@@ -38,7 +36,7 @@ def hostile_vhost(patient_client: ManagementClient) -> Iterator[str]:
     """A scratch vhost named with a slash, a percent-escape, markup, a space and ü."""
     name = make_vhost(patient_client, f"flows-test-{uuid.uuid4().hex[:6]} {HOSTILE} ü")
     yield name
-    patient_client.delete_vhost(name)
+    delete_vhost(patient_client, name)
 
 
 @pytest.fixture
@@ -46,25 +44,4 @@ def roomy_vhost(patient_client: ManagementClient) -> Iterator[str]:
     """A scratch vhost for hundreds of objects: dropping them can take the broker a while."""
     name = make_vhost(patient_client, f"flows-test-{uuid.uuid4().hex[:10]}")
     yield name
-    patient_client.delete_vhost(name)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def close_topology_client() -> Iterator[None]:
-    """The process-wide client for whole-vhost reads is closed with the test session."""
-    from flows.topology import get_topology_client
-
-    yield
-    if get_topology_client.cache_info().currsize:
-        get_topology_client().close()
-    get_topology_client.cache_clear()
-
-
-@pytest.fixture(autouse=True)
-def fresh_topology_snapshots() -> Iterator[None]:
-    """No test sees a vhost snapshot another test left (see flows.topology_cache)."""
-    from flows import topology_cache
-
-    topology_cache.forget()
-    yield
-    topology_cache.forget()
+    delete_vhost(patient_client, name)

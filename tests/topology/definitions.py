@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from flows.broker.management_api import ManagementClient, api_path
+from flows.broker.management_api import ManagementClient
+from tests.broker_admin import import_definitions
 
 
 def exchange(name: str, type_: str = "direct", *, internal: bool = False, **arguments: Any):
@@ -49,8 +50,8 @@ def declare(
     bindings: Sequence[dict[str, Any]] = (),
 ) -> None:
     """Create the objects in `vhost` (which must exist): one POST, whatever the size."""
-    client.request(
-        "POST",
-        api_path("definitions", vhost),
-        json={"exchanges": list(exchanges), "queues": list(queues), "bindings": list(bindings)},
+    import_definitions(
+        client,
+        vhost,
+        {"exchanges": list(exchanges), "queues": list(queues), "bindings": list(bindings)},
     )

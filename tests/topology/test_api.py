@@ -19,11 +19,13 @@ from flows.broker.errors import (
     BrokerUnreachable,
     ManagementPluginMissing,
 )
-from flows.broker.management_api import ManagementClient
+from flows.broker.management_api import ManagementClient, reset_management_client
 from flows.views.json_api import broker_error_status
+from tests.broker_admin import delete_vhost
 from tests.live_server import free_port
 from tests.topology.conftest import HOSTILE, make_vhost
 from tests.topology.definitions import binding, declare, exchange, queue
+from tests.waiting import eventually
 
 SCRIPT = "<script>window.__pwned=1</script>"
 # The `headers` parameter of a message from the EU, and of one from the US.
@@ -69,7 +71,7 @@ def shop(patient_client: ManagementClient) -> Iterator[str]:
         ],
     )
     yield vhost
-    patient_client.delete_vhost(vhost)
+    delete_vhost(patient_client, vhost)
 
 
 def get_json(client: Client, path: str, **params: str):
@@ -128,12 +130,12 @@ def test_topology_lists_consumers_with_prefetch_and_ack_mode(
         channel.basic_qos(prefetch_count=7)
         channel.basic_consume("audited", lambda *a: None, auto_ack=True, consumer_tag="c-1")
         connection.process_data_events(time_limit=0.1)
-        deadline = time.monotonic() + 10
-        while True:
+
+        def topology_with_a_consumer() -> dict | None:
             _, body = get_json(api, "/api/topology", vhost=shop)
-            if body["consumers"] or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
+            return body if body["consumers"] else None
+
+        body = eventually(topology_with_a_consumer, what="the consumer listed", interval=0.2)
     finally:
         connection.close()
     [consumer] = body["consumers"]
@@ -143,8 +145,9 @@ def test_topology_lists_consumers_with_prefetch_and_ack_mode(
 
 
 def test_an_unchanged_topology_answers_304_to_its_etag(
-    api: Client, scratch_vhost: str, management_client: ManagementClient
+    api: Client, scratch_vhost: str, management_client: ManagementClient, settings
 ):
+    settings.FLOWS_TOPOLOGY_MAX_AGE_S = 0  # each request reads: the etag is under test here
     declare(management_client, scratch_vhost, queues=[queue("old-queue")])
     first = api.get("/api/topology", {"vhost": scratch_vhost})
     etag = {"If-None-Match": first["ETag"]}
@@ -334,46 +337,48 @@ def test_names_with_slashes_percents_and_markup_work_end_to_end(
 # --- the broker down ----------------------------------------------------------------------------
 
 
-def use_management_client(monkeypatch, client: ManagementClient) -> None:
-    """Make the dashboard's code use this client (a real one, pointed elsewhere)."""
-    monkeypatch.setattr("flows.topology.get_topology_client", lambda: client)
-    monkeypatch.setattr("flows.views.topology.get_management_client", lambda: client)
+@pytest.fixture
+def repoint_management_api(settings) -> Iterator[None]:
+    """Change the management API settings for one test: the dashboard's one client follows."""
+    reset_management_client()
+    yield
+    reset_management_client()  # the next call reads the restored settings
 
 
 @pytest.fixture
-def api_down(monkeypatch) -> Iterator[int]:
+def api_down(settings, repoint_management_api: None) -> int:
     """The management API points at a closed port for the duration of a test."""
     closed = free_port()
-    with ManagementClient(f"http://127.0.0.1:{closed}/", "guest", "guest", timeout=2) as client:
-        use_management_client(monkeypatch, client)
-        yield closed
+    settings.RABBITMQ_API_URL = f"http://127.0.0.1:{closed}/"
+    return closed
+
+
+def unread_vhost() -> str:
+    """A vhost name no earlier read left in the topology cache."""
+    return f"flows-test-unread-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.mark.parametrize(
-    ("path", "params"),
-    [("/api/topology", {"vhost": "/"}), ("/api/route", {"vhost": "/", "exchange": ""})],
+    ("path", "params"), [("/api/topology", {}), ("/api/route", {"exchange": ""})]
 )
 def test_a_management_api_outage_is_a_503_with_a_message(
     api: Client, api_down: int, path: str, params: dict
 ):
-    status, body = get_json(api, path, **params)
+    status, body = get_json(api, path, vhost=unread_vhost(), **params)
     assert status == 503
     assert body["error"] == f"RabbitMQ management API unreachable at 127.0.0.1:{api_down}"
 
 
 @pytest.fixture
-def api_refuses_us(monkeypatch) -> Iterator[None]:
+def api_refuses_us(settings, repoint_management_api: None) -> None:
     """The management API answers, but not to the dashboard's (wrong) password."""
-    url, user = settings.RABBITMQ_API_URL, settings.RABBITMQ_API_USER
-    with ManagementClient(url, user, "not-the-password", timeout=2) as client:
-        use_management_client(monkeypatch, client)
-        yield
+    settings.RABBITMQ_API_PASSWORD = "not-the-password"
 
 
 def test_refused_credentials_are_a_502_naming_the_user_not_the_password(
     api: Client, api_refuses_us: None
 ):
-    status, body = get_json(api, "/api/topology", vhost="/")
+    status, body = get_json(api, "/api/topology", vhost=unread_vhost())
     assert status == 502
     assert f"refused user {settings.RABBITMQ_API_USER!r}" in body["error"]
     assert "not-the-password" not in json.dumps(body)
@@ -396,8 +401,10 @@ def test_broker_errors_map_to_statuses_that_say_whose_fault_it_is(error, status)
 def test_a_slow_vhost_is_served_from_its_last_read_while_a_new_one_runs(
     api: Client, scratch_vhost: str, management_client: ManagementClient, settings
 ):
-    # Every read counts as slow here; a real one is a vhost of thousands of objects.
+    # Every read counts as slow here; a real one is a vhost of thousands of objects. And no
+    # read is young enough to be served without a look at its age.
     settings.FLOWS_TOPOLOGY_SLOW_READ_S = 0
+    settings.FLOWS_TOPOLOGY_MAX_AGE_S = 0
     declare(management_client, scratch_vhost, queues=[queue("first")])
     _, body = get_json(api, "/api/topology", vhost=scratch_vhost)
     assert [item["name"] for item in body["queues"]] == ["first"]
@@ -407,10 +414,10 @@ def test_a_slow_vhost_is_served_from_its_last_read_while_a_new_one_runs(
     _, served = get_json(api, "/api/topology", vhost=scratch_vhost)
     assert [item["name"] for item in served["queues"]] == ["first"]  # the snapshot, at once
 
-    deadline = time.monotonic() + 5
-    names: list[str] = []
-    while time.monotonic() < deadline and names != ["first", "second"]:
-        time.sleep(0.1)
+    def the_background_read_served() -> bool:
         _, body = get_json(api, "/api/topology", vhost=scratch_vhost)
         names = [item["name"] for item in body["queues"]]
-    assert names == ["first", "second"]
+        assert names == ["first", "second"], names
+        return True
+
+    eventually(the_background_read_served, what="the background read served", interval=0.1)

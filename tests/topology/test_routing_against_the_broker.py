@@ -19,8 +19,8 @@ import pika
 import pytest
 
 from flows.broker.amqp import open_blocking_connection
-from flows.routing_rules import route
-from flows.topology import load_topology
+from flows.routing_rules.dry_run import route
+from flows.topology.reading import load_topology
 
 TOPIC_WORDS = ["a", "b", "", "*", "#"]
 KEY_WORDS = ["a", "b", "", "c"]

@@ -11,17 +11,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flows.routing_rules import (
-    PublishRefused,
-    UnknownExchange,
+from flows.routing_rules.dry_run import PublishRefused, UnknownExchange, route, routing_keys_of
+from flows.routing_rules.matching import (
     amqp_values_equal,
     explain_headers_match,
     headers_match,
-    route,
-    routing_keys_of,
     topic_matches,
 )
-from flows.topology import Topology, build_topology
+from flows.topology.parsing import build_topology
+from flows.topology.records import Topology
 
 # --- topic ----------------------------------------------------------------------------------------
 

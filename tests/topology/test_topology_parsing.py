@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flows.topology import (
-    Policy,
+from flows.topology.parsing import (
     build_topology,
     matching_policy,
     parse_binding,
@@ -15,6 +14,7 @@ from flows.topology import (
     parse_policy,
     parse_queue,
 )
+from flows.topology.records import Policy
 
 
 def policy(name: str, pattern: str, apply_to: str = "all", priority: int = 0, **definition):

@@ -1,1 +1,0 @@
-"""Websocket consumers. Each refuses anonymous users."""
