@@ -293,6 +293,9 @@
       });
   }
 
+  // A scenario page shows the graph from the start.
+  if ("graphOpen" in root.dataset) queueMicrotask(toggleGraph);
+
   // Cytoscape is large: loaded only when someone opens the graph, in order.
   function loadGraphScripts() {
     if (window.flowsGraph) return Promise.resolve();
