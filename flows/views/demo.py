@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from flows.demo import service
@@ -71,8 +72,11 @@ def _load_or_unload(request: HttpRequest, name: str, change: Any) -> HttpRespons
         message, error, status = "", exc.message, _status(exc)
     else:
         message, error, status = result.describe(), "", 200
-    # htmx swaps the list in place; a plain form post gets the whole page.
+    # htmx swaps the list in place; a plain form post goes back to its page, or gets the list.
     htmx = request.headers.get("HX-Request")
+    back = request.POST.get("next", "")
+    if not htmx and not error and url_has_allowed_host_and_scheme(back, None):
+        return redirect(back)
     return render(
         request,
         "flows/demo/_scenarios.html" if htmx else "flows/demo/list.html",

@@ -260,3 +260,21 @@ def test_unloading_stops_the_run(speaker, demo_vhost):
     speaker.post("/demo/topics/unload", {"vhost": demo_vhost})
     assert not run.running
     assert find_load("topics", demo_vhost) is None
+
+
+def test_the_scenario_page_loads_into_its_vhost_and_comes_back(speaker, demo_vhost):
+    page = f"/demo/topics/?vhost={demo_vhost}"
+    html = speaker.get(page).content.decode()
+    assert 'name="next" value="/demo/topics/?vhost=' in html
+    response = speaker.post("/demo/topics/load", {"vhost": demo_vhost, "next": page})
+    assert response.status_code == 302
+    assert response["Location"] == page
+    assert find_load("topics", demo_vhost) is not None
+
+
+def test_a_load_never_sends_the_browser_to_another_site(speaker, demo_vhost):
+    response = speaker.post(
+        "/demo/topics/load", {"vhost": demo_vhost, "next": "https://evil.example/"}
+    )
+    assert response.status_code == 200
+    assert find_load("topics", demo_vhost) is not None
