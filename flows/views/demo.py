@@ -180,9 +180,13 @@ def _controls(
 
 @require_GET
 def demo_controls(request: HttpRequest, name: str) -> HttpResponse:
-    """The controls with their counters, polled while the scenario runs."""
+    """The controls; with `counts=1` only their counters, polled while the scenario runs."""
     scenario = _scenario(name)
-    return _controls(request, scenario, _vhost(request, scenario))
+    vhost = _vhost(request, scenario)
+    if request.GET.get("counts"):
+        context = _controls_context(request, scenario, vhost)
+        return render(request, "flows/demo/_counts.html", context)
+    return _controls(request, scenario, vhost)
 
 
 @require_POST

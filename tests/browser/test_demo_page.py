@@ -75,5 +75,7 @@ def test_load_topics_start_it_and_watch_a_message_reach_a_consumer(
     delivered = feed.locator(".live-row.kind-deliver").filter(has_text="all-food")
     expect(delivered.first.locator(".deliver-to")).not_to_have_text("→ consumer", timeout=30_000)
 
+    # The counters follow the run without a reload.
+    expect(page.get_by_test_id("published").first).not_to_have_text("0", timeout=15_000)
     page.get_by_role("button", name="Stop all").click()
     expect(page.get_by_test_id("demo-run-state")).to_have_text("stopped", timeout=20_000)

@@ -216,6 +216,10 @@ def test_start_change_while_running_and_stop(speaker, demo_vhost, management_cli
     )
     html = speaker.get("/demo/topics/controls", {"vhost": demo_vhost}).content.decode()
     assert "food lover 1:" in html
+    counts = speaker.get("/demo/topics/controls", {"vhost": demo_vhost, "counts": "1"})
+    html = counts.content.decode()
+    assert 'id="demo-deliveries-1" data-testid="deliveries" hx-swap-oob="true"' in html
+    assert "food lover 1:" in html and "<form" not in html
 
     response = speaker.post("/demo/topics/run", {"vhost": demo_vhost, "action": "stop"})
     assert response.status_code == 200
