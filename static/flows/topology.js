@@ -126,6 +126,7 @@
     consumer: (record) => [
       ["queue", record.queue],
       ["consumer tag", record.consumer_tag],
+      ["connection name", record.connection_label],
       ["channel", record.channel],
       ["user", record.user],
       ["prefetch", record.prefetch_count],
@@ -142,7 +143,7 @@
 
   function consumerList(consumers) {
     return edgeList("Consumers", consumers, (consumer) => [
-      el("code", { text: consumer.consumer_tag }),
+      el("code", { text: consumer.label || consumer.consumer_tag }),
       el("span", {
         className: "hint",
         text: " prefetch " + shown(consumer.prefetch_count) + " · " + window.flowsGraph.ackMode(consumer) + " · " + consumer.channel,
