@@ -10,10 +10,8 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from django.conf import settings
 
-from flows.broker.management_api import (
-    ManagementClient,
-    reset_management_client,
-)
+from flows.broker.management_api import ManagementClient
+from flows.runtime import Runtime, runtime
 from tests.broker_admin import create_vhost_for, delete_vhost
 from tests.live_server import LiveDashboard, database_url_for
 
@@ -42,8 +40,8 @@ TEST_PASSWORD = "correct horse battery staple"
 
 @pytest.fixture(scope="session")
 def management_client() -> Iterator[ManagementClient]:
-    # A client of the fixture's own: tests that repoint the process-wide one (an outage, say)
-    # close it, and must not close the one every other fixture uses.
+    # A client of the fixture's own: tests that repoint the runtime's (an outage, say) stop
+    # it, and must not close the one every other fixture uses.
     client = ManagementClient(
         settings.RABBITMQ_API_URL,
         settings.RABBITMQ_API_USER,
@@ -54,7 +52,6 @@ def management_client() -> Iterator[ManagementClient]:
     )
     yield client
     client.close()
-    reset_management_client()
 
 
 def amqp_username() -> str:
@@ -87,6 +84,23 @@ def scratch_vhost(management_client: ManagementClient) -> Iterator[str]:
     )
     yield name
     delete_vhost(management_client, name)
+
+
+# --- the process's runtime ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_runtime() -> Iterator[Runtime]:
+    """The process's runtime with nothing in it, stopped again after the test.
+
+    For tests that start publishers or taps in this process, or that change settings the
+    runtime's members read once (the management API's address): what they start stops
+    (request this fixture after the vhost it works in, so it stops before the vhost goes),
+    and the next test builds its own.
+    """
+    runtime().stop()
+    yield runtime()
+    runtime().stop()
 
 
 # --- the dashboard, served for real -------------------------------------------------------------

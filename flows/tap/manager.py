@@ -11,7 +11,6 @@ heart-beat through the channel layer instead of calling it directly.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import logging
 import time
@@ -32,10 +31,10 @@ MAX_BACKLOG_BATCHES = 200
 def tracing_is_on(vhost: str) -> bool:
     """Blocking (management API): tracing is on for the vhost; False when it cannot tell."""
     from flows.broker.errors import BrokerError
-    from flows.broker.management_api import get_management_client
+    from flows.runtime import runtime
 
     try:
-        return get_management_client().vhost(vhost).tracing
+        return runtime().management_client.vhost(vhost).tracing
     except BrokerError:
         return False
 
@@ -138,7 +137,7 @@ class TapRunner:
 
 
 class TapManager:
-    """Refcounted taps per vhost for one process."""
+    """Refcounted taps per vhost for one process, on one event loop (`flows.runtime` holds it)."""
 
     def __init__(
         self,
@@ -248,7 +247,8 @@ class TapManager:
         await asyncio.gather(*(runner.stop() for runner in runners))
 
     def stop_all_blocking(self) -> None:
-        """At interpreter exit: stop the tap threads so tracing is restored."""
+        """From another thread once the loop has ended (interpreter exit): stop the tap threads,
+        so their queues go and tracing is restored."""
         for runner in list(self.runners.values()):
             runner.tap.stop(timeout=5)
 
@@ -260,17 +260,3 @@ def _restore_stale_quietly() -> None:
         restore_stale_leases()
     except Exception:
         LOGGER.exception("could not restore tracing left on by a dead tap")
-
-
-_managers: dict[int, TapManager] = {}
-
-
-def get_tap_manager() -> TapManager:
-    """The manager of this process's event loop (daphne has one)."""
-    loop = asyncio.get_running_loop()
-    manager = _managers.get(id(loop))
-    if manager is None:
-        manager = TapManager()
-        _managers[id(loop)] = manager
-        atexit.register(manager.stop_all_blocking)
-    return manager

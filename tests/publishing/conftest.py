@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +11,8 @@ import pytest
 
 from flows.broker.amqp import open_blocking_connection
 from flows.broker.management_api import ManagementClient
-from flows.publishing.publisher import publisher_connection_name, stop_all_publishers
+from flows.publishing.publisher import publisher_connection_name
+from flows.runtime import Runtime
 from tests.broker_admin import bind_queue, close_connection, declare_exchange, declare_queue
 
 
@@ -70,10 +70,13 @@ def declare_demo_topology(client: ManagementClient, vhost: str) -> None:
 
 
 @pytest.fixture
-def demo(scratch_vhost: str, management_client: ManagementClient) -> Iterator[DemoTopology]:
+def demo(
+    scratch_vhost: str, management_client: ManagementClient, fresh_runtime: Runtime
+) -> DemoTopology:
+    """The demo topology in a scratch vhost; the runtime (its publishers) stops before the vhost
+    is deleted."""
     declare_demo_topology(management_client, scratch_vhost)
-    yield DemoTopology(vhost=scratch_vhost, client=management_client)
-    stop_all_publishers()
+    return DemoTopology(vhost=scratch_vhost, client=management_client)
 
 
 def close_publisher_connection(client: ManagementClient, vhost: str, timeout: float = 10) -> None:

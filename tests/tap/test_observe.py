@@ -8,10 +8,19 @@ import time
 import pika
 import pytest
 
-from flows.tap.observe import firehose_running, wait_for_routed_queues
+from flows.runtime import runtime
 from tests.tap.helpers import amqp_channel, running_tap
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
+
+
+# What the taps these tests start record: the process's own observations.
+def firehose_running(vhost: str) -> bool:
+    return runtime().firehose_observations.firehose_running(vhost)
+
+
+def wait_for_routed_queues(vhost: str, message_id: str, timeout_s: float) -> list[str] | None:
+    return runtime().firehose_observations.wait_for_routed_queues(vhost, message_id, timeout_s)
 
 
 def test_answers_with_the_queues_the_broker_routed_to(scratch_vhost: str) -> None:
