@@ -12,9 +12,7 @@ import asyncio
 import signal
 import sys
 import threading
-import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 import httpx
 import pytest
@@ -30,17 +28,7 @@ from tests.live_server import LiveDashboard, database_url_for
 from tests.tap.helpers import amqp_channel, tap_queues
 from tests.tap.test_tap_process import REDIS_URL, TapProcess
 from tests.tap.ws import is_running, open_tap, receive_until, run_async, session_cookie
-
-T = TypeVar("T")
-
-
-def until(condition: Callable[[], T], *, what: str, timeout: float = 20.0) -> T:
-    """`condition()` once it is truthy; fails naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.1)
-    return value
+from tests.waiting import eventually, eventually_async
 
 
 def dashboard_connections(client: ManagementClient, vhost: str) -> list[str]:
@@ -106,13 +94,16 @@ def test_a_stop_cancels_repeat_runs_and_closes_the_publishers_connection(
         {"vhost": scratch_vhost, "routing_key": "work", "repeat": "100000", "rate": "100"}
     )
     run = runtime.publishers.start_repeat(request)
-    until(lambda: run.published > 0, what="the run publishing")
-    until(lambda: dashboard_connections(management_client, scratch_vhost), what="its connection")
+    eventually(lambda: run.published > 0, what="the run publishing")
+    eventually(
+        lambda: dashboard_connections(management_client, scratch_vhost),
+        what="the publisher's connection listed",
+    )
     runtime.stop()
     assert run.finished
     assert run.state == "cancelled"
     assert run.published < 100000
-    until(
+    eventually(
         lambda: not dashboard_connections(management_client, scratch_vhost),
         what="the publisher's connection closed",
     )
@@ -167,8 +158,8 @@ def firehose_tap(
         manager = runtime.tap_manager()
         viewer = await manager.layer.new_channel()
         runner = await manager.join(scratch_vhost, viewer, mode="firehose", firehose_allowed=True)
-        await asyncio.to_thread(
-            until, lambda: runner.tap.status()["state"] == "running", what="the tap running"
+        await eventually_async(
+            lambda: runner.tap.status()["state"] == "running", what="the tap running"
         )
         assert management_client.vhost(scratch_vhost).tracing is True
         assert len(tap_queues(management_client, scratch_vhost)) == 2
@@ -182,7 +173,7 @@ def assert_the_tap_left_nothing(client: ManagementClient, vhost: str) -> None:
     assert client.vhost(vhost).tracing is False
     assert tap_queues(client, vhost) == []
     assert not TapFirehoseLease.objects.filter(vhost=vhost).exists()
-    until(lambda: not dashboard_connections(client, vhost), what="the tap's connection closed")
+    eventually(lambda: not dashboard_connections(client, vhost), what="the tap's connection closed")
 
 
 def test_astop_on_the_loop_stops_its_taps(
@@ -303,7 +294,7 @@ def test_the_web_process_stopped_by_a_signal_restores_tracing_and_leaves_nothing
                 assert management_client.vhost(scratch_vhost).tracing is True
                 assert len(tap_queues(management_client, scratch_vhost)) == 2
                 await asyncio.to_thread(
-                    until,
+                    eventually,
                     lambda: len(dashboard_connections(management_client, scratch_vhost)) == 2,
                     what="the tap's and the publisher's connections listed",
                 )
