@@ -31,7 +31,6 @@ from pika.adapters.blocking_connection import BlockingChannel, BlockingConnectio
 
 from flows.broker.amqp import open_blocking_connection
 from flows.broker.errors import BrokerError
-from flows.broker.management_api import ManagementClient
 from flows.broker.naming import dashboard_object_name
 from flows.runtime import runtime
 from flows.tap import firehose
@@ -134,7 +133,6 @@ class Tap:
         sink: Sink,
         *,
         tap_settings: TapSettings | None = None,
-        client: ManagementClient | None = None,
     ) -> None:
         if mode not in CAPTURE_MODES:
             raise ValueError(f"mode must be one of {CAPTURE_MODES}, not {mode!r}")
@@ -142,7 +140,8 @@ class Tap:
         self.mode = mode
         self.settings = tap_settings or TapSettings()
         self._sink = sink
-        self._client = client or runtime().management_client
+        # The process's, held for the tap's whole life: the stop restores tracing through it.
+        self._client = runtime().management_client
         self._observations = runtime().firehose_observations
         self._stop = threading.Event()
         self._lock = threading.Lock()
