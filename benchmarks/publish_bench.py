@@ -20,7 +20,7 @@ _harness.setup_django("publish-bench-")
 from flows.broker.amqp import open_blocking_connection  # noqa: E402
 from flows.publishing.fields import parse_publish_request  # noqa: E402
 from flows.runtime import runtime  # noqa: E402
-from tests.broker_admin import bind_queue, declare_exchange, declare_queue  # noqa: E402
+from tests.support.broker_admin import bind_queue, declare_exchange, declare_queue  # noqa: E402
 
 
 def declare_bench_queue(vhost: str) -> None:

@@ -1,45 +1,31 @@
 """The process's runtime: one owner of process-wide state, one stop, on the real broker.
 
-First what a `Runtime` holds and how it stops (taps on their loop or from outside it,
-publishers, the cache's workers, the client); then the processes that serve: daphne (as
-`manage.py serve` runs it) and `manage.py tap`, each sent SIGTERM or SIGINT while a firehose
-tap runs, must put tracing back, delete the tap's queues and leave no connection behind.
+What a `Runtime` holds, and how it stops: the taps on their loop or from outside it, the
+publishers, the cache's workers, the client. The processes that stop it on SIGTERM and
+SIGINT are tested where they start: `tests/dashboard/test_asgi.py` (daphne, `manage.py
+serve`) and `tests/management/commands/test_tap.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import signal
-import sys
 import threading
 from collections.abc import Awaitable, Callable
 
-import httpx
 import pytest
 
-from flows.broker.amqp import CONNECTION_NAME_PREFIX
 from flows.broker.management_api import ManagementClient
-from flows.models import TapFirehoseLease
 from flows.publishing.fields import parse_publish_request
 from flows.runtime import Runtime
 from flows.tap.manager import TapManager
-from tests.conftest import TEST_PASSWORD
-from tests.live_server import LiveDashboard, database_url_for
-from tests.tap.helpers import amqp_channel, tap_queues
-from tests.tap.test_tap_process import REDIS_URL, TapProcess
-from tests.tap.ws import is_running, open_tap, receive_until, run_async, session_cookie
-from tests.waiting import eventually, eventually_async
-
-
-def dashboard_connections(client: ManagementClient, vhost: str) -> list[str]:
-    """The names of the dashboard's AMQP connections to `vhost` the broker lists."""
-    names = []
-    for connection in client.connections(vhost):
-        name = str((connection.get("client_properties") or {}).get("connection_name") or "")
-        if name.startswith(CONNECTION_NAME_PREFIX):
-            names.append(name)
-    return names
-
+from tests.support.tap_harness import (
+    amqp_channel,
+    assert_the_dashboard_left_nothing,
+    dashboard_connections,
+    tap_queues,
+)
+from tests.support.tap_socket import run_async
+from tests.support.waiting import eventually, eventually_async
 
 # --- what a runtime holds -----------------------------------------------------------------------
 
@@ -167,15 +153,6 @@ def firehose_tap(
     return join
 
 
-def assert_the_tap_left_nothing(client: ManagementClient, vhost: str) -> None:
-    """Tracing off again (it was off), the tap's queues deleted, its lease released, and no
-    connection of the dashboard's left on the vhost."""
-    assert client.vhost(vhost).tracing is False
-    assert tap_queues(client, vhost) == []
-    assert not TapFirehoseLease.objects.filter(vhost=vhost).exists()
-    eventually(lambda: not dashboard_connections(client, vhost), what="the tap's connection closed")
-
-
 def test_astop_on_the_loop_stops_its_taps(
     firehose_tap, scratch_vhost: str, management_client: ManagementClient
 ) -> None:
@@ -186,7 +163,7 @@ def test_astop_on_the_loop_stops_its_taps(
         await runtime.astop()
 
     run_async(scenario)
-    assert_the_tap_left_nothing(management_client, scratch_vhost)
+    assert_the_dashboard_left_nothing(management_client, scratch_vhost)
 
 
 def test_stop_from_another_thread_stops_the_taps_on_their_running_loop(
@@ -199,7 +176,7 @@ def test_stop_from_another_thread_stops_the_taps_on_their_running_loop(
     try:
         asyncio.run_coroutine_threadsafe(firehose_tap(runtime), loop).result(60)
         runtime.stop()
-        assert_the_tap_left_nothing(management_client, scratch_vhost)
+        assert_the_dashboard_left_nothing(management_client, scratch_vhost)
     finally:
         loop.call_soon_threadsafe(loop.stop)
         serving.join()
@@ -213,130 +190,4 @@ def test_stop_after_the_loop_ended_stops_the_tap_threads(
     run_async(firehose_tap, runtime)  # the loop ends; the tap's thread runs on
     assert management_client.vhost(scratch_vhost).tracing is True
     runtime.stop()  # what the stop at interpreter exit does
-    assert_the_tap_left_nothing(management_client, scratch_vhost)
-
-
-# --- the processes that serve, stopped by a signal ----------------------------------------------
-
-
-@pytest.fixture
-def watcher(user):
-    """A user allowed to switch tracing on (`mode=firehose`) and to publish."""
-    from django.contrib.auth.models import Permission
-
-    user.user_permissions.add(
-        *Permission.objects.filter(
-            codename__in=["use_firehose", "publish_messages"], content_type__app_label="flows"
-        )
-    )
-    return user
-
-
-class ServeCommand(LiveDashboard):
-    """`manage.py serve`, which checks the broker, migrates and then replaces itself with
-    daphne: the signal reaches daphne under the same process id."""
-
-    def argv(self) -> list[str]:
-        return [sys.executable, "manage.py", "serve", "--port", str(self.port)]
-
-
-@pytest.fixture
-def database_url(django_db_setup: None, django_db_blocker) -> str:
-    from django.db import connection
-
-    with django_db_blocker.unblock():
-        return database_url_for(connection.settings_dict)
-
-
-def stop_with(process, sig: signal.Signals) -> int:
-    """Send `sig` and wait for the process to end; its exit status."""
-    process.send_signal(sig)
-    return process.wait(timeout=60)
-
-
-@pytest.mark.parametrize(
-    ("server", "sig"),
-    [
-        (LiveDashboard, signal.SIGTERM),
-        (LiveDashboard, signal.SIGINT),
-        (ServeCommand, signal.SIGTERM),
-    ],
-    ids=["daphne-SIGTERM", "daphne-SIGINT", "serve-SIGTERM"],
-)
-def test_the_web_process_stopped_by_a_signal_restores_tracing_and_leaves_nothing(
-    server: type[LiveDashboard],
-    sig: signal.Signals,
-    database_url: str,
-    transactional_db: None,
-    watcher,
-    scratch_vhost: str,
-    management_client: ManagementClient,
-) -> None:
-    with amqp_channel(scratch_vhost) as channel:
-        channel.queue_declare("work")
-    dashboard = server(database_url=database_url).start()
-    try:
-
-        async def watch_then_stop() -> int:
-            cookie = session_cookie(watcher)
-            async with open_tap(dashboard.url, cookie, vhost=scratch_vhost, mode="firehose") as ws:
-                status = (await receive_until(ws, is_running))[-1]["status"]
-                assert status["mode"] == "firehose"
-                # A publisher connection too, besides the tap's.
-                published = await asyncio.to_thread(
-                    httpx.post,
-                    f"{dashboard.url}/api/publish",
-                    json={"vhost": scratch_vhost, "exchange": "", "routing_key": "work"},
-                    auth=(watcher.username, TEST_PASSWORD),
-                    timeout=30,
-                )
-                assert published.json()["status"] == "routed", published.text
-                assert management_client.vhost(scratch_vhost).tracing is True
-                assert len(tap_queues(management_client, scratch_vhost)) == 2
-                await asyncio.to_thread(
-                    eventually,
-                    lambda: len(dashboard_connections(management_client, scratch_vhost)) == 2,
-                    what="the tap's and the publisher's connections listed",
-                )
-                assert dashboard.process is not None
-                return await asyncio.to_thread(stop_with, dashboard.process, sig)
-
-        assert run_async(watch_then_stop) == 0, dashboard.output()
-    finally:
-        dashboard.stop()
-    assert_the_tap_left_nothing(management_client, scratch_vhost)
-
-
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_the_tap_process_stopped_by_a_signal_restores_tracing_and_leaves_nothing(
-    sig: signal.Signals,
-    database_url: str,
-    transactional_db: None,
-    watcher,
-    scratch_vhost: str,
-    management_client: ManagementClient,
-) -> None:
-    env = {
-        "DATABASE_URL": database_url,
-        "CHANNEL_LAYER_URL": REDIS_URL,
-        "FLOWS_TAP_CONTROL_CHANNEL": f"flows-tap-control-test-{scratch_vhost}",
-    }
-    tap = TapProcess(env)
-    dashboard = LiveDashboard(database_url=database_url, env=env).start()
-    try:
-
-        async def watch_then_stop() -> int:
-            cookie = session_cookie(watcher)
-            async with open_tap(dashboard.url, cookie, vhost=scratch_vhost, mode="firehose") as ws:
-                status = (await receive_until(ws, is_running))[-1]["status"]
-                assert status["mode"] == "firehose"
-                assert management_client.vhost(scratch_vhost).tracing is True
-                assert len(tap_queues(management_client, scratch_vhost)) == 2
-                return await asyncio.to_thread(stop_with, tap.process, sig)
-
-        assert run_async(watch_then_stop) == 0, tap.output()
-        assert "tap process stopped" in tap.output()
-    finally:
-        dashboard.stop()
-        tap.stop()
-    assert_the_tap_left_nothing(management_client, scratch_vhost)
+    assert_the_dashboard_left_nothing(management_client, scratch_vhost)

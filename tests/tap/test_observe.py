@@ -9,8 +9,8 @@ import pika
 import pytest
 
 from flows.runtime import runtime
-from tests.tap.helpers import amqp_channel, running_tap
-from tests.waiting import eventually
+from tests.support.tap_harness import amqp_channel, running_tap
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 

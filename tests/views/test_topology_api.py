@@ -22,11 +22,11 @@ from flows.broker.errors import (
 from flows.broker.management_api import ManagementClient
 from flows.runtime import Runtime
 from flows.views.json_api import broker_error_status
-from tests.broker_admin import delete_vhost
-from tests.live_server import free_port
-from tests.topology.conftest import HOSTILE, make_vhost
-from tests.topology.definitions import binding, declare, exchange, queue
-from tests.waiting import eventually
+from tests.support.broker_admin import delete_vhost
+from tests.support.live_server import free_port
+from tests.support.topology_definitions import binding, declare, exchange, queue
+from tests.support.vhosts import HOSTILE, make_vhost
+from tests.support.waiting import eventually
 
 SCRIPT = "<script>window.__pwned=1</script>"
 # The `headers` parameter of a message from the EU, and of one from the US.
