@@ -24,7 +24,8 @@ import atexit
 import logging
 import sys
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar, cast
 
 if TYPE_CHECKING:
     from flows.broker.management_api import ManagementClient
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     from flows.topology.cache import TopologyCache
 
 LOGGER = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # How long one stop may wait for each part (a tap restoring tracing, a publisher's thread).
 STOP_TIMEOUT_S = 15.0
@@ -50,12 +53,7 @@ class Runtime:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._started = False
-        self._management_client: ManagementClient | None = None
-        self._topology_cache: TopologyCache | None = None
-        self._publishers: Publishers | None = None
-        self._idempotent_publishes: IdempotentPublishes | None = None
-        self._firehose_observations: FirehoseObservations | None = None
-        self._queue_histories: QueueHistories | None = None
+        self._members: dict[str, object] = {}  # property name -> member, as made so far
         self._tap_manager: TapManager | None = None
         self._tap_loop: asyncio.AbstractEventLoop | None = None
 
@@ -101,80 +99,67 @@ class Runtime:
     def _stop_threads(self, timeout_s: float) -> None:
         """Everything but the taps: the publishers, the cache's workers, the client last."""
         with self._lock:
-            publishers, self._publishers = self._publishers, None
-            cache, self._topology_cache = self._topology_cache, None
-            client, self._management_client = self._management_client, None
-            self._idempotent_publishes = None
-            self._firehose_observations = None
-            self._queue_histories = None
+            members, self._members = self._members, {}
+        publishers = members.get("publishers")
         if publishers is not None:
-            publishers.stop(timeout_s)
+            cast("Publishers", publishers).stop(timeout_s)
+        cache = members.get("topology_cache")
         if cache is not None:
-            cache.close()
+            cast("TopologyCache", cache).close()
+        client = members.get("management_client")
         if client is not None:
-            client.close()
+            cast("ManagementClient", client).close()
 
     # --- the members ----------------------------------------------------------------------------
+
+    def _member(self, name: str, make: Callable[[], T]) -> T:
+        """The member `name` (its property's), made by `make()` on first use."""
+        with self._lock:
+            if name not in self._members:
+                self._members[name] = make()
+            return cast(T, self._members[name])
 
     @property
     def management_client(self) -> ManagementClient:
         """The client every read of the broker's state, and every change through its API, uses."""
-        with self._lock:
-            if self._management_client is None:
-                from flows.broker.management_api import ManagementClient
+        from flows.broker.management_api import ManagementClient
 
-                self._management_client = ManagementClient.from_settings()
-            return self._management_client
+        return self._member("management_client", ManagementClient.from_settings)
 
     @property
     def topology_cache(self) -> TopologyCache:
         """The one topology snapshot cache every page reads vhosts through."""
-        with self._lock:
-            if self._topology_cache is None:
-                from flows.topology.cache import TopologyCache
+        from flows.topology.cache import TopologyCache
 
-                self._topology_cache = TopologyCache()
-            return self._topology_cache
+        return self._member("topology_cache", TopologyCache)
 
     @property
     def publishers(self) -> Publishers:
         """The publisher thread of each vhost published to, and the repeat runs given them."""
-        with self._lock:
-            if self._publishers is None:
-                from flows.publishing.publisher import Publishers
+        from flows.publishing.publisher import Publishers
 
-                self._publishers = Publishers()
-            return self._publishers
+        return self._member("publishers", Publishers)
 
     @property
     def idempotent_publishes(self) -> IdempotentPublishes:
         """The answers to submitted forms, so a form submitted twice publishes once."""
-        with self._lock:
-            if self._idempotent_publishes is None:
-                from flows.publishing.service import IdempotentPublishes
+        from flows.publishing.service import IdempotentPublishes
 
-                self._idempotent_publishes = IdempotentPublishes()
-            return self._idempotent_publishes
+        return self._member("idempotent_publishes", IdempotentPublishes)
 
     @property
     def firehose_observations(self) -> FirehoseObservations:
         """What this process's firehose taps saw routed, for the publish page to show."""
-        with self._lock:
-            if self._firehose_observations is None:
-                from flows.tap.observe import FirehoseObservations
+        from flows.tap.observe import FirehoseObservations
 
-                self._firehose_observations = FirehoseObservations()
-            return self._firehose_observations
+        return self._member("firehose_observations", FirehoseObservations)
 
     @property
     def queue_histories(self) -> QueueHistories:
         """The queue depths sampled for the consumption panel's sparklines."""
-        with self._lock:
-            if self._queue_histories is None:
-                from flows.live.consumption import QueueHistories
+        from flows.live.consumption import QueueHistories
 
-                self._queue_histories = QueueHistories()
-            return self._queue_histories
+        return self._member("queue_histories", QueueHistories)
 
     def tap_manager(self) -> TapManager:
         """The tap manager of the event loop this process serves on; call it from that loop.
