@@ -140,22 +140,13 @@ class TapRunner:
 class TapManager:
     """Refcounted taps per vhost for one process, on one event loop (`flows.runtime` holds it)."""
 
-    def __init__(
-        self,
-        layer=None,
-        *,
-        stop_delay_s: float | None = None,
-        tap_settings: TapSettings | None = None,
-    ) -> None:
+    def __init__(self) -> None:
+        from channels.layers import get_channel_layer
         from django.conf import settings
 
-        if layer is None:
-            from channels.layers import get_channel_layer
-
-            layer = get_channel_layer()
-        self.layer = layer
-        self.stop_delay_s = settings.FLOWS_TAP_STOP_DELAY if stop_delay_s is None else stop_delay_s
-        self.tap_settings = tap_settings or TapSettings.from_django()
+        self.layer = get_channel_layer()
+        self.stop_delay_s: float = settings.FLOWS_TAP_STOP_DELAY
+        self.tap_settings = TapSettings.from_django()
         self.runners: dict[str, TapRunner] = {}
         self.viewers: dict[str, dict[str, float]] = {}  # vhost -> viewer -> last seen
         self._stop_tasks: dict[str, asyncio.Task] = {}
