@@ -33,7 +33,7 @@ _harness.setup_django("live-bench-")
 import pika  # noqa: E402
 
 from flows.broker.amqp import connection_parameters  # noqa: E402
-from flows.broker.management_api import get_management_client  # noqa: E402
+from flows.runtime import runtime  # noqa: E402
 
 OBSERVER = """() => {
   window.seen = {};
@@ -81,7 +81,7 @@ def main() -> None:
     args = parser.parse_args()
 
     _harness.bench_user()
-    client = get_management_client()
+    client = runtime().management_client
     with (
         _harness.ScratchVhost(client, description="live benchmark (deleted afterwards)") as vhost,
         _harness.dashboard() as server,

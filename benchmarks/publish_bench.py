@@ -18,14 +18,13 @@ import _harness
 _harness.setup_django("publish-bench-")
 
 from flows.broker.amqp import open_blocking_connection  # noqa: E402
-from flows.broker.management_api import get_management_client  # noqa: E402
 from flows.publishing.fields import parse_publish_request  # noqa: E402
-from flows.publishing.publisher import start_repeat, stop_all_publishers  # noqa: E402
+from flows.runtime import runtime  # noqa: E402
 from tests.support.broker_admin import bind_queue, declare_exchange, declare_queue  # noqa: E402
 
 
 def declare_bench_queue(vhost: str) -> None:
-    client = get_management_client()
+    client = runtime().management_client
     declare_exchange(client, vhost, "bench", "direct")
     declare_queue(client, vhost, "bench.q", durable=False)
     bind_queue(client, vhost, "bench", "bench.q", "k")
@@ -63,7 +62,7 @@ def repeat_mode(vhost: str, count: int, body: bytes) -> tuple[float, int]:
             "repeat": str(count),
         }
     )
-    run = start_repeat(request)
+    run = runtime().publishers.start_repeat(request)
     run.wait(600)
     assert run.state == "done", (run.state, run.error)
     return run.elapsed_s, run.confirmed
@@ -93,14 +92,14 @@ def main() -> None:
         "repeat mode, confirms": [],
     }
     scratch = _harness.ScratchVhost(
-        get_management_client(), description="publish benchmark (deleted afterwards)"
+        runtime().management_client, description="publish benchmark (deleted afterwards)"
     )
     with scratch as vhost:
         declare_bench_queue(vhost)
         try:
             measure(args, vhost, body, rows)
         finally:
-            stop_all_publishers()
+            runtime().stop()
     print(f"{args.count} messages of {args.size} bytes, {args.rounds} rounds, one queue")
     print(f"| {'publisher':<26} | {'median msg/s':>12} | {'best msg/s':>10} |")
     print(f"|{'-' * 28}|{'-' * 13}:|{'-' * 11}:|")

@@ -196,11 +196,11 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def run(args: argparse.Namespace) -> None:
-    from flows.broker.management_api import get_management_client
+    from flows.runtime import runtime
 
     n = args.messages
     cookie = _harness.session_cookie(_harness.bench_user(superuser=True))
-    client = get_management_client()
+    client = runtime().management_client
     rows: list[tuple[str, str, str]] = []
     dashboard_env = {
         "FLOWS_TAP_QUEUE_MAX_LENGTH": str(n + 50_000),

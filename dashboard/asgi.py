@@ -1,7 +1,9 @@
 """ASGI entry point: HTTP through Django, websockets through Channels.
 
 The Django application is built before any consumer is imported, so models and
-settings are ready when `flows.websockets.urls` loads.
+settings are ready when `flows.websockets.urls` loads. Served by daphne, the process's
+runtime (taps, publishers, clients: `flows.runtime`) stops before the server shuts down,
+on SIGTERM and SIGINT alike.
 """
 
 import os
@@ -15,7 +17,10 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from flows.runtime import stop_before_daphne_shuts_down  # noqa: E402
 from flows.websockets.urls import websocket_urlpatterns  # noqa: E402
+
+stop_before_daphne_shuts_down()
 
 application = ProtocolTypeRouter(
     {

@@ -7,12 +7,8 @@ from dataclasses import dataclass, field
 from django.core.cache import cache
 
 from flows.broker.errors import BrokerError
-from flows.broker.management_api import (
-    ManagementClient,
-    Overview,
-    Vhost,
-    get_management_client,
-)
+from flows.broker.management_api import ManagementClient, Overview, Vhost
+from flows.runtime import runtime
 
 VHOST_NAMES_CACHE_KEY = "flows.vhost-names"
 VHOST_NAMES_CACHE_SECONDS = 5
@@ -38,7 +34,7 @@ def broker_status(*, client: ManagementClient | None = None) -> BrokerStatus:
     Nothing is cached here: each call asks afresh, so the page recovers as soon as the
     broker answers again.
     """
-    client = client or get_management_client()
+    client = client or runtime().management_client
     try:
         overview = client.overview()
         vhosts = client.vhosts()
@@ -53,7 +49,7 @@ def vhost_names(*, client: ManagementClient | None = None) -> list[str]:
     names = cache.get(VHOST_NAMES_CACHE_KEY)
     if names is not None:
         return names
-    client = client or get_management_client()
+    client = client or runtime().management_client
     try:
         names = [vhost.name for vhost in client.vhosts()]
     except BrokerError:

@@ -12,11 +12,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from django.conf import settings
 
-from flows.broker.management_api import (
-    ManagementClient,
-    reset_management_client,
-)
-from flows.publishing.publisher import stop_all_publishers
+from flows.broker.management_api import ManagementClient
+from flows.runtime import Runtime, runtime
 from tests.support.accounts import TEST_PASSWORD, dashboard_users
 from tests.support.broker_admin import create_vhost_for, delete_vhost
 from tests.support.live_server import LiveDashboard, database_url_for
@@ -32,8 +29,8 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 @pytest.fixture(scope="session")
 def management_client() -> Iterator[ManagementClient]:
-    # A client of the fixture's own: tests that repoint the process-wide one (an outage, say)
-    # close it, and must not close the one every other fixture uses.
+    # A client of the fixture's own: tests that repoint the runtime's (an outage, say) stop
+    # it, and must not close the one every other fixture uses.
     client = ManagementClient(
         settings.RABBITMQ_API_URL,
         settings.RABBITMQ_API_USER,
@@ -44,7 +41,6 @@ def management_client() -> Iterator[ManagementClient]:
     )
     yield client
     client.close()
-    reset_management_client()
 
 
 @pytest.fixture(scope="session")
@@ -68,6 +64,23 @@ def scratch_vhost(management_client: ManagementClient) -> Iterator[str]:
     )
     yield name
     delete_vhost(management_client, name)
+
+
+# --- the process's runtime ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_runtime() -> Iterator[Runtime]:
+    """The process's runtime with nothing in it, stopped again after the test.
+
+    For tests that start publishers or taps in this process, or that change settings the
+    runtime's members read once (the management API's address): what they start stops
+    (request this fixture after the vhost it works in, so it stops before the vhost goes),
+    and the next test builds its own.
+    """
+    runtime().stop()
+    yield runtime()
+    runtime().stop()
 
 
 # --- the dashboard, served for real -------------------------------------------------------------
@@ -118,10 +131,13 @@ def user(transactional_db: None):
 
 
 @pytest.fixture
-def demo(scratch_vhost: str, management_client: ManagementClient) -> Iterator[DemoTopology]:
+def demo(
+    scratch_vhost: str, management_client: ManagementClient, fresh_runtime: Runtime
+) -> DemoTopology:
+    """The demo topology in a scratch vhost; the runtime (its publishers) stops before the vhost
+    is deleted."""
     declare_demo_topology(management_client, scratch_vhost)
-    yield DemoTopology(vhost=scratch_vhost, client=management_client)
-    stop_all_publishers()
+    return DemoTopology(vhost=scratch_vhost, client=management_client)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flows.broker.amqp import amqp_where, open_blocking_connection
 from flows.broker.errors import BrokerError
-from flows.broker.management_api import ManagementClient, get_management_client
+from flows.broker.management_api import ManagementClient
+from flows.runtime import runtime
 
 HOW_TO_GET_A_BROKER = """\
 No usable RabbitMQ found. Start one, then run this command again:
@@ -18,7 +19,7 @@ No usable RabbitMQ found. Start one, then run this command again:
 def broker_problems(*, client: ManagementClient | None = None) -> list[str]:
     """Human-readable reasons the broker is not usable; empty when both APIs answer."""
     problems: list[str] = []
-    client = client or get_management_client()
+    client = client or runtime().management_client
     try:
         client.overview()
     except BrokerError as exc:

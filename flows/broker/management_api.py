@@ -8,7 +8,6 @@ versions, so typed results read with defaults, never by indexing.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -118,6 +117,19 @@ class ManagementClient:
             auth=(username, password),
             timeout=httpx.Timeout(timeout, connect=connect),
             headers={"Accept": "application/json"},
+        )
+
+    @classmethod
+    def from_settings(cls) -> ManagementClient:
+        """The client the settings describe (RABBITMQ_API_URL, its credentials and timeouts)."""
+        from django.conf import settings
+
+        return cls(
+            settings.RABBITMQ_API_URL,
+            settings.RABBITMQ_API_USER,
+            settings.RABBITMQ_API_PASSWORD,
+            timeout=settings.RABBITMQ_API_TIMEOUT,
+            list_timeout=settings.RABBITMQ_API_LIST_TIMEOUT,
         )
 
     def close(self) -> None:
@@ -439,36 +451,10 @@ class ManagementClient:
         )
 
 
-@functools.cache
-def get_management_client() -> ManagementClient:
-    """The process-wide client built from settings (RABBITMQ_API_URL and credentials)."""
-    from django.conf import settings
-
-    return ManagementClient(
-        settings.RABBITMQ_API_URL,
-        settings.RABBITMQ_API_USER,
-        settings.RABBITMQ_API_PASSWORD,
-        timeout=settings.RABBITMQ_API_TIMEOUT,
-        list_timeout=settings.RABBITMQ_API_LIST_TIMEOUT,
-    )
-
-
-def reset_management_client() -> None:
-    """Close the process-wide client and forget it, so the next call reads settings again.
-
-    Closing matters: a dropped client would leave its pooled sockets to the garbage collector.
-    """
-    if get_management_client.cache_info().currsize:
-        get_management_client().close()
-    get_management_client.cache_clear()
-
-
 __all__ = [
     "BrokerError",
     "ManagementClient",
     "Overview",
     "Vhost",
     "api_path",
-    "get_management_client",
-    "reset_management_client",
 ]

@@ -28,9 +28,10 @@ from django.db import IntegrityError, transaction
 
 from flows.broker.amqp import amqp_username
 from flows.broker.errors import BrokerError, BrokerNotFound, BrokerRefused
-from flows.broker.management_api import ManagementClient, get_management_client
+from flows.broker.management_api import ManagementClient
 from flows.demo.scenario import BindingSpec, ExchangeSpec, QueueSpec, Scenario
 from flows.models import DemoLoad
+from flows.runtime import runtime
 
 LOGGER = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ def load(
     Raises LoadRefused (nothing changed) or BrokerError (the broker failed halfway: what was
     declared has been removed again, or, if even that failed, is recorded for `unload`).
     """
-    client = client or get_management_client()
+    client = client or runtime().management_client
     vhost = vhost or scenario.default_vhost()
     record = find_load(scenario.name, vhost)
     already_loaded = record is not None and record.complete
@@ -301,7 +302,7 @@ def unload(
     scenario: str, *, vhost: str, client: ManagementClient | None = None
 ) -> UnloadResult | None:
     """Remove what loading `scenario` into `vhost` created; None if nothing is recorded."""
-    client = client or get_management_client()
+    client = client or runtime().management_client
     record = find_load(scenario, vhost)
     if record is None:
         return None

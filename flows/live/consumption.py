@@ -3,8 +3,8 @@ deliver/ack rates; per consumer, its channel's deliveries and unacked messages, 
 round-robin and prefetch effects are visible.
 
 The management API gives the current values (refreshed by the broker every few seconds);
-the history behind the sparklines is kept here, per process, one sample per vhost every
-couple of seconds however many pages poll.
+the history behind the sparklines is kept per process (`QueueHistories`, held by the
+runtime), one sample per vhost every couple of seconds however many pages poll.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from flows.broker.management_api import ManagementClient, get_management_client
+from flows.broker.management_api import ManagementClient
 from flows.broker.naming import is_dashboard_object
+from flows.runtime import runtime
 from flows.topology.parsing import connection_labels, parse_consumer
 from flows.topology.parsing import parse_queue as parse_queue_record
 
@@ -162,10 +163,6 @@ class History:
         return [float(s[1]) for s in series], [float(s[2]) for s in series]
 
 
-_histories: dict[str, History] = {}
-_lock = threading.Lock()
-
-
 @dataclass(frozen=True)
 class QueuePanel:
     queue: QueueNow
@@ -174,11 +171,48 @@ class QueuePanel:
     minutes: float
 
 
+class QueueHistories:
+    """One `History` per vhost, shared by every page that polls it.
+
+    The process's one instance is `flows.runtime.runtime().queue_histories`.
+    """
+
+    def __init__(self) -> None:
+        self._histories: dict[str, History] = {}
+        self._lock = threading.Lock()
+
+    def panels(
+        self, vhost: str, queues: list[QueueNow], now: float
+    ) -> tuple[list[QueuePanel], int]:
+        """Add a sample of `queues`; the panels of the busiest, and how many are not shown."""
+        with self._lock:
+            history = self._histories.setdefault(vhost, History())
+            history.add(queues, now)
+            queues = sorted(queues, key=lambda q: (-(q.ready + q.unacked + q.deliver_rate), q.name))
+            shown = queues[:MAX_QUEUES_SHOWN]
+            panels = []
+            for queue in shown:
+                ready, unacked = history.series(queue.name)
+                top = max([*ready, *unacked, 1.0])
+                series: Sequence[tuple[float, int, int]] = history.samples.get(queue.name) or ()
+                minutes = (series[-1][0] - series[0][0]) / 60 if len(series) > 1 else 0.0
+                panels.append(
+                    QueuePanel(
+                        queue=queue,
+                        # One scale for both lines, so ready and unacked compare by eye.
+                        ready_points=sparkline_points(ready, top=top),
+                        unacked_points=sparkline_points(unacked, top=top),
+                        minutes=minutes,
+                    )
+                )
+        return panels, len(queues) - len(shown)
+
+
 def consumption(
     vhost: str, *, client: ManagementClient | None = None, now: float | None = None
 ) -> tuple[list[QueuePanel], list[ConsumerNow], int]:
     """The panel's data: queues (busiest first, capped), consumers, and how many queues hidden."""
-    client = client or get_management_client()
+    client = client or runtime().management_client
     now = time.monotonic() if now is None else now
     raw_queues = client.queues(vhost, columns=QUEUE_COLUMNS)
     queues = [
@@ -193,24 +227,5 @@ def consumption(
         )
         if not is_dashboard_object(c.queue)
     ]
-    with _lock:
-        history = _histories.setdefault(vhost, History())
-        history.add(queues, now)
-        queues.sort(key=lambda q: (-(q.ready + q.unacked + q.deliver_rate), q.name))
-        shown = queues[:MAX_QUEUES_SHOWN]
-        panels = []
-        for queue in shown:
-            ready, unacked = history.series(queue.name)
-            top = max([*ready, *unacked, 1.0])
-            series: Sequence[tuple[float, int, int]] = history.samples.get(queue.name) or ()
-            minutes = (series[-1][0] - series[0][0]) / 60 if len(series) > 1 else 0.0
-            panels.append(
-                QueuePanel(
-                    queue=queue,
-                    # One scale for both lines, so ready and unacked compare by eye.
-                    ready_points=sparkline_points(ready, top=top),
-                    unacked_points=sparkline_points(unacked, top=top),
-                    minutes=minutes,
-                )
-            )
-    return panels, consumers, len(queues) - len(shown)
+    panels, hidden = runtime().queue_histories.panels(vhost, queues, now)
+    return panels, consumers, hidden

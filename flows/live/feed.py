@@ -21,9 +21,9 @@ from django.template.loader import render_to_string
 from flows.live.counters import LiveCounts, RateMeter, TapDropTracker, live_counts
 from flows.live.prediction import predict_event
 from flows.live.rows import Row, build_row
+from flows.runtime import runtime
 from flows.tap.events import TapEvent
 from flows.tap.viewer import ViewerStream
-from flows.topology.cache import topology_cache
 
 COUNTERS_ONLY_INTERVAL_S = 0.25
 # The parts of the tap's status the page shows; a change in any of them is sent at once.
@@ -47,7 +47,7 @@ class LiveFeed:
 
     async def warm(self) -> None:
         """Load the vhost's topology now: bindings-mode rows are predicted from it."""
-        await topology_cache.latest(self.vhost)
+        await runtime().topology_cache.latest(self.vhost)
 
     async def batch_frame(self, message: Mapping[str, Any]) -> str | None:
         # process_batch also counts batches this viewer missed (sequence numbers jump).
@@ -62,7 +62,7 @@ class LiveFeed:
             e["kind"] == "publish" and e["routed_queues"] is None for e in events
         )
         # Wait for the first topology only when a row depends on it (bindings mode).
-        topology = await topology_cache.latest(self.vhost, wait=needs_prediction)
+        topology = await runtime().topology_cache.latest(self.vhost, wait=needs_prediction)
         rows = []
         for event in events:
             # Firehose rows use the dry-run only to draw exchange-to-exchange chains.
@@ -70,7 +70,7 @@ class LiveFeed:
             rows.append(build_row(event, prediction=prediction, topology=topology))
         if any(row.kind == "deliver" and row.consumer_tag is None for row in rows):
             # A consumer newer than the cached topology: learn it for the next deliveries.
-            topology_cache.refresh_soon(self.vhost)
+            runtime().topology_cache.refresh_soon(self.vhost)
         rows.reverse()
         return rows
 

@@ -3,7 +3,7 @@
 In bindings mode the tap sees a copy of the message but not the queues it reached: the
 routing dry-run (`flows.routing_rules.prediction.predict`, which leaves the tap's own objects
 out) over the vhost's topology predicts them, and the page labels the answer "predicted".
-The topology comes from the async face of `flows.topology.cache.topology_cache`, so a burst
+The topology comes from the async face of the runtime's `topology_cache`, so a burst
 of events never turns into a burst of management-API calls, and the event loop never waits
 on HTTP.
 """

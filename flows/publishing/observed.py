@@ -8,7 +8,7 @@ behind Redis) nothing is observed and the result shows the dry-run's prediction 
 
 from __future__ import annotations
 
-from flows.tap.observe import wait_for_routed_queues
+from flows.runtime import runtime
 
 # The firehose reports a publish within milliseconds on loopback; a person waits at most this
 # long for "observed" before the prediction stands alone.
@@ -25,4 +25,6 @@ def observed_routed_queues(
     `published_after` is a `time.monotonic()` reading taken before publishing, so an older
     message with the same id is not mistaken for this one.
     """
-    return wait_for_routed_queues(vhost, message_id, OBSERVE_TIMEOUT_S, seen_after=published_after)
+    return runtime().firehose_observations.wait_for_routed_queues(
+        vhost, message_id, OBSERVE_TIMEOUT_S, seen_after=published_after
+    )

@@ -524,51 +524,60 @@ class VhostPublisher(threading.Thread):
         run._finish(state, error)
 
 
-# --- the process-wide registry --------------------------------------------------------------
+# --- every vhost's publisher --------------------------------------------------------------------
 
-_publishers: dict[str, VhostPublisher] = {}
-_runs: dict[str, RepeatRun] = {}
-_lock = threading.Lock()
 MAX_KEPT_RUNS = 50
 
 
-def get_publisher(vhost: str) -> VhostPublisher:
-    """The vhost's publisher thread, started on first use (and again if it ever died)."""
-    with _lock:
-        publisher = _publishers.get(vhost)
-        if publisher is None or not publisher.is_alive():
-            publisher = VhostPublisher(vhost)
-            publisher.start()
-            _publishers[vhost] = publisher
-        return publisher
+class Publishers:
+    """This process's publisher threads, one per vhost, and the repeat runs handed to them.
 
+    The process's one instance is `flows.runtime.runtime().publishers`.
+    """
 
-def publish(request: PublishRequest, *, timeout: float = PUBLISH_TIMEOUT_S) -> PublishOutcome:
-    return get_publisher(request.vhost).publish(request, timeout=timeout)
+    def __init__(self) -> None:
+        self._publishers: dict[str, VhostPublisher] = {}
+        self._runs: dict[str, RepeatRun] = {}
+        self._lock = threading.Lock()
 
+    def for_vhost(self, vhost: str) -> VhostPublisher:
+        """The vhost's publisher thread, started on first use (and again if it ever died)."""
+        with self._lock:
+            publisher = self._publishers.get(vhost)
+            if publisher is None or not publisher.is_alive():
+                publisher = VhostPublisher(vhost)
+                publisher.start()
+                self._publishers[vhost] = publisher
+            return publisher
 
-def start_repeat(request: PublishRequest, *, owner_id: int | None = None) -> RepeatRun:
-    run = RepeatRun(request, owner_id=owner_id)
-    with _lock:
-        _runs[run.id] = run
-        finished = [key for key, kept in _runs.items() if kept.finished]
-        for key in finished[: max(0, len(_runs) - MAX_KEPT_RUNS)]:
-            del _runs[key]
-    get_publisher(request.vhost).start_repeat(run)
-    return run
+    def publish(
+        self, request: PublishRequest, *, timeout: float = PUBLISH_TIMEOUT_S
+    ) -> PublishOutcome:
+        return self.for_vhost(request.vhost).publish(request, timeout=timeout)
 
+    def start_repeat(self, request: PublishRequest, *, owner_id: int | None = None) -> RepeatRun:
+        run = RepeatRun(request, owner_id=owner_id)
+        with self._lock:
+            self._runs[run.id] = run
+            finished = [key for key, kept in self._runs.items() if kept.finished]
+            for key in finished[: max(0, len(self._runs) - MAX_KEPT_RUNS)]:
+                del self._runs[key]
+        self.for_vhost(request.vhost).start_repeat(run)
+        return run
 
-def find_run(run_id: str) -> RepeatRun | None:
-    with _lock:
-        return _runs.get(run_id)
+    def find_run(self, run_id: str) -> RepeatRun | None:
+        with self._lock:
+            return self._runs.get(run_id)
 
-
-def stop_all_publishers(timeout: float = 5.0) -> None:
-    """Stop every publisher thread and close its connection (tests, shutdown)."""
-    with _lock:
-        publishers = list(_publishers.values())
-        _publishers.clear()
-    for publisher in publishers:
-        publisher.stop()
-    for publisher in publishers:
-        publisher.join(timeout)
+    def stop(self, timeout: float = 5.0) -> None:
+        """Cancel the repeat runs, stop every publisher thread and close its connection."""
+        with self._lock:
+            publishers = list(self._publishers.values())
+            self._publishers.clear()
+            unfinished = [run for run in self._runs.values() if not run.finished]
+        for run in unfinished:
+            run.cancel()
+        for publisher in publishers:
+            publisher.stop()
+        for publisher in publishers:
+            publisher.join(timeout)

@@ -30,7 +30,7 @@ from flows.publishing.policy import (
 )
 from flows.routing_rules.prediction import Prediction, no_prediction
 from flows.routing_rules.prediction import predict as predict_route
-from flows.topology.cache import topology_cache
+from flows.runtime import runtime
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def check_request(user, raw: Mapping[str, Any]) -> PublishRequest:
 def predict(request: PublishRequest) -> Prediction:
     """The dry-run's answer from the shared topology snapshot; publishing works without it."""
     try:
-        topology = topology_cache.topology(request.vhost)
+        topology = runtime().topology_cache.topology(request.vhost)
     except BrokerError as exc:
         return no_prediction(
             f"No prediction: {exc.message}",
@@ -121,12 +121,12 @@ def publish_checked(request: PublishRequest, *, owner_id: int | None = None) -> 
     """Publish an already checked request (raises publisher.PublishFailed)."""
     prediction = predict(request)
     if request.repeat > 1:
-        run = publisher.start_repeat(request, owner_id=owner_id)
+        run = runtime().publishers.start_repeat(request, owner_id=owner_id)
         return PublishResult(
             request=request, prediction=prediction, run=run, body_bytes=len(request.body)
         )
     published_after = time.monotonic()
-    outcome = publisher.publish(request)
+    outcome = runtime().publishers.publish(request)
     observed = None
     if request.message_id is not None:
         observed = observed_routed_queues(
@@ -149,6 +149,7 @@ class IdempotentPublishes:
 
     The second request waits for the first and gets the same answer. A request that fails
     before or while publishing frees its token, so the person can fix it and submit again.
+    The process's one instance is `flows.runtime.runtime().idempotent_publishes`.
     """
 
     def __init__(self, capacity: int = 1000) -> None:
@@ -188,9 +189,6 @@ class IdempotentPublishes:
         return result
 
 
-idempotent_publishes = IdempotentPublishes()
-
-
 def publish_message(
     user, raw: Mapping[str, Any], *, idempotency_key: str | None = None
 ) -> PublishResult:
@@ -205,4 +203,5 @@ def publish_message(
 
     if not idempotency_key:
         return work()
-    return idempotent_publishes.run((getattr(user, "pk", None), idempotency_key), work)
+    key = (getattr(user, "pk", None), idempotency_key)
+    return runtime().idempotent_publishes.run(key, work)

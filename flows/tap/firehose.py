@@ -23,7 +23,8 @@ from django.conf import settings
 from django.db import close_old_connections, transaction
 from django.utils import timezone
 
-from flows.broker.management_api import ManagementClient, get_management_client
+from flows.broker.management_api import ManagementClient
+from flows.runtime import runtime
 
 LOGGER = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def restore_stale_leases(
     """
     from flows.models import TapFirehoseLease
 
-    client = client or get_management_client()
+    client = client or runtime().management_client
     close_old_connections()
     now = timezone.now()
     leases = TapFirehoseLease.objects.order_by("started_at", "id")
@@ -112,7 +113,7 @@ def acquire_lease(vhost: str, *, client: ManagementClient | None = None) -> Leas
     """Record the vhost's tracing state, then make sure tracing is on."""
     from flows.models import TapFirehoseLease
 
-    client = client or get_management_client()
+    client = client or runtime().management_client
     restore_stale_leases(vhost, client=client)
     with transaction.atomic():
         oldest = TapFirehoseLease.objects.filter(vhost=vhost).order_by("started_at", "id").first()
@@ -128,7 +129,7 @@ def acquire_lease(vhost: str, *, client: ManagementClient | None = None) -> Leas
 
 def ensure_tracing(lease: Lease, *, client: ManagementClient | None = None) -> bool:
     """Turn tracing back on after a broker restart (it does not persist). True if it was off."""
-    client = client or get_management_client()
+    client = client or runtime().management_client
     if client.vhost(lease.vhost).tracing:
         return False
     client.set_tracing(lease.vhost, enabled=True)
@@ -146,7 +147,7 @@ def release_lease(lease: Lease, *, client: ManagementClient | None = None) -> No
     """Forget the lease; the last tap on the vhost puts tracing back as it found it."""
     from flows.models import TapFirehoseLease
 
-    client = client or get_management_client()
+    client = client or runtime().management_client
     close_old_connections()
     with transaction.atomic():
         TapFirehoseLease.objects.filter(id=lease.id).delete()

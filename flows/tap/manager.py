@@ -11,7 +11,6 @@ heart-beat through the channel layer instead of calling it directly.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import logging
 import time
@@ -33,10 +32,10 @@ MAX_BACKLOG_BATCHES = 200
 def tracing_is_on(vhost: str) -> bool:
     """Blocking (management API): tracing is on for the vhost; False when it cannot tell."""
     from flows.broker.errors import BrokerError
-    from flows.broker.management_api import get_management_client
+    from flows.runtime import runtime
 
     try:
-        return get_management_client().vhost(vhost).tracing
+        return runtime().management_client.vhost(vhost).tracing
     except BrokerError:
         return False
 
@@ -139,24 +138,15 @@ class TapRunner:
 
 
 class TapManager:
-    """Refcounted taps per vhost for one process."""
+    """Refcounted taps per vhost for one process, on one event loop (`flows.runtime` holds it)."""
 
-    def __init__(
-        self,
-        layer=None,
-        *,
-        stop_delay_s: float | None = None,
-        tap_settings: TapSettings | None = None,
-    ) -> None:
+    def __init__(self) -> None:
+        from channels.layers import get_channel_layer
         from django.conf import settings
 
-        if layer is None:
-            from channels.layers import get_channel_layer
-
-            layer = get_channel_layer()
-        self.layer = layer
-        self.stop_delay_s = settings.FLOWS_TAP_STOP_DELAY if stop_delay_s is None else stop_delay_s
-        self.tap_settings = tap_settings or TapSettings.from_django()
+        self.layer = get_channel_layer()
+        self.stop_delay_s: float = settings.FLOWS_TAP_STOP_DELAY
+        self.tap_settings = TapSettings.from_django()
         self.runners: dict[str, TapRunner] = {}
         self.viewers: dict[str, dict[str, float]] = {}  # vhost -> viewer -> last seen
         self._stop_tasks: dict[str, asyncio.Task] = {}
@@ -251,7 +241,8 @@ class TapManager:
         await asyncio.gather(*(runner.stop() for runner in runners))
 
     def stop_all_blocking(self) -> None:
-        """At interpreter exit: stop the tap threads so tracing is restored."""
+        """From another thread once the loop has ended (interpreter exit): stop the tap threads,
+        so their queues go and tracing is restored."""
         for runner in list(self.runners.values()):
             runner.tap.stop(timeout=5)
 
@@ -263,17 +254,3 @@ def _restore_stale_quietly() -> None:
         restore_stale_leases()
     except Exception:
         LOGGER.exception("could not restore tracing left on by a dead tap")
-
-
-_managers: dict[int, TapManager] = {}
-
-
-def get_tap_manager() -> TapManager:
-    """The manager of this process's event loop (daphne has one)."""
-    loop = asyncio.get_running_loop()
-    manager = _managers.get(id(loop))
-    if manager is None:
-        manager = TapManager()
-        _managers[id(loop)] = manager
-        atexit.register(manager.stop_all_blocking)
-    return manager

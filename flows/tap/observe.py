@@ -2,7 +2,8 @@
 
 The publish page publishes a message with a `message_id` and wants to show the queues the
 broker really routed it to. When a firehose tap for the vhost runs in this process, it
-records each publish event that carries a `message_id` here (a bounded, short memory), and
+records each publish event that carries a `message_id` in the process's
+`FirehoseObservations` (`flows.runtime`; a bounded, short memory), and
 `wait_for_routed_queues` waits for it. Without such a tap it answers None at once: the
 caller falls back to what it knows otherwise (publisher confirms, the routing dry-run).
 """
@@ -20,70 +21,71 @@ from flows.tap.events import TapEvent
 MAX_REMEMBERED = 2_000
 REMEMBER_FOR_S = 60.0
 
-_lock = threading.Lock()
-_changed = threading.Condition(_lock)
-_firehose_taps: dict[str, int] = {}  # vhost -> running firehose taps in this process
-_seen: OrderedDict[tuple[str, str], tuple[float, list[str]]] = OrderedDict()
 
+class FirehoseObservations:
+    """The firehose taps running in this process, and the routes their publish events showed."""
 
-def firehose_started(vhost: str) -> None:
-    with _lock:
-        _firehose_taps[vhost] = _firehose_taps.get(vhost, 0) + 1
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._firehose_taps: dict[str, int] = {}  # vhost -> running firehose taps
+        self._seen: OrderedDict[tuple[str, str], tuple[float, list[str]]] = OrderedDict()
 
+    def firehose_started(self, vhost: str) -> None:
+        with self._lock:
+            self._firehose_taps[vhost] = self._firehose_taps.get(vhost, 0) + 1
 
-def firehose_stopped(vhost: str) -> None:
-    with _lock:
-        remaining = _firehose_taps.get(vhost, 0) - 1
-        if remaining > 0:
-            _firehose_taps[vhost] = remaining
-        else:
-            _firehose_taps.pop(vhost, None)
-        _changed.notify_all()
+    def firehose_stopped(self, vhost: str) -> None:
+        with self._lock:
+            remaining = self._firehose_taps.get(vhost, 0) - 1
+            if remaining > 0:
+                self._firehose_taps[vhost] = remaining
+            else:
+                self._firehose_taps.pop(vhost, None)
+            self._changed.notify_all()
 
+    def firehose_running(self, vhost: str) -> bool:
+        with self._lock:
+            return vhost in self._firehose_taps
 
-def firehose_running(vhost: str) -> bool:
-    with _lock:
-        return vhost in _firehose_taps
+    def record(self, event: TapEvent) -> None:
+        """Called by the firehose tap for each publish event (cheap when there is no id)."""
+        message_id = event["properties"].get("message_id")
+        routed = event.get("routed_queues")
+        if not isinstance(message_id, str) or routed is None or event.get("kind") != "publish":
+            return
+        now = time.monotonic()
+        key = (event["vhost"], message_id)
+        with self._lock:
+            self._seen[key] = (now, list(routed))
+            self._seen.move_to_end(key)
+            while len(self._seen) > MAX_REMEMBERED:
+                self._seen.popitem(last=False)
+            self._changed.notify_all()
 
+    def wait_for_routed_queues(
+        self, vhost: str, message_id: str, timeout_s: float, *, seen_after: float | None = None
+    ) -> list[str] | None:
+        """The queues the broker routed message `message_id` to ([] = unroutable), or None.
 
-def record(event: TapEvent) -> None:
-    """Called by the firehose tap for each publish event (cheap when there is no id)."""
-    message_id = event["properties"].get("message_id")
-    routed = event.get("routed_queues")
-    if not isinstance(message_id, str) or routed is None or event.get("kind") != "publish":
-        return
-    now = time.monotonic()
-    with _lock:
-        _seen[(event["vhost"], message_id)] = (now, list(routed))
-        _seen.move_to_end((event["vhost"], message_id))
-        while len(_seen) > MAX_REMEMBERED:
-            _seen.popitem(last=False)
-        _changed.notify_all()
-
-
-def wait_for_routed_queues(
-    vhost: str, message_id: str, timeout_s: float, *, seen_after: float | None = None
-) -> list[str] | None:
-    """The queues the broker routed message `message_id` to ([] = unroutable), or None.
-
-    None: no firehose tap runs for the vhost in this process, or it did not see the
-    message within `timeout_s`. `seen_after` (a `time.monotonic()` reading taken before
-    publishing) ignores an earlier message that carried the same id. Blocking: call it
-    from a synchronous view, not the loop.
-    """
-    deadline = time.monotonic() + timeout_s
-    with _lock:
-        while True:
-            if vhost not in _firehose_taps:
-                return None
-            seen = _seen.get((vhost, message_id))
-            if (
-                seen is not None
-                and (seen_after is None or seen[0] >= seen_after)
-                and time.monotonic() - seen[0] <= REMEMBER_FOR_S
-            ):
-                return list(seen[1])
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            _changed.wait(remaining)
+        None: no firehose tap runs for the vhost in this process, or it did not see the
+        message within `timeout_s`. `seen_after` (a `time.monotonic()` reading taken before
+        publishing) ignores an earlier message that carried the same id. Blocking: call it
+        from a synchronous view, not the loop.
+        """
+        deadline = time.monotonic() + timeout_s
+        with self._lock:
+            while True:
+                if vhost not in self._firehose_taps:
+                    return None
+                seen = self._seen.get((vhost, message_id))
+                if (
+                    seen is not None
+                    and (seen_after is None or seen[0] >= seen_after)
+                    and time.monotonic() - seen[0] <= REMEMBER_FOR_S
+                ):
+                    return list(seen[1])
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._changed.wait(remaining)

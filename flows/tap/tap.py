@@ -31,9 +31,9 @@ from pika.adapters.blocking_connection import BlockingChannel, BlockingConnectio
 
 from flows.broker.amqp import open_blocking_connection
 from flows.broker.errors import BrokerError
-from flows.broker.management_api import ManagementClient, get_management_client
 from flows.broker.naming import dashboard_object_name
-from flows.tap import firehose, observe
+from flows.runtime import runtime
+from flows.tap import firehose
 from flows.tap.coverage import TRACE_EXCHANGE, TapBinding, firehose_coverage, plan_bindings
 from flows.tap.events import (
     DEFAULT_PREVIEW_LIMIT,
@@ -138,7 +138,6 @@ class Tap:
         sink: Sink,
         *,
         tap_settings: TapSettings | None = None,
-        client: ManagementClient | None = None,
     ) -> None:
         if mode not in CAPTURE_MODES:
             raise ValueError(f"mode must be one of {CAPTURE_MODES}, not {mode!r}")
@@ -146,7 +145,9 @@ class Tap:
         self.mode = mode
         self.settings = tap_settings or TapSettings()
         self._sink = sink
-        self._client = client or get_management_client()
+        # The process's, held for the tap's whole life: the stop restores tracing through it.
+        self._client = runtime().management_client
+        self._observations = runtime().firehose_observations
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"flows-tap {vhost!r}", daemon=True)
@@ -286,7 +287,7 @@ class Tap:
         finally:
             self._stop.set()
             if self._observing:
-                observe.firehose_stopped(self.vhost)
+                self._observations.firehose_stopped(self.vhost)
                 self._observing = False
             if self._lease is not None:
                 try:
@@ -344,7 +345,7 @@ class Tap:
                 LOGGER.warning("tracing was off on %r (broker restart?): on again", self.vhost)
             channel.queue_bind(queue, TRACE_EXCHANGE, routing_key="#")
             if not self._observing:
-                observe.firehose_started(self.vhost)
+                self._observations.firehose_started(self.vhost)
                 self._observing = True
         control = connection.channel()
         control = self._apply_bindings(connection, control, queue)
@@ -491,7 +492,7 @@ class Tap:
             if existing is not None and event["queue"]:
                 existing.add(event["queue"])  # a delivery proves the queue exists
             elif "message_id" in event["properties"]:
-                observe.record(event)
+                self._observations.record(event)
             self._buffer.append(event)
         self._after_delivery(channel, method.delivery_tag)
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from flows.runtime import runtime
 from flows.tap.events import TapEvent, prettify
 from flows.tap.filters import EventFilter
 from flows.tap.groups import control_channel, tap_group
@@ -96,10 +97,10 @@ async def join_tap(consumer, vhost: str, user, mode: TapMode = DEFAULT_TAP_MODE)
     )
     await layer.group_add(ticket.group, ticket.channel_name)
     if _runs_in_web_process():
-        from flows.tap.manager import get_tap_manager
-
-        await get_tap_manager().join(
-            vhost, ticket.channel_name, mode=mode, firehose_allowed=allowed
+        await (
+            runtime()
+            .tap_manager()
+            .join(vhost, ticket.channel_name, mode=mode, firehose_allowed=allowed)
         )
     else:
         await layer.send(control_channel(), _control_message("tap.join", ticket))
@@ -115,9 +116,7 @@ async def leave_tap(ticket: TapTicket) -> None:
             await ticket.heartbeat
     await ticket.layer.group_discard(ticket.group, ticket.channel_name)
     if _runs_in_web_process():
-        from flows.tap.manager import get_tap_manager
-
-        await get_tap_manager().leave(ticket.vhost, ticket.channel_name)
+        await runtime().tap_manager().leave(ticket.vhost, ticket.channel_name)
     else:
         await ticket.layer.send(control_channel(), _control_message("tap.leave", ticket))
 

@@ -1,9 +1,10 @@
 """The one topology snapshot cache: one read of a vhost serves every page that asks soon after.
 
 The topology page and `/api/topology`, `/api/route`, the publish page's predictions and
-route-key suggestions, and the live page's predictions all read a vhost through
-`topology_cache`, so a burst of viewers, publishes or tapped messages costs the broker one
-whole-vhost listing, not one each:
+route-key suggestions, and the live page's predictions all read a vhost through the
+process's one `TopologyCache` (`runtime().topology_cache`, see `flows.runtime`), so a burst
+of viewers, publishes or tapped messages costs the broker one whole-vhost listing, not one
+each:
 
 - A read younger than `FLOWS_TOPOLOGY_MAX_AGE_S` is served as is.
 - Older, a vhost whose read is slow (thousands of queues and bindings take the broker
@@ -134,6 +135,10 @@ class TopologyCache:
         if current is not None and current.age() >= min_age_s:
             self._read_in_background(vhost)
 
+    def close(self) -> None:
+        """Wait for the reads under way and end the worker threads (the runtime's stop)."""
+        self._pool.shutdown(wait=True)
+
     # --- reading ----------------------------------------------------------------------------
 
     def _current(self, vhost: str) -> Snapshot | None:
@@ -183,8 +188,4 @@ class TopologyCache:
         future.set_result(snapshot)
 
 
-# The process's one cache: every page reads topologies through it.
-topology_cache = TopologyCache()
-
-
-__all__ = ["Snapshot", "TopologyCache", "topology_cache"]
+__all__ = ["Snapshot", "TopologyCache"]

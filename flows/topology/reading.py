@@ -1,7 +1,7 @@
 """Reading one vhost's topology from the management API: six lists, fetched in parallel.
 
-Most callers want `flows.topology.cache.topology_cache`, which shares one read between
-every page that asks within a few seconds; this is the read itself.
+Most callers want the runtime's `topology_cache` (`flows.topology.cache`), which shares one
+read between every page that asks within a few seconds; this is the read itself.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from flows.broker.errors import BrokerAuthFailed, BrokerNotFound, BrokerRefused
-from flows.broker.management_api import ManagementClient, get_management_client
+from flows.broker.management_api import ManagementClient
+from flows.runtime import runtime
 from flows.topology.parsing import build_topology
 from flows.topology.records import Topology
 
@@ -35,7 +36,7 @@ def load_topology(vhost: str, *, client: ManagementClient | None = None) -> Topo
     Raises UnknownVhost when the vhost does not exist, and the client's BrokerError
     subclasses for an unreachable or refusing broker.
     """
-    client = client or get_management_client()
+    client = client or runtime().management_client
 
     def policies() -> list[dict[str, Any]] | None:
         try:

@@ -27,7 +27,7 @@ from flows.publishing.fields import (
     parse_publish_request,
 )
 from flows.publishing.policy import PublishForbidden, permission_refusal
-from flows.topology.cache import topology_cache
+from flows.runtime import runtime
 from flows.vhosts import selected_vhost
 
 # Fields that belong to the page, not to the message.
@@ -64,7 +64,7 @@ def _suggestions(vhost: str) -> dict[str, list[str]]:
     objects: a tap's queue and catch-all keys are nothing to publish to.
     """
     try:
-        topology = topology_cache.topology(vhost).without_dashboard_objects
+        topology = runtime().topology_cache.topology(vhost).without_dashboard_objects
     except BrokerError:
         return {"exchanges": [], "routing_keys": []}
     exchanges = [e.name for e in topology.exchanges if e.name]
@@ -176,7 +176,7 @@ def publish_submit(request: HtmxHttpRequest) -> HttpResponse:
 
 
 def _run_or_404(request: HttpRequest, run_id: str) -> publisher.RepeatRun:
-    run = publisher.find_run(run_id)
+    run = runtime().publishers.find_run(run_id)
     if run is None or (run.owner_id != request.user.pk and not request.user.is_superuser):
         raise Http404("No such repeat run")
     return run

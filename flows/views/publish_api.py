@@ -22,6 +22,7 @@ from flows.publishing import publisher, service
 from flows.publishing.fields import PUBLISH_FIELDS, PublishInvalid
 from flows.publishing.management_body import MANAGEMENT_BODY, management_field, publish_fields
 from flows.publishing.policy import PublishForbidden
+from flows.runtime import runtime
 from flows.views.json_api import ApiError, json_api
 
 PUBLISH_BODY = dict.fromkeys((*PUBLISH_FIELDS, "idempotency_key"))
@@ -104,7 +105,7 @@ def api_management_publish(
 
 
 def _own_run(request: HttpRequest, run_id: str) -> publisher.RepeatRun:
-    run = publisher.find_run(run_id)
+    run = runtime().publishers.find_run(run_id)
     user = request.user
     if run is None or (run.owner_id != user.pk and not user.is_superuser):
         raise ApiError("No such repeat run", status=404)

@@ -11,10 +11,9 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
 
 from flows.broker.errors import BrokerError, BrokerNotFound
-from flows.broker.management_api import get_management_client
 from flows.routing_rules.dry_run import UnknownExchange
 from flows.routing_rules.prediction import predict
-from flows.topology.cache import topology_cache
+from flows.runtime import runtime
 from flows.topology.shapes import DEFAULT_EXCHANGE_NOTE
 from flows.vhosts import DEFAULT_VHOST, SESSION_KEY, selected_vhost
 from flows.views.json_api import ApiError, json_api, required_param
@@ -47,7 +46,7 @@ def parse_headers_param(raw: str | None) -> dict[str, Any] | None:
 
 @json_api(query=("vhost",))
 def api_topology(request: HttpRequest) -> HttpResponse:
-    snapshot = topology_cache.snapshot(_api_vhost(request))
+    snapshot = runtime().topology_cache.snapshot(_api_vhost(request))
     # Refreshed every few seconds by each open graph: an unchanged topology costs the
     # browser a 304 instead of parsing and diffing the whole vhost again.
     if snapshot.etag in request.headers.get("If-None-Match", ""):
@@ -66,7 +65,7 @@ def api_route(request: HttpRequest) -> dict[str, Any]:
     exchange = required_param(request, "exchange", allow_empty=True)
     routing_key = request.GET.get("routing_key", "")
     headers = parse_headers_param(request.GET.get("headers"))
-    topology = topology_cache.topology(vhost)
+    topology = runtime().topology_cache.topology(vhost)
     prediction = predict(topology, exchange=exchange, routing_key=routing_key, headers=headers)
     refusal = prediction.refusal
     if isinstance(refusal, UnknownExchange):
@@ -91,7 +90,7 @@ def topology_page(request: HttpRequest) -> HttpResponse:
     try:
         # The page draws from the API; one cheap question here lets it say plainly, on
         # first paint, that the vhost is missing or the broker is down.
-        get_management_client().vhost(vhost)
+        runtime().management_client.vhost(vhost)
     except BrokerNotFound:
         error = f"No vhost named {json.dumps(vhost, ensure_ascii=False)} on the broker."
     except BrokerError as exc:

@@ -17,7 +17,7 @@ from pika.adapters.blocking_connection import BlockingChannel, BlockingConnectio
 
 from flows.broker.amqp import open_blocking_connection
 from flows.broker.management_api import ManagementClient
-from tests.waiting import eventually
+from tests.support.waiting import eventually
 
 
 def _text(value: Any) -> str:

@@ -21,7 +21,7 @@ from flows.demo.loading import load, unload
 from flows.demo.run import DemoRun, queue_depths
 from flows.demo.scenario import Scenario, available_scenarios, load_scenario
 from tests.demo.firehose import Firehose, watching
-from tests.waiting import eventually
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.django_db
 

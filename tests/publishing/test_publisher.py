@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from flows.publishing.fields import parse_publish_request
-from flows.publishing.publisher import PublishFailed, get_publisher, publish, start_repeat
+from flows.publishing.fields import PublishRequest, parse_publish_request
+from flows.publishing.publisher import PublishFailed, PublishOutcome, RepeatRun
+from flows.runtime import runtime
 from tests.support.broker_admin import get_messages
 from tests.support.publishing import DemoTopology, close_publisher_connection
 from tests.support.waiting import eventually
@@ -15,6 +16,15 @@ def message(vhost: str, **fields):
     return parse_publish_request(
         {"vhost": vhost, "exchange": "demo.topic", "routing_key": "a.b", "body": "hi", **fields}
     )
+
+
+# The publishers under test are the process's own (the `demo` fixture stops them after).
+def publish(request: PublishRequest, **options: float) -> PublishOutcome:
+    return runtime().publishers.publish(request, **options)
+
+
+def start_repeat(request: PublishRequest) -> RepeatRun:
+    return runtime().publishers.start_repeat(request)
 
 
 def test_a_routed_message_is_confirmed_and_lands_in_the_bound_queues(demo: DemoTopology):
@@ -96,10 +106,10 @@ def test_typed_headers_and_properties_reach_the_broker_intact(demo: DemoTopology
 
 def test_one_connection_serves_many_publishes(demo: DemoTopology):
     publish(message(demo.vhost))
-    connection = get_publisher(demo.vhost)._connection
+    connection = runtime().publishers.for_vhost(demo.vhost)._connection
     for _ in range(20):
         publish(message(demo.vhost))
-    assert get_publisher(demo.vhost)._connection is connection
+    assert runtime().publishers.for_vhost(demo.vhost)._connection is connection
     assert demo.wait_for_depth("q.a", 21) == 21
 
 

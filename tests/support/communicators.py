@@ -12,13 +12,15 @@ from concurrent.futures import ThreadPoolExecutor
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
-from flows.tap.manager import get_tap_manager
+from flows.runtime import runtime
 from flows.websockets.urls import websocket_urlpatterns
 from tests.support.waiting import StopWaiting, eventually_async
 
 
 def run_with_tap(test) -> None:
-    """Run an async test body, then stop the taps it started (their threads would linger).
+    """Run an async test body on a loop of its own, then stop the runtime on it, as daphne
+    does when it shuts down: the taps the body started stop, and the tap manager, bound to
+    this loop, is let go for the next test's loop.
 
     In a thread of its own: after a browser test, Playwright's sync API keeps an event loop
     running in the main thread, where asyncio.run and async_to_sync refuse to start another.
@@ -28,7 +30,7 @@ def run_with_tap(test) -> None:
         try:
             await test()
         finally:
-            await get_tap_manager().stop_all()
+            await runtime().astop()
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         pool.submit(asyncio.run, runner()).result()

@@ -81,18 +81,22 @@ class LiveDashboard:
         self.log = tempfile.NamedTemporaryFile(prefix="dashboard-", suffix=".log", delete=False)  # noqa: SIM115
         self.process: subprocess.Popen | None = None
 
+    def argv(self) -> list[str]:
+        """The command that serves: daphne, as a deployment runs it."""
+        return [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "dashboard.asgi:application",
+        ]
+
     def start(self) -> LiveDashboard:
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "dashboard.asgi:application",
-            ],
+            self.argv(),
             cwd=REPO_ROOT,
             env=self.env,
             stdout=self.log,

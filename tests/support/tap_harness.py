@@ -9,7 +9,7 @@ from typing import Any
 
 import pika
 
-from flows.broker.amqp import open_blocking_connection
+from flows.broker.amqp import CONNECTION_NAME_PREFIX, open_blocking_connection
 from flows.broker.management_api import ManagementClient
 from flows.tap.tap import Tap, TapSettings
 from tests.support.waiting import DEFAULT_TIMEOUT_S, eventually
@@ -97,6 +97,28 @@ def tap_queues(client: ManagementClient, vhost: str) -> list[str]:
         for item in client.queues(vhost, columns="name", disable_stats=True)
         if item["name"].startswith("flows-dashboard.tap.")
     ]
+
+
+def dashboard_connections(client: ManagementClient, vhost: str) -> list[str]:
+    """The names of the dashboard's AMQP connections to `vhost` the broker lists."""
+    names = []
+    for connection in client.connections(vhost):
+        name = str((connection.get("client_properties") or {}).get("connection_name") or "")
+        if name.startswith(CONNECTION_NAME_PREFIX):
+            names.append(name)
+    return names
+
+
+def assert_the_dashboard_left_nothing(client: ManagementClient, vhost: str) -> None:
+    """Once a firehose tap on `vhost` stopped: tracing off again (it was off), the tap's queues
+    deleted, its lease released, and no connection of the dashboard's left on the vhost."""
+    from flows.models import TapFirehoseLease
+
+    assert client.vhost(vhost).tracing is False
+    assert tap_queues(client, vhost) == []
+    assert not TapFirehoseLease.objects.filter(vhost=vhost).exists()
+    # The management API lists a closed connection a moment longer.
+    eventually(lambda: not dashboard_connections(client, vhost), what="no dashboard connection")
 
 
 def tap_bindings(client: ManagementClient, vhost: str, queue: str | None) -> set[tuple[str, str]]:

@@ -8,12 +8,20 @@ import time
 import pika
 import pytest
 
-from flows.tap import observe
-from flows.tap.observe import firehose_running, wait_for_routed_queues
+from flows.runtime import runtime
 from tests.support.tap_harness import amqp_channel, running_tap
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
+
+
+# What the taps these tests start record: the process's own observations.
+def firehose_running(vhost: str) -> bool:
+    return runtime().firehose_observations.firehose_running(vhost)
+
+
+def wait_for_routed_queues(vhost: str, message_id: str, timeout_s: float) -> list[str] | None:
+    return runtime().firehose_observations.wait_for_routed_queues(vhost, message_id, timeout_s)
 
 
 def test_answers_with_the_queues_the_broker_routed_to(scratch_vhost: str) -> None:
@@ -47,7 +55,8 @@ def test_waits_for_a_message_published_after_the_question(scratch_vhost: str) ->
         )
         waiter.start()
         # Publish only once the question waits (CPython's Condition keeps its waiters there).
-        eventually(lambda: observe._changed._waiters, what="the question waiting")
+        waiters = runtime().firehose_observations._changed._waiters
+        eventually(lambda: waiters, what="the question waiting")
         channel.basic_publish("", "work", b"x", pika.BasicProperties(message_id="m-late"))
         waiter.join(60)
     assert answer == [["work"]]

@@ -2,7 +2,7 @@
 
 The topology page (`/api/topology`), the publish page (its prediction and its route-key
 suggestions) and the live page (its bindings-mode predictions) all read a vhost through
-`flows.topology.cache.topology_cache`. Against the real broker, with the real tap.
+the runtime's one `topology_cache`. Against the real broker, with the real tap.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from django.test import Client
 
 from flows.broker.management_api import ManagementClient
 from flows.broker.naming import is_dashboard_object
-from flows.topology.cache import TopologyCache, topology_cache
+from flows.runtime import runtime
+from flows.topology.cache import TopologyCache
 from flows.topology.reading import UnknownVhost
 from tests.support.accounts import dashboard_users
 from tests.support.broker_admin import create_vhost_for, delete_vhost
@@ -100,6 +101,7 @@ async def row_of(communicator, routing_key: str) -> str:
 def test_one_read_serves_the_topology_publish_and_live_pages(shop: str, publisher, settings):
     settings.FLOWS_TOPOLOGY_MAX_AGE_S = 60  # the cache's age: longer than this test
     client = signed_in(publisher)
+    topology_cache = runtime().topology_cache  # the pages' cache (run_with_tap stops it after)
     reads_before = topology_cache.reads[shop]
 
     # The topology page's graph reads the vhost...
@@ -132,6 +134,7 @@ def test_publish_and_live_agree_on_routes_while_a_bindings_tap_runs(
     # Every request reads the broker afresh, so each prediction sees the tap's own bindings.
     settings.FLOWS_TOPOLOGY_MAX_AGE_S = 0
     client = signed_in(publisher)
+    topology_cache = runtime().topology_cache
 
     async def run():
         communicator = await watch_bindings_tap(shop, publisher)

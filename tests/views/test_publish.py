@@ -6,7 +6,7 @@ import pytest
 
 from flows.models import PublishTemplate
 from flows.publishing.fields import parse_publish_request
-from flows.publishing.publisher import start_repeat
+from flows.runtime import runtime
 from tests.support.live_server import free_port
 from tests.support.publishing import DemoTopology
 
@@ -79,7 +79,7 @@ def test_a_broker_that_cannot_be_reached_is_shown_plainly(api, demo, settings):
 
 def test_someone_elses_run_is_not_found(api, demo, django_user_model):
     other = django_user_model.objects.create_user("other", password="pw-other-1")
-    run = start_repeat(
+    run = runtime().publishers.start_repeat(
         parse_publish_request({"vhost": demo.vhost, "exchange": "demo.topic", "repeat": "5"}),
         owner_id=other.pk,
     )

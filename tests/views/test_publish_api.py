@@ -17,7 +17,7 @@ import pytest
 from django.conf import settings as django_settings
 
 from flows.broker.management_api import ManagementClient, api_path
-from flows.publishing.publisher import find_run
+from flows.runtime import runtime
 from tests.support.accounts import TEST_PASSWORD, dashboard_users
 from tests.support.broker_admin import (
     bind_queue,
@@ -248,7 +248,7 @@ def test_a_repeat_run_is_started_polled_and_cancelled(api, demo):
     cancelled = api.post(run_url + "/cancel", content_type="application/json").json()["run"]
     assert cancelled["state"] == "cancelled"
     assert cancelled["published"] < 100000
-    assert find_run(cancelled["id"]).finished
+    assert runtime().publishers.find_run(cancelled["id"]).finished
 
 
 @pytest.mark.django_db(transaction=True)

@@ -19,7 +19,8 @@ from flows.broker.errors import (
     BrokerUnreachable,
     ManagementPluginMissing,
 )
-from flows.broker.management_api import ManagementClient, reset_management_client
+from flows.broker.management_api import ManagementClient
+from flows.runtime import Runtime
 from flows.views.json_api import broker_error_status
 from tests.support.broker_admin import delete_vhost
 from tests.support.live_server import free_port
@@ -338,16 +339,12 @@ def test_names_with_slashes_percents_and_markup_work_end_to_end(
 
 
 @pytest.fixture
-def repoint_management_api(settings) -> Iterator[None]:
-    """Change the management API settings for one test: the dashboard's one client follows."""
-    reset_management_client()
-    yield
-    reset_management_client()  # the next call reads the restored settings
+def api_down(settings, fresh_runtime: Runtime) -> int:
+    """The management API points at a closed port for the duration of a test.
 
-
-@pytest.fixture
-def api_down(settings, repoint_management_api: None) -> int:
-    """The management API points at a closed port for the duration of a test."""
+    The runtime's client follows: it is made from the settings on first use after
+    `fresh_runtime`, and stopped before `settings` puts the old ones back.
+    """
     closed = free_port()
     settings.RABBITMQ_API_URL = f"http://127.0.0.1:{closed}/"
     return closed
@@ -370,7 +367,7 @@ def test_a_management_api_outage_is_a_503_with_a_message(
 
 
 @pytest.fixture
-def api_refuses_us(settings, repoint_management_api: None) -> None:
+def api_refuses_us(settings, fresh_runtime: Runtime) -> None:
     """The management API answers, but not to the dashboard's (wrong) password."""
     settings.RABBITMQ_API_PASSWORD = "not-the-password"
 

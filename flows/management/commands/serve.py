@@ -2,7 +2,8 @@
 
 Checks that a broker answers (and says how to get one if not), applies migrations,
 prints a one-time sign-in link when nobody could sign in with a password, then
-replaces itself with daphne serving HTTP and websockets.
+replaces itself with daphne serving HTTP and websockets. daphne is then the process: it
+stops the dashboard's runtime on SIGTERM and SIGINT (`dashboard/asgi.py`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from flows.broker.health import HOW_TO_GET_A_BROKER, broker_problems
 from flows.login_links import demo_user, issue_login_link, needs_login_link
+from flows.runtime import runtime
 
 
 class Command(BaseCommand):
@@ -58,4 +60,5 @@ class Command(BaseCommand):
             "--proxy-headers",
             "dashboard.asgi:application",
         ]
+        runtime().stop()  # exec skips the stop at exit: close what the checks opened
         os.execv(sys.executable, daphne)

@@ -2,7 +2,9 @@
 
 Web processes (with `CHANNEL_LAYER_URL=redis://...`) send viewers' joins, heartbeats and
 leaves to the control channel; this process starts a tap for each watched vhost and
-sends its batches to the vhost's group, exactly as the in-process tap would.
+sends its batches to the vhost's group, exactly as the in-process tap would. SIGTERM and
+SIGINT stop the process's runtime (`flows.runtime`): every tap's queue goes and tracing is
+put back as it was.
 
 `manage.py tap --restore-tracing` only puts back the tracing state of vhosts whose
 firehose tap died (kill -9) and exits.
@@ -58,26 +60,26 @@ class Command(BaseCommand):
         asyncio.run(self._serve())
 
     async def _serve(self) -> None:
-        from channels.layers import get_channel_layer
+        from flows.runtime import runtime
 
-        from flows.tap.manager import TapManager
-
-        layer = get_channel_layer()
-        manager = TapManager(layer)
+        manager = runtime().tap_manager()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        receiver = asyncio.create_task(self._receive(layer, manager))
+        receiver = asyncio.create_task(self._receive(manager.layer, manager))
         expirer = asyncio.create_task(self._expire(manager))
         self.stdout.write("tap process ready", ending="\n")
         self.stdout.flush()
-        await stop.wait()
-        for task in (receiver, expirer):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await manager.stop_all()
+        try:
+            await stop.wait()
+        finally:
+            for task in (receiver, expirer):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            # The taps first (their queues go, tracing is restored), then the rest.
+            await runtime().astop()
         self.stdout.write("tap process stopped")
 
     async def _receive(self, layer, manager) -> None:

@@ -1,8 +1,9 @@
 """`manage.py tap` as its own process behind Redis: viewers join over the channel layer,
-and `kill -9` leaves nothing behind that cannot be put back."""
+SIGTERM and SIGINT leave nothing behind, and `kill -9` nothing that cannot be put back."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -16,7 +17,7 @@ import pytest
 
 from flows.models import TapFirehoseLease
 from tests.support.live_server import REPO_ROOT, LiveDashboard, database_url_for
-from tests.support.tap_harness import amqp_channel, tap_queues
+from tests.support.tap_harness import amqp_channel, assert_the_dashboard_left_nothing, tap_queues
 from tests.support.tap_socket import (
     is_batch_with_events,
     is_running,
@@ -184,3 +185,24 @@ def test_viewers_heartbeats_bring_a_restarted_tap_process_back(
     [event] = messages[-1]["events"]
     assert event["body"]["preview"] == "after the restart"
     assert messages[-1]["counts"]["tap"]["received"] == 1
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_stopped_by_a_signal_it_restores_tracing_and_leaves_nothing_on_the_broker(
+    sig: signal.Signals, redis_setup: dict, scratch_vhost: str, user, management_client
+) -> None:
+    dashboard, tap = redis_setup["dashboard"], redis_setup["tap"]
+    cookie = session_cookie(user)
+
+    async def watch_then_stop() -> int:
+        async with open_tap(dashboard.url, cookie, vhost=scratch_vhost, mode="firehose") as ws:
+            messages = await receive_until(ws, is_running)
+            assert messages[-1]["status"]["mode"] == "firehose"
+            assert management_client.vhost(scratch_vhost).tracing is True
+            assert len(tap_queues(management_client, scratch_vhost)) == 2
+            tap.process.send_signal(sig)
+            return await asyncio.to_thread(tap.process.wait, 60)
+
+    assert run_async(watch_then_stop) == 0, tap.output()
+    assert "tap process stopped" in tap.output()
+    assert_the_dashboard_left_nothing(management_client, scratch_vhost)
