@@ -1,13 +1,14 @@
 """The process's state, with one owner: everything that lives as long as the process does.
 
 A web process (daphne) or `manage.py tap` holds, once each: the management-API client, the
-topology snapshot cache, the publisher threads with their repeat runs, the idempotency keys
-of submitted forms, what the firehose saw (for the publish page), the consumption histories,
-and the tap manager of the event loop it serves on. Each is an instance of its own module's
-class; `Runtime` makes each on first use, and `stop()` stops them all in an order that lets
-each clean up after itself: the taps first (they restore tracing through the management
-client and delete their queues), then the publishers (repeat runs cancelled, connections
-closed), the cache's worker threads, and the management client last.
+topology snapshot cache, the publisher threads with their repeat runs, the demo scenarios' runs
+started from the scenario pages, the idempotency keys of submitted forms, what the firehose saw
+(for the publish page), the consumption histories, and the tap manager of the event loop it
+serves on. Each is an instance of its own module's class; `Runtime` makes each on first use,
+and `stop()` stops them all in an order that lets each clean up after itself: the taps first
+(they restore tracing through the management client and delete their queues), then the demo
+runs, the publishers (repeat runs cancelled, connections closed), the cache's worker threads,
+and the management client last.
 
 `runtime()` is the one way to reach them. `start()` (from `FlowsConfig.ready`) arms the
 last-resort stop at interpreter exit; each entry point also stops the runtime on its own
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, TypeVar, cast
 
 if TYPE_CHECKING:
     from flows.broker.management_api import ManagementClient
+    from flows.demo.service import DemoRuns
     from flows.live.consumption import QueueHistories
     from flows.publishing.publisher import Publishers
     from flows.publishing.service import IdempotentPublishes
@@ -97,9 +99,13 @@ class Runtime:
         return taken
 
     def _stop_threads(self, timeout_s: float) -> None:
-        """Everything but the taps: the publishers, the cache's workers, the client last."""
+        """Everything but the taps: the demo runs, the publishers, the cache's workers, the
+        client last."""
         with self._lock:
             members, self._members = self._members, {}
+        demo_runs = members.get("demo_runs")
+        if demo_runs is not None:
+            cast("DemoRuns", demo_runs).stop(timeout_s)
         publishers = members.get("publishers")
         if publishers is not None:
             cast("Publishers", publishers).stop(timeout_s)
@@ -139,6 +145,13 @@ class Runtime:
         from flows.publishing.publisher import Publishers
 
         return self._member("publishers", Publishers)
+
+    @property
+    def demo_runs(self) -> DemoRuns:
+        """The demo scenarios' publishers and workers started from the scenario pages."""
+        from flows.demo.service import DemoRuns
+
+        return self._member("demo_runs", DemoRuns)
 
     @property
     def idempotent_publishes(self) -> IdempotentPublishes:

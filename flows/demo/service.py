@@ -11,7 +11,6 @@ here does blocking I/O (database, management API, AMQP): call it from a sync vie
 
 from __future__ import annotations
 
-import atexit
 import threading
 from dataclasses import dataclass
 
@@ -83,13 +82,11 @@ class DemoRuns:
             run.stop()
 
 
-# Until the process's runtime holds them: one per process, stopped at interpreter exit.
-_DEMO_RUNS = DemoRuns()
-atexit.register(_DEMO_RUNS.stop)
-
-
 def demo_runs() -> DemoRuns:
-    return _DEMO_RUNS
+    """The process's runs, held by its runtime (which stops them when the dashboard stops)."""
+    from flows.runtime import runtime
+
+    return runtime().demo_runs
 
 
 # --- reading ----------------------------------------------------------------------------------
