@@ -114,7 +114,11 @@ def demo_page(request: HttpRequest, name: str) -> HttpResponse:
         **_controls_context(request, scenario, vhost),
     }
     if loaded:
-        context.update(live_view_context(vhost, event_filter=EventFilter(), mode=mode))
+        context.update(
+            live_view_context(
+                vhost, event_filter=EventFilter(), mode=mode, firehose_offer=mode == "firehose"
+            )
+        )
     else:
         context["vhost"] = vhost
     return render(request, "flows/demo/scenario.html", context)

@@ -21,6 +21,7 @@ from flows.broker.errors import BrokerError
 from flows.live.consumption import consumption
 from flows.live.rows import build_details
 from flows.tap.filters import EventFilter, FilterError
+from flows.tap.firehose import user_may_choose_firehose
 from flows.tap.modes import DEFAULT_TAP_MODE, TAP_MODES, TapMode
 from flows.vhosts import selected_vhost
 from flows.websockets.query import parse_tap_mode
@@ -61,7 +62,12 @@ def live_page(request: HttpRequest) -> HttpResponse:
         request,
         "flows/live.html",
         live_view_context(
-            vhost, event_filter=event_filter, mode=mode, params=request.GET, error=filter_error
+            vhost,
+            event_filter=event_filter,
+            mode=mode,
+            params=request.GET,
+            error=filter_error,
+            firehose_offer=user_may_choose_firehose(request.user, vhost),
         ),
         status=400 if filter_error else 200,
     )
@@ -74,8 +80,12 @@ def live_view_context(
     mode: TapMode,
     params: Mapping[str, str] | None = None,
     error: FilterError | None = None,
+    firehose_offer: bool = False,
 ) -> dict[str, Any]:
-    """What `flows/live/_live.html` needs: the live page's, and a scenario page's."""
+    """What `flows/live/_live.html` needs: the live page's, and a scenario page's.
+
+    `firehose_offer`: the viewer may switch the firehose on, so the bindings-mode notice
+    offers it as one button."""
     fields = [
         {
             "name": name,
@@ -94,6 +104,7 @@ def live_view_context(
         "tap_modes": TAP_MODES,
         "max_rows": settings.LIVE_MAX_ROWS,
         "graph_api_url": graph_api_url(vhost),
+        "firehose_offer": firehose_offer,
     }
 
 

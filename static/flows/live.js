@@ -212,6 +212,7 @@
       else if (name === "graph") toggleGraph();
       else if (name === "presenter") togglePresenter();
       else if (name === "close-details") closeDetails();
+      else if (name === "firehose") watchWithFirehose();
       else return;
       event.preventDefault();
       return;
@@ -256,6 +257,12 @@
     history.replaceState(null, "", `${location.pathname}?${params}`);
     reconnect(params);
   });
+
+  // The bindings-mode notice's offer: the same as choosing "firehose" in the filters.
+  function watchWithFirehose() {
+    form.elements.mode.value = "firehose";
+    form.requestSubmit();
+  }
 
   // --- graph ----------------------------------------------------------------------------------------
 
