@@ -9,6 +9,7 @@ part of the page it changed, and a refusal with its reason in that part.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
@@ -208,23 +209,17 @@ def demo_run(request: HttpRequest, name: str) -> HttpResponse:
 @require_POST
 def demo_publisher(request: HttpRequest, name: str) -> HttpResponse:
     """One publisher: `action` start, stop or set, and its `rate` (messages per second)."""
-    scenario = _scenario(name)
-    vhost = _vhost(request, scenario)
-    try:
-        rate = _number(request, "rate", float)
-    except ValueError as exc:
-        return _controls(request, scenario, vhost, error=str(exc), status=400)
-    return _changing(
+    return _change_settings(
         request,
-        scenario,
-        vhost,
-        lambda: service.change_publisher(
+        name,
+        {"rate": float},
+        lambda scenario, vhost, numbers: service.change_publisher(
             request.user,
             scenario,
             vhost=vhost,
             name=request.POST.get("publisher", ""),
             action=request.POST.get("action", "set"),
-            rate=rate,
+            **numbers,
         ),
     )
 
@@ -232,28 +227,30 @@ def demo_publisher(request: HttpRequest, name: str) -> HttpResponse:
 @require_POST
 def demo_workers(request: HttpRequest, name: str) -> HttpResponse:
     """One worker group: its `count`, `prefetch` and `failure_rate` (0 to 1)."""
+    return _change_settings(
+        request,
+        name,
+        {"count": int, "prefetch": int, "failure_rate": float},
+        lambda scenario, vhost, numbers: service.change_workers(
+            request.user, scenario, vhost=vhost, name=request.POST.get("worker", ""), **numbers
+        ),
+    )
+
+
+def _change_settings(
+    request: HttpRequest,
+    name: str,
+    fields: dict[str, type[int] | type[float]],
+    change: Callable[[Scenario, str, dict[str, Any]], None],
+) -> HttpResponse:
+    """Read the numeric `fields` (blank: unchanged), then `change(scenario, vhost, numbers)`."""
     scenario = _scenario(name)
     vhost = _vhost(request, scenario)
     try:
-        count = _number(request, "count", int)
-        prefetch = _number(request, "prefetch", int)
-        failure_rate = _number(request, "failure_rate", float)
+        numbers = {field: _number(request, field, kind) for field, kind in fields.items()}
     except ValueError as exc:
         return _controls(request, scenario, vhost, error=str(exc), status=400)
-    return _changing(
-        request,
-        scenario,
-        vhost,
-        lambda: service.change_workers(
-            request.user,
-            scenario,
-            vhost=vhost,
-            name=request.POST.get("worker", ""),
-            count=count,
-            prefetch=prefetch,
-            failure_rate=failure_rate,
-        ),
-    )
+    return _changing(request, scenario, vhost, lambda: change(scenario, vhost, numbers))
 
 
 def _number(request: HttpRequest, field: str, kind: type[int] | type[float]) -> Any:

@@ -360,18 +360,8 @@ def test_keyboard_shortcuts_and_presenter_mode(signed_in_page: Page, live_dashbo
     expect(page.locator('[data-counter="total"]')).to_be_visible()
 
 
-@pytest.fixture
-def untraced_vhost(management_client: ManagementClient) -> Iterator[str]:
-    """A vhost with tracing off: the live page watches it through bindings by default."""
-    name = create_vhost_for(
-        management_client, f"flows-test-{uuid.uuid4().hex[:10]}", dashboard_users()
-    )
-    yield name
-    delete_vhost(management_client, name)
-
-
 def test_a_user_who_may_switch_the_firehose_on_is_offered_it_as_one_button(
-    signed_in_page: Page, live_dashboard, untraced_vhost, watcher
+    signed_in_page: Page, live_dashboard, scratch_vhost, watcher
 ):
     from django.contrib.auth.models import Permission
 
@@ -379,7 +369,7 @@ def test_a_user_who_may_switch_the_firehose_on_is_offered_it_as_one_button(
         Permission.objects.get(content_type__app_label="flows", codename="use_firehose")
     )
     page = signed_in_page
-    page.goto(f"{live_dashboard.url}/live/?{urlencode({'vhost': untraced_vhost})}")
+    page.goto(f"{live_dashboard.url}/live/?{urlencode({'vhost': scratch_vhost})}")
     expect(page.get_by_test_id("tap-mode")).to_have_text("bindings", timeout=15_000)
     page.get_by_test_id("firehose-offer").click()
     expect(page.get_by_test_id("tap-mode")).to_have_text("firehose", timeout=15_000)
@@ -387,10 +377,8 @@ def test_a_user_who_may_switch_the_firehose_on_is_offered_it_as_one_button(
     expect(page.get_by_test_id("firehose-offer")).to_have_count(0)
 
 
-def test_a_user_who_may_not_is_offered_nothing(
-    signed_in_page: Page, live_dashboard, untraced_vhost
-):
+def test_a_user_who_may_not_is_offered_nothing(signed_in_page: Page, live_dashboard, scratch_vhost):
     page = signed_in_page
-    page.goto(f"{live_dashboard.url}/live/?{urlencode({'vhost': untraced_vhost})}")
+    page.goto(f"{live_dashboard.url}/live/?{urlencode({'vhost': scratch_vhost})}")
     expect(page.get_by_test_id("tap-mode")).to_have_text("bindings", timeout=15_000)
     expect(page.get_by_test_id("firehose-offer")).to_be_hidden()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterator
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -16,6 +15,7 @@ from flows.broker.management_api import ManagementClient
 from flows.demo import service
 from flows.demo.loading import find_load, unload
 from flows.demo.scenario import available_scenarios
+from tests.support.live_page import ws_query
 from tests.support.publishing import grant_publish
 from tests.support.waiting import eventually
 
@@ -54,13 +54,6 @@ def speaker(db, django_user_model) -> Client:
     client = Client()
     client.force_login(user)
     return client
-
-
-def ws_query(html: str) -> dict[str, list[str]]:
-    start = html.index('ws-connect="') + len('ws-connect="')
-    path = html[start : html.index('"', start)].replace("&amp;", "&")
-    assert urlsplit(path).path == "/ws/live/"
-    return parse_qs(urlsplit(path).query)
 
 
 def load_through_page(client: Client, name: str, vhost: str) -> None:

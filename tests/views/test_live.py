@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import uuid
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pika
 import pytest
@@ -14,6 +13,7 @@ from django.urls import reverse
 
 from flows.broker.amqp import connection_parameters
 from flows.tap.events import TapEvent
+from tests.support.live_page import ws_query
 from tests.support.tap_events import published
 from tests.support.waiting import eventually
 
@@ -24,13 +24,6 @@ def client_in(db, django_user_model) -> Client:
     client = Client()
     client.force_login(user)
     return client
-
-
-def ws_query(html: str) -> dict[str, list[str]]:
-    start = html.index('ws-connect="') + len('ws-connect="')
-    path = html[start : html.index('"', start)].replace("&amp;", "&")
-    assert urlsplit(path).path == "/ws/live/"
-    return parse_qs(urlsplit(path).query)
 
 
 @pytest.mark.parametrize("url", ["/live/", "/live/consumption", "/live/details"])
