@@ -17,8 +17,9 @@ from flows.live.body import DecodedBody, decode_body, human_size
 from flows.routing_rules.prediction import Prediction
 from flows.tap.events import PROPERTY_NAMES
 from flows.topology.records import Topology
+from flows.topology.shapes import DEFAULT_EXCHANGE_LABEL as DEFAULT_EXCHANGE_LABEL
+from flows.topology.shapes import exchange_label
 
-DEFAULT_EXCHANGE_LABEL = "(default exchange)"
 # A row keeps at most this much of the body preview (for details and export): 500 rows of
 # the tap's full 64 KiB previews would hold tens of megabytes in the page.
 ROW_PREVIEW_LIMIT = 16 * 1024
@@ -35,10 +36,6 @@ def show_value(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
     except (TypeError, ValueError):
         return repr(value)
-
-
-def exchange_label(name: str) -> str:
-    return DEFAULT_EXCHANGE_LABEL if name == "" else name
 
 
 def clock(epoch: Any) -> str:
