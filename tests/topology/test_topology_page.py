@@ -142,6 +142,37 @@ def test_clicking_a_node_shows_its_details(signed_in_page: Page, live_dashboard,
     )
 
 
+def test_the_panels_names_focus_the_graph_and_an_exchange_offers_its_dry_run(
+    signed_in_page: Page, live_dashboard, shop: str
+):
+    page = signed_in_page
+    open_topology(page, live_dashboard.url, shop)
+    panel = page.get_by_test_id("details-panel")
+    click_node(page, "exchange:orders")
+    expect(page.get_by_test_id("details-name")).to_have_text("orders")
+
+    panel.get_by_role("button", name="orders.eu", exact=True).click()
+    expect(page.get_by_test_id("details-name")).to_have_text("orders.eu")
+    expect(page.get_by_test_id("focus-banner")).to_contain_text("orders.eu")
+    assert drawn(page, "node:selected") == {"queue:orders.eu"}
+
+    panel.get_by_role("button", name="orders", exact=True).click()  # bound from orders
+    expect(page.get_by_test_id("details-name")).to_have_text("orders")
+    panel.get_by_role("button", name="Dry-run from here").click()
+    expect(page.get_by_label("Exchange", exact=True)).to_have_value("orders")
+    expect(page.get_by_label("Routing key")).to_be_focused()
+    page.get_by_label("Routing key").fill("order.eu.paid")
+    page.get_by_role("button", name="Show the route").click()
+    expect(page.get_by_test_id("route-summary")).to_have_text('Routed to 1 queue: "orders.eu".')
+    assert "route" in classes_of(page, "queue:orders.eu")
+    assert "dim" in classes_of(page, "exchange:audit")  # the headers exchange did not match
+
+    page.get_by_role("button", name="Clear").click()
+    expect(page.get_by_test_id("dry-run-result")).to_be_empty()
+    assert "route" not in classes_of(page, "queue:orders.eu")
+    assert "dim" not in classes_of(page, "exchange:audit")
+
+
 def test_the_dry_run_lights_up_the_path_and_reads_unroutable_plainly(
     signed_in_page: Page, live_dashboard, shop: str
 ):
@@ -185,6 +216,12 @@ def test_a_malformed_headers_field_is_flagged_next_to_it(
     page.get_by_label("Headers (JSON object)").fill("{region: eu")
     page.get_by_role("button", name="Show the route").click()
     expect(page.locator('[data-error-for="headers"]')).to_contain_text("headers is not valid JSON")
+    expect(page.get_by_test_id("dry-run-error")).to_contain_text("headers is not valid JSON")
+
+    page.get_by_label("Headers (JSON object)").fill('{"region": "eu"}')
+    page.get_by_role("button", name="Show the route").click()
+    expect(page.get_by_test_id("route-summary")).to_be_visible()
+    expect(page.locator('[data-error-for="headers"]')).to_be_empty()
 
 
 def test_a_topology_change_appears_within_5_s_keeping_zoom_and_selection(
