@@ -14,6 +14,7 @@ only read the request and pick the template.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -124,42 +125,46 @@ def _node_details(request: HttpRequest) -> NodeDetails:
     return details
 
 
-def _refusal(request: HttpRequest, template: str, error: ApiError | BrokerError) -> HttpResponse:
-    """A panel's fragment saying why there is no answer, with the status the API would give."""
-    if isinstance(error, ApiError):
-        status, fields = error.status, error.fields
+def _panel(
+    request: HttpRequest, template: str, answer: Callable[[HttpRequest], dict[str, Any]]
+) -> HttpResponse:
+    """A panel's fragment: `answer`'s context, or why there is none, with the status the API
+    would give (an ApiError's, or the broker error's)."""
+    try:
+        context = answer(request)
+    except ApiError as exc:
+        context, status = {"error": exc.message, "field_errors": exc.fields}, exc.status
+    except BrokerError as exc:
+        context, status = {"error": exc.message, "field_errors": {}}, broker_error_status(exc)
     else:
-        status, fields = broker_error_status(error), {}
-    context = {"error": error.message, "field_errors": fields}
+        status = 200
     return render(request, template, context, status=status)
+
+
+def _details_answer(request: HttpRequest) -> dict[str, Any]:
+    details = _node_details(request)
+    return {
+        "details": details,
+        "publish_href": _publish_href(_api_vhost(request), details.name),
+        "default_exchange_note": DEFAULT_EXCHANGE_NOTE,
+    }
+
+
+def _route_answer(request: HttpRequest) -> dict[str, Any]:
+    prediction = _dry_run(request)
+    return {"prediction": prediction, "panel": route_panel(prediction), "field_errors": {}}
 
 
 @require_GET
 def topology_details(request: HttpRequest) -> HttpResponse:
     """The details panel of one exchange, queue or consumer."""
-    template = "flows/topology/_details.html"
-    try:
-        details = _node_details(request)
-    except (ApiError, BrokerError) as exc:
-        return _refusal(request, template, exc)
-    context = {
-        "details": details,
-        "publish_href": _publish_href(_api_vhost(request), details.name),
-        "default_exchange_note": DEFAULT_EXCHANGE_NOTE,
-    }
-    return render(request, template, context)
+    return _panel(request, "flows/topology/_details.html", _details_answer)
 
 
 @require_GET
 def topology_route(request: HttpRequest) -> HttpResponse:
     """The dry-run's answer: where a message would go, drawn by the page on its graph."""
-    template = "flows/topology/_route.html"
-    try:
-        prediction = _dry_run(request)
-    except (ApiError, BrokerError) as exc:
-        return _refusal(request, template, exc)
-    context = {"prediction": prediction, "panel": route_panel(prediction), "field_errors": {}}
-    return render(request, template, context)
+    return _panel(request, "flows/topology/_route.html", _route_answer)
 
 
 def _publish_url() -> str:

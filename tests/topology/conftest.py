@@ -1,4 +1,5 @@
-"""Fixtures of the topology tests: vhosts (one with a hostile name) made by a patient client."""
+"""Fixtures of the topology tests: vhosts (one with a hostile name) made by a patient client,
+and the shop topology (`definitions.SHOP_*`) in a vhost of its own."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.conf import settings
 from flows.broker.management_api import ManagementClient
 from tests.broker_admin import create_vhost_for, delete_vhost
 from tests.conftest import dashboard_users
+from tests.topology.definitions import SHOP_BINDINGS, SHOP_EXCHANGES, SHOP_QUEUES, declare
 
 HOSTILE = "a/b%2F<c>"
 
@@ -45,3 +47,15 @@ def roomy_vhost(patient_client: ManagementClient) -> Iterator[str]:
     name = make_vhost(patient_client, f"flows-test-{uuid.uuid4().hex[:10]}")
     yield name
     delete_vhost(patient_client, name)
+
+
+@pytest.fixture(scope="module")
+def shop(patient_client: ManagementClient) -> Iterator[str]:
+    """A vhost holding the shop (`definitions.SHOP_*`), shared by a module's tests, which
+    only read it (one vhost instead of one per test)."""
+    vhost = make_vhost(patient_client, f"flows-test-{uuid.uuid4().hex[:10]}")
+    declare(
+        patient_client, vhost, exchanges=SHOP_EXCHANGES, queues=SHOP_QUEUES, bindings=SHOP_BINDINGS
+    )
+    yield vhost
+    delete_vhost(patient_client, vhost)

@@ -16,10 +16,9 @@ from django.test import Client
 from flows.broker.amqp import open_blocking_connection
 from flows.broker.management_api import ManagementClient, reset_management_client
 from flows.topology.reading import load_topology
-from tests.broker_admin import delete_vhost
 from tests.live_server import free_port
-from tests.topology.conftest import HOSTILE, make_vhost
-from tests.topology.definitions import binding, declare, exchange, queue
+from tests.topology.conftest import HOSTILE
+from tests.topology.definitions import BAD_ROUTE_REQUESTS, binding, declare, exchange, queue
 from tests.topology.test_discovery import wait_for
 
 SCRIPT = "<script>window.__pwned=1</script>"
@@ -31,38 +30,6 @@ def api(client: Client, django_user_model) -> Client:
     user = django_user_model.objects.create_user(username="panel-user")
     client.force_login(user)
     return client
-
-
-@pytest.fixture(scope="module")
-def shop(patient_client: ManagementClient) -> Iterator[str]:
-    """orders (topic, AE unrouted) → orders.eu (dead-letters to a missing dlx), → audit
-    (headers) → audited; lonely (direct, AE dead-end); an internal exchange. Read only."""
-    vhost = make_vhost(patient_client, f"flows-test-{uuid.uuid4().hex[:10]}")
-    declare(
-        patient_client,
-        vhost,
-        exchanges=[
-            exchange("orders", "topic", **{"alternate-exchange": "unrouted"}),
-            exchange("unrouted", "fanout"),
-            exchange("audit", "headers"),
-            exchange("lonely", "direct", **{"alternate-exchange": "dead-end"}),
-            exchange("dead-end", "fanout"),
-            exchange("hidden", "fanout", internal=True),
-        ],
-        queues=[
-            queue("orders.eu", {"x-dead-letter-exchange": "dlx", "x-max-length": 10}),
-            queue("audited"),
-            queue("leftovers"),
-        ],
-        bindings=[
-            binding("orders", "orders.eu", "order.eu.*"),
-            binding("orders", "audit", "order.#", to="exchange"),
-            binding("audit", "audited", arguments={"x-match": "any", "region": "eu"}),
-            binding("unrouted", "leftovers"),
-        ],
-    )
-    yield vhost
-    delete_vhost(patient_client, vhost)
 
 
 def fragment(client: Client, path: str, **params: str) -> tuple[int, str]:
@@ -271,13 +238,7 @@ def test_the_default_exchange_route_notes_a_missing_queue(api: Client, shop: str
 
 @pytest.mark.parametrize(
     ("params", "status", "field", "message"),
-    [
-        ({"exchange": "nope"}, 404, "exchange", 'No exchange named "nope"'),
-        ({}, 400, "exchange", "The 'exchange' parameter is required"),
-        ({"exchange": "orders", "headers": "{region: eu"}, 400, "headers", "not valid JSON"),
-        ({"exchange": "orders", "headers": "[1, 2]"}, 400, "headers", "must be a JSON object"),
-        ({"exchange": "hidden"}, 400, "exchange", "is internal"),
-    ],
+    BAD_ROUTE_REQUESTS,
 )
 def test_a_bad_dry_run_is_flagged_next_to_its_field(
     api: Client, shop: str, params: dict, status: int, field: str, message: str

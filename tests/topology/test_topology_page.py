@@ -12,7 +12,15 @@ from flows.broker.management_api import ManagementClient
 from tests.conftest import sign_in
 from tests.live_server import free_port
 from tests.topology.conftest import HOSTILE
-from tests.topology.definitions import binding, declare, exchange, queue
+from tests.topology.definitions import (
+    SHOP_BINDINGS,
+    SHOP_EXCHANGES,
+    SHOP_QUEUES,
+    binding,
+    declare,
+    exchange,
+    queue,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -52,30 +60,14 @@ def click_node(page: Page, node_id: str) -> None:
 
 @pytest.fixture
 def shop(scratch_vhost: str, management_client: ManagementClient) -> str:
+    """The shop (`definitions.SHOP_*`) with its dead-letter exchange: one vhost per test,
+    which may change it."""
     declare(
         management_client,
         scratch_vhost,
-        exchanges=[
-            exchange("orders", "topic", **{"alternate-exchange": "unrouted"}),
-            exchange("unrouted", "fanout"),
-            exchange("audit", "headers"),
-            exchange("lonely", "direct", **{"alternate-exchange": "dead-end"}),
-            exchange("dead-end", "fanout"),
-            exchange("dlx", "fanout"),
-        ],
-        queues=[
-            queue("orders.eu", {"x-dead-letter-exchange": "dlx", "x-max-length": 10}),
-            queue("audited"),
-            queue("leftovers"),
-            queue("dead"),
-        ],
-        bindings=[
-            binding("orders", "orders.eu", "order.eu.*"),
-            binding("orders", "audit", "order.#", to="exchange"),
-            binding("audit", "audited", arguments={"x-match": "any", "region": "eu"}),
-            binding("unrouted", "leftovers"),
-            binding("dlx", "dead"),
-        ],
+        exchanges=[*SHOP_EXCHANGES, exchange("dlx", "fanout")],
+        queues=[*SHOP_QUEUES, queue("dead")],
+        bindings=[*SHOP_BINDINGS, binding("dlx", "dead")],
     )
     return scratch_vhost
 
