@@ -1,4 +1,4 @@
-from django.urls import include, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 
 from flows.views import json_api, live, overview, publish
 from flows.views import topology as topology_views
@@ -10,7 +10,7 @@ template_patterns = [
     path("<int:template_id>/delete", publish.template_delete, name="publish-template-delete"),
 ]
 
-publish_patterns = [
+publish_patterns: list[URLPattern | URLResolver] = [
     path("", publish.publish_page, name="publish"),
     path("send", publish.publish_submit, name="publish-submit"),
     path("runs/<str:run_id>", publish.run_progress, name="publish-run"),

@@ -13,8 +13,9 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from tests.waiting import StopWaiting, eventually
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,16 +27,17 @@ def free_port() -> int:
 
 
 def wait_for_port(port: int, *, timeout: float, process: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """Wait until something listens on `port`; fail at once if `process` exits first."""
+
+    def listening() -> bool:
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode} before listening")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+            raise StopWaiting(f"server exited with {process.returncode} before listening")
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+
+    eventually(
+        listening, what=f"a server listening on 127.0.0.1:{port}", timeout=timeout, interval=0.1
+    )
 
 
 def start_first_run(argv: list[str], tmp_path: Path, **env: str) -> tuple[subprocess.Popen, Path]:
@@ -96,7 +98,7 @@ class LiveDashboard:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        wait_for_port(self.port, timeout=30, process=self.process)
+        wait_for_port(self.port, timeout=60, process=self.process)
         return self
 
     def output(self) -> str:

@@ -8,6 +8,7 @@ from django.test import override_settings
 from flows.broker.amqp import connection_name, open_blocking_connection
 from flows.broker.errors import BrokerAuthFailed, BrokerRefused, BrokerUnreachable
 from tests.live_server import free_port
+from tests.waiting import eventually
 
 
 def test_opens_a_named_connection_to_the_vhost(broker_vhost: str, management_client):
@@ -17,19 +18,17 @@ def test_opens_a_named_connection_to_the_vhost(broker_vhost: str, management_cli
         declared = channel.queue_declare("", exclusive=True)
         assert declared.method.queue.startswith("amq.gen-")
         # The name shows in the management API, so people can tell our connections apart.
-        import time
-
-        deadline = time.monotonic() + 10
-        names: list[str] = []
-        while time.monotonic() < deadline:
-            names = [
-                c.get("client_properties", {}).get("connection_name")
-                for c in management_client.connections()
-            ]
-            if connection_name("factory test") in names:
-                break
-            time.sleep(0.5)
-        assert connection_name("factory test") in names
+        eventually(
+            lambda: (
+                connection_name("factory test")
+                in [
+                    c.get("client_properties", {}).get("connection_name")
+                    for c in management_client.connections()
+                ]
+            ),
+            what="the connection listed under its name",
+            interval=0.5,
+        )
     finally:
         connection.close()
 

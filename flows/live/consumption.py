@@ -196,7 +196,7 @@ def consumption(
         for queue in shown:
             ready, unacked = history.series(queue.name)
             top = max([*ready, *unacked, 1.0])
-            series = history.samples.get(queue.name) or ()
+            series: Sequence[tuple[float, int, int]] = history.samples.get(queue.name) or ()
             minutes = (series[-1][0] - series[0][0]) / 60 if len(series) > 1 else 0.0
             panels.append(
                 QueuePanel(

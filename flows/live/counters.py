@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 RATE_WINDOW_S = 3.0
@@ -22,13 +22,14 @@ def _int(value: Any) -> int:
 
 @dataclass(frozen=True)
 class LiveCounts:
-    total: int = 0
-    shown: int = 0
-    filtered_out: int = 0
-    sampled_out: int = 0
-    dropped: int = 0
-    rate: float = 0.0
-    drop_reasons: Mapping[str, int] = field(default_factory=dict)
+    # Built by `live_counts` alone, from a viewer's counts: no defaults to drift from them.
+    total: int
+    shown: int
+    filtered_out: int
+    sampled_out: int
+    dropped: int
+    rate: float
+    drop_reasons: Mapping[str, int]
 
     @property
     def adds_up(self) -> bool:
@@ -89,7 +90,9 @@ class TapDropTracker:
 class RateMeter:
     """Messages per second over the last few seconds, from a running total."""
 
-    def __init__(self, *, window_s: float = RATE_WINDOW_S, clock=time.monotonic) -> None:
+    def __init__(
+        self, *, window_s: float = RATE_WINDOW_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.window_s = window_s
         self._clock = clock
         self._samples: deque[tuple[float, int]] = deque()

@@ -11,14 +11,12 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from flows.live.body import DecodedBody, decode_body, human_size
 from flows.routing_rules.prediction import Prediction
 from flows.tap.events import PROPERTY_NAMES
-from flows.topology.records import Topology
-from flows.topology.shapes import DEFAULT_EXCHANGE_LABEL as DEFAULT_EXCHANGE_LABEL
-from flows.topology.shapes import exchange_label
+from flows.topology.records import Topology, exchange_label
 
 # A row keeps at most this much of the body preview (for details and export): 500 rows of
 # the tap's full 64 KiB previews would hold tens of megabytes in the page.
@@ -114,6 +112,25 @@ class Row:
     notes: tuple[str, ...] = field(default=())
 
 
+class _RowCommon(TypedDict):
+    """The `Row` fields every kind of row fills the same way."""
+
+    seq: int
+    kind: str
+    time: str
+    exchange: str
+    exchange_label: str
+    routing_key: str
+    redelivered: bool
+    size: str
+    event_json: str
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """`value` when it is a mapping (a JSON object), else an empty one."""
+    return value if isinstance(value, Mapping) else {}
+
+
 def build_row(
     event: Mapping[str, Any],
     *,
@@ -122,10 +139,10 @@ def build_row(
 ) -> Row:
     kind = _text(event.get("kind")) or "publish"
     exchange = _text(event.get("exchange"))
-    body = event.get("body") if isinstance(event.get("body"), Mapping) else {}
-    size = body.get("size")
-    common = {
-        "seq": event.get("seq") if isinstance(event.get("seq"), int) else 0,
+    size = _mapping(event.get("body")).get("size")
+    seq = event.get("seq")
+    common: _RowCommon = {
+        "seq": seq if isinstance(seq, int) else 0,
         "kind": kind,
         "time": clock(event.get("received_at")),
         "exchange": exchange,
@@ -137,6 +154,7 @@ def build_row(
             kept_for_the_page(event), ensure_ascii=False, separators=(",", ":"), default=str
         ),
     }
+    route: dict[str, Any]  # the graph's route (static/flows/graph.js reads it)
 
     if kind == "deliver":
         queue = _text(event.get("queue"))
@@ -273,8 +291,8 @@ class Details:
 
 
 def build_details(event: Mapping[str, Any]) -> Details:
-    properties = event.get("properties") if isinstance(event.get("properties"), Mapping) else {}
-    headers = event.get("headers") if isinstance(event.get("headers"), Mapping) else {}
+    properties = _mapping(event.get("properties"))
+    headers = _mapping(event.get("headers"))
     ordered = [name for name in PROPERTY_ORDER if name in properties]
     ordered += sorted(name for name in properties if name not in PROPERTY_ORDER)
     return Details(

@@ -22,7 +22,7 @@ import math
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from pika.compat import long as amqp_long  # pika's marker for a signed 64-bit integer (`l`)
 
@@ -112,6 +112,10 @@ class PublishRequest:
 
 
 # --- small parsers ------------------------------------------------------------------------------
+
+
+def is_body_encoding(value: Any) -> TypeGuard[BodyEncoding]:
+    return value in BODY_ENCODINGS
 
 
 def encodable(text: str) -> bool:
@@ -402,7 +406,7 @@ def parse_body(text: Any, encoding: Any, *, max_bytes: int) -> tuple[bytes, str]
         raise ValueError("the body must be a string (or, with body_encoding json, any JSON value)")
     if not encodable(text):
         raise ValueError("the body contains characters that are not valid Unicode")
-    if encoding not in BODY_ENCODINGS:
+    if not is_body_encoding(encoding):
         raise ValueError(f"unknown body encoding {_show(encoding)}; one of text, json, base64")
     if encoding == "text":
         body, display = text.encode("utf-8"), text
@@ -466,7 +470,8 @@ def parse_publish_request(
         body, body_display = parse_body(raw.get("body"), body_encoding, max_bytes=max_body_bytes)
     except ValueError as exc:
         errors["body"] = str(exc)
-        body_display = raw.get("body") if isinstance(raw.get("body"), str) else ""
+        raw_body = raw.get("body")
+        body_display = raw_body if isinstance(raw_body, str) else ""
 
     headers: dict[str, Any] = {}
     try:
@@ -497,16 +502,17 @@ def parse_publish_request(
     }
     for name, convert in converters.items():
         try:
-            value = convert(raw.get(name))
+            converted = convert(raw.get(name))
         except ValueError as exc:
             errors[name] = str(exc)
             continue
-        if value is not None:
-            properties[name] = value
+        if converted is not None:
+            properties[name] = converted
 
     options = _sending_options(raw, errors)
     if errors:
         raise PublishInvalid(errors)
+    assert is_body_encoding(body_encoding)  # else parse_body failed, and errors said so
     return PublishRequest(
         vhost=vhost,
         exchange=exchange,

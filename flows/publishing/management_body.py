@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flows.publishing.fields import STRING_PROPERTIES, PublishInvalid
-from flows.publishing.policy import DEFAULT_EXCHANGE_ALIAS
+from flows.topology.records import DEFAULT_EXCHANGE_ALIAS
 
 MANAGEMENT_PROPERTIES = (
     *STRING_PROPERTIES,

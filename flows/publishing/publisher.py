@@ -325,7 +325,9 @@ class VhostPublisher(threading.Thread):
         if self._bulk is None or not self._bulk.is_open:
             channel = connection.channel()
             ready: list[bool] = []
-            impl = channel._impl  # see the module docstring: asynchronous confirms
+            # See the module docstring: asynchronous confirms. pika's stubs leave out the
+            # private `_impl` (the asynchronous channel every BlockingChannel wraps).
+            impl: pika.channel.Channel = channel._impl  # type: ignore[attr-defined]
             impl.confirm_delivery(
                 ack_nack_callback=self._on_bulk_confirm, callback=lambda _frame: ready.append(True)
             )

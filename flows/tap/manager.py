@@ -20,6 +20,7 @@ from typing import Any
 
 from flows.tap.firehose import firehose_configured
 from flows.tap.groups import tap_group
+from flows.tap.modes import CaptureMode
 from flows.tap.tap import SharedEvents, SharedStatus, Tap, TapSettings
 
 LOGGER = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def tracing_is_on(vhost: str) -> bool:
 class TapRunner:
     """One running tap and the task that forwards its batches to the group."""
 
-    def __init__(self, vhost: str, mode: str, layer, tap_settings: TapSettings) -> None:
+    def __init__(self, vhost: str, mode: CaptureMode, layer, tap_settings: TapSettings) -> None:
         self.vhost = vhost
         self.mode = mode
         self.run_id = uuid.uuid4().hex[:12]
@@ -162,7 +163,9 @@ class TapManager:
         self._lock = asyncio.Lock()
         self._restored_stale = False
 
-    async def resolve_mode(self, vhost: str, requested: str, *, firehose_allowed: bool) -> str:
+    async def resolve_mode(
+        self, vhost: str, requested: str, *, firehose_allowed: bool
+    ) -> CaptureMode:
         """`auto` is the firehose where tracing is on or configured, bindings otherwise.
 
         Holding the `flows.use_firehose` permission (`firehose_allowed`) does not make `auto`

@@ -12,7 +12,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from typing import Any
+
+from flows.tap.events import TapEvent
 
 # How many recent message ids, and for how long, per process: enough for a person
 # publishing from a form, small enough to cost nothing.
@@ -45,7 +46,7 @@ def firehose_running(vhost: str) -> bool:
         return vhost in _firehose_taps
 
 
-def record(event: dict[str, Any]) -> None:
+def record(event: TapEvent) -> None:
     """Called by the firehose tap for each publish event (cheap when there is no id)."""
     message_id = event["properties"].get("message_id")
     routed = event.get("routed_queues")
@@ -76,8 +77,11 @@ def wait_for_routed_queues(
             if vhost not in _firehose_taps:
                 return None
             seen = _seen.get((vhost, message_id))
-            fresh = seen is not None and (seen_after is None or seen[0] >= seen_after)
-            if fresh and time.monotonic() - seen[0] <= REMEMBER_FOR_S:
+            if (
+                seen is not None
+                and (seen_after is None or seen[0] >= seen_after)
+                and time.monotonic() - seen[0] <= REMEMBER_FOR_S
+            ):
                 return list(seen[1])
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -35,7 +35,12 @@ from flows.broker.management_api import ManagementClient, get_management_client
 from flows.broker.naming import dashboard_object_name
 from flows.tap import firehose, observe
 from flows.tap.coverage import TRACE_EXCHANGE, TapBinding, firehose_coverage, plan_bindings
-from flows.tap.events import DEFAULT_PREVIEW_LIMIT, from_binding_delivery, from_firehose_delivery
+from flows.tap.events import (
+    DEFAULT_PREVIEW_LIMIT,
+    TapEvent,
+    from_binding_delivery,
+    from_firehose_delivery,
+)
 from flows.tap.modes import CAPTURE_MODES, CaptureMode
 
 LOGGER = logging.getLogger(__name__)
@@ -43,10 +48,10 @@ LOGGER = logging.getLogger(__name__)
 OVERFLOW_REASON = "tap queue overflowed on the broker"
 MAX_GAPS_KEPT = 20
 
-Sink = Callable[[list[dict[str, Any]], dict[str, Any]], None]
+Sink = Callable[[list[TapEvent], dict[str, Any]], None]
 
 
-class SharedEvents(list):
+class SharedEvents(list[TapEvent]):
     """A batch of events shared, read-only, by every viewer of a tap.
 
     The in-memory channel layer deep-copies each message for each receiver; for thousands
@@ -167,7 +172,7 @@ class Tap:
         self._received = 0
         self._ignored_own = 0
         self._overflow_dropped = 0
-        self._buffer: list[dict[str, Any]] = []
+        self._buffer: list[TapEvent] = []
         self._last_flush = time.monotonic()
         self._flush_gap = self.settings.quiet_gap_s  # the hold after the last flush
         self._unacked_tag = 0

@@ -29,6 +29,8 @@ LOGGER = logging.getLogger(__name__)
 SIGN_IN_TO_WATCH = "Sign in to watch messages."
 SLOW_VIEWER = "slow viewer"
 MISSED_BATCHES = "missed batches (viewer too slow)"
+# What a viewer's stream counts; always received = sent + filtered_out + sampled_out + dropped.
+COUNT_NAMES = ("received", "sent", "filtered_out", "sampled_out", "dropped")
 # A viewer of a tap in another process says it is still there this often; the tap process
 # forgets viewers it has not heard from for VIEWER_EXPIRY_S.
 HEARTBEAT_INTERVAL_S = 5.0
@@ -161,11 +163,7 @@ class ViewerStream:
         self._clock = clock
         self._tokens = float(max_events_per_second or 0)
         self._refilled_at = clock()
-        self._received = 0
-        self._sent = 0
-        self._filtered_out = 0
-        self._sampled_out = 0
-        self._dropped = 0
+        self._counts = dict.fromkeys(COUNT_NAMES, 0)
         self._drop_reasons: dict[str, int] = {}
         self._run: str | None = None
         self._next_seq: int | None = None
@@ -210,15 +208,15 @@ class ViewerStream:
 
         The events returned are ready to show (JSON bodies pretty-printed).
         """
-        self._received += len(events)
+        self._counts["received"] += len(events)
         if self.event_filter.is_empty:
             wanted = events
         else:
             wanted = [event for event in events if self.event_filter.matches(event)]
-        self._filtered_out += len(events) - len(wanted)
+        self._counts["filtered_out"] += len(events) - len(wanted)
         chosen = self._sample(wanted)
-        self._sampled_out += len(wanted) - len(chosen)
-        self._sent += len(chosen)
+        self._counts["sampled_out"] += len(wanted) - len(chosen)
+        self._counts["sent"] += len(chosen)
         return [prettify(event) for event in chosen]
 
     def _sample(self, events: list[TapEvent]) -> list[TapEvent]:
@@ -249,22 +247,15 @@ class ViewerStream:
         if n < 0:
             raise ValueError("n must not be negative")
         if already_processed:
-            if n > self._sent:
+            if n > self._counts["sent"]:
                 raise ValueError("cannot drop more events than were sent")
-            self._sent -= n
+            self._counts["sent"] -= n
         else:
-            self._received += n
-        self._dropped += n
+            self._counts["received"] += n
+        self._counts["dropped"] += n
         self._drop_reasons[reason] = self._drop_reasons.get(reason, 0) + n
 
     @property
     def counts(self) -> dict[str, Any]:
-        """received, sent, filtered_out, sampled_out, dropped (and drop_reasons: n by reason)."""
-        return {
-            "received": self._received,
-            "sent": self._sent,
-            "filtered_out": self._filtered_out,
-            "sampled_out": self._sampled_out,
-            "dropped": self._dropped,
-            "drop_reasons": dict(self._drop_reasons),
-        }
+        """The COUNT_NAMES with their values, and drop_reasons (n by reason)."""
+        return {**self._counts, "drop_reasons": dict(self._drop_reasons)}

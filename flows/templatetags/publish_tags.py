@@ -6,7 +6,7 @@ from typing import Any
 
 from django import template
 
-from flows.live.rows import exchange_label as _exchange_label
+from flows.topology.records import exchange_label as _exchange_label
 
 register = template.Library()
 

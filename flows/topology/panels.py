@@ -19,8 +19,7 @@ from typing import Any, Literal
 
 from flows.routing_rules.dry_run import Hop, Path
 from flows.routing_rules.prediction import Prediction
-from flows.topology.records import Binding, Consumer, Exchange, Queue, Topology
-from flows.topology.shapes import exchange_label
+from flows.topology.records import Binding, Consumer, Exchange, Queue, Topology, exchange_label
 
 NodeKind = Literal["exchange", "queue", "consumer", "missing"]
 # The kinds a request may name: a "missing" exchange is asked for as an exchange.

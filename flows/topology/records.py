@@ -20,6 +20,8 @@ DEFAULT_EXCHANGE = ""
 # The name RabbitMQ accepts for the default exchange where a name cannot be empty
 # (allow-lists, filter parameters).
 DEFAULT_EXCHANGE_ALIAS = "amq.default"
+# How every page names the default exchange (static/flows/graph.js has the same words).
+DEFAULT_EXCHANGE_LABEL = "(default exchange)"
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -236,9 +238,15 @@ def _grouped(records: Iterable[R], key: Callable[[R], str]) -> Mapping[str, tupl
     return {name: tuple(items) for name, items in grouped.items()}
 
 
+def exchange_label(name: str) -> str:
+    """An exchange's name as shown: the one label for the default exchange ("")."""
+    return DEFAULT_EXCHANGE_LABEL if name == DEFAULT_EXCHANGE else name
+
+
 __all__ = [
     "DEFAULT_EXCHANGE",
     "DEFAULT_EXCHANGE_ALIAS",
+    "DEFAULT_EXCHANGE_LABEL",
     "EMPTY",
     "Binding",
     "Consumer",
@@ -247,4 +255,5 @@ __all__ = [
     "Queue",
     "Topology",
     "arguments_field",
+    "exchange_label",
 ]

@@ -13,18 +13,10 @@ from typing import Any
 
 from flows.topology.records import DEFAULT_EXCHANGE, Exchange, Queue, Topology
 
-# The default exchange has no name; wherever a name is shown, this stands for it (graph.js
-# draws the same words on the graph).
-DEFAULT_EXCHANGE_LABEL = "(default exchange)"
 DEFAULT_EXCHANGE_NOTE = (
     'The default exchange ("") routes a message to the queue named by its routing key: '
     "an implicit binding to every queue, shown once here rather than as one edge per queue."
 )
-
-
-def exchange_label(name: str) -> str:
-    """An exchange's name as shown: the one label for the default exchange ("")."""
-    return DEFAULT_EXCHANGE_LABEL if name == DEFAULT_EXCHANGE else name
 
 
 def record_json(record: Any) -> dict[str, Any]:
@@ -62,10 +54,4 @@ def topology_json(topology: Topology) -> dict[str, Any]:
     }
 
 
-__all__ = [
-    "DEFAULT_EXCHANGE_LABEL",
-    "DEFAULT_EXCHANGE_NOTE",
-    "exchange_label",
-    "record_json",
-    "topology_json",
-]
+__all__ = ["DEFAULT_EXCHANGE_NOTE", "record_json", "topology_json"]

@@ -8,10 +8,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.middleware import HtmxDetails
 
 from flows.broker.errors import BrokerError
 from flows.models import PublishTemplate
@@ -30,6 +33,12 @@ from flows.vhosts import selected_vhost
 # Fields that belong to the page, not to the message.
 FORM_ONLY_FIELDS = ("csrfmiddlewaretoken", "idempotency_key", "template_name", "template_shared")
 EMPTY_HEADER_ROWS = 2
+
+
+class HtmxHttpRequest(HttpRequest):
+    """A request that went through `HtmxMiddleware`, which sets `request.htmx` at run time."""
+
+    htmx: HtmxDetails
 
 
 def _header_rows(raw: dict[str, Any], errors: dict[str, str]) -> list[dict[str, Any]]:
@@ -64,7 +73,7 @@ def _suggestions(vhost: str) -> dict[str, list[str]]:
     return {"exchanges": exchanges, "routing_keys": sorted(keys)[:500]}
 
 
-def _templates_for(user) -> list[PublishTemplate]:
+def _templates_for(user: AbstractBaseUser | AnonymousUser) -> list[PublishTemplate]:
     return list(
         PublishTemplate.objects.filter(Q(owner=user) | Q(shared=True)).select_related("owner")
     )
@@ -131,7 +140,7 @@ def _message_fields(data: QueryDict) -> dict[str, Any]:
 
 
 @require_POST
-def publish_submit(request: HttpRequest) -> HttpResponse:
+def publish_submit(request: HtmxHttpRequest) -> HttpResponse:
     """Publish from the form; htmx swaps in the form (errors, fresh token) and the result."""
     raw = _message_fields(request.POST)
     errors: dict[str, str] = {}

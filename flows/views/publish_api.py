@@ -82,8 +82,11 @@ def management_target(request: HttpRequest, names: str) -> tuple[str, str]:
     parts = (getattr(request, "scope", {}).get("raw_path") or b"").split(b"/")
     if len(parts) >= 6 and parts[-5:-3] == [b"api", b"exchanges"] and parts[-1] == b"publish":
         # Bytes that are not UTF-8 survive as surrogates, which the field checks refuse.
-        vhost, exchange = (unquote_to_bytes(part) for part in parts[-3:-1])
-        return vhost.decode(errors="surrogateescape"), exchange.decode(errors="surrogateescape")
+        raw_vhost, raw_exchange = (unquote_to_bytes(part) for part in parts[-3:-1])
+        return (
+            raw_vhost.decode(errors="surrogateescape"),
+            raw_exchange.decode(errors="surrogateescape"),
+        )
     vhost, _, exchange = names.rpartition("/")
     return vhost, exchange
 

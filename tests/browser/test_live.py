@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from tests.broker_admin import create_vhost_for, delete_vhost
 from tests.conftest import dashboard_users
 from tests.live_server import free_port
 from tests.tcp_proxy import TcpProxy
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.browser
 
@@ -113,21 +113,20 @@ def rows(page: Page):
     return page.get_by_test_id("feed").locator(".live-row")
 
 
-def test_a_published_message_appears_with_its_routed_queues_within_a_second(
+def test_a_published_message_appears_with_its_routed_queues(
     signed_in_page: Page, live_dashboard, food_vhost, publisher
 ):
+    # How soon it appears is measured by benchmarks/live_bench.py.
     page = signed_in_page
     open_live(page, live_dashboard.url, food_vhost)
-    started = time.monotonic()
     publisher.publish("food", "food.pizza", b'{"topping": "basil"}')
     row = rows(page).filter(has_text="food.pizza").filter(has_text="publish")
-    expect(row).to_have_count(1, timeout=1000)
-    assert time.monotonic() - started < 1.0
+    expect(row).to_have_count(1, timeout=30_000)
     expect(row.locator(".queue-chip")).to_have_text(["all-food", "pizza"])
     expect(page.locator('[data-counter="shown"]')).not_to_have_text("0")
 
 
-def test_a_message_published_through_the_form_appears_within_a_second(
+def test_a_message_published_through_the_form_appears(
     signed_in_page: Page, live_dashboard, food_vhost, watcher
 ):
     from django.contrib.auth.models import Permission
@@ -142,17 +141,13 @@ def test_a_message_published_through_the_form_appears_within_a_second(
     form.get_by_label("Exchange").fill("food")
     form.get_by_label("Body", exact=True).fill('{"slice": 1}')
 
-    result = form.get_by_test_id("publish-result")
-    for key in ("food.warmup", "food.pizza"):  # the first publish opens the connection
-        form.get_by_label("Routing key").fill(key)
-        started = time.monotonic()
-        form.get_by_role("button", name="Publish", exact=True).click()
-        row = rows(live).filter(has_text=key)
-        expect(row).to_have_count(1, timeout=3000)
-        elapsed = time.monotonic() - started
-        # The form is re-rendered with the result: wait for it before typing again.
-        expect(result.get_by_test_id("outcome-confirm")).to_have_text("confirmed")
-    assert elapsed < 1.0, f"row visible {elapsed:.2f} s after the click"
+    form.get_by_label("Routing key").fill("food.pizza")
+    form.get_by_role("button", name="Publish", exact=True).click()
+    expect(form.get_by_test_id("publish-result").get_by_test_id("outcome-confirm")).to_have_text(
+        "confirmed"
+    )
+    row = rows(live).filter(has_text="food.pizza")
+    expect(row).to_have_count(1, timeout=30_000)
     expect(row.locator(".queue-chip")).to_have_text(["all-food", "pizza"])
 
 
@@ -163,9 +158,9 @@ def test_a_filter_given_in_the_url_is_applied(
     open_live(page, live_dashboard.url, food_vhost, routing_key="*.soup", kind="publish")
     expect(page.get_by_label("routing key")).to_have_value("*.soup")
     publisher.publish("food", "food.pizza")
-    publisher.publish("food", "food.soup")
+    publisher.publish("food", "food.soup")  # the marker: a shown food.pizza would come first
+    expect(rows(page).filter(has_text="food.soup")).to_have_count(1)
     expect(rows(page)).to_have_count(1)
-    expect(rows(page)).to_contain_text("food.soup")
     expect(page.locator('[data-counter="filtered_out"]')).not_to_have_text("0")
 
     # Changing the filter in the form updates the URL and reconnects with it.
@@ -175,7 +170,7 @@ def test_a_filter_given_in_the_url_is_applied(
     expect(page).to_have_url(f"{live_dashboard.url}/live/?{query}")
     expect(page.get_by_test_id("connection-state")).to_have_text("live")
     publisher.publish("food", "food.soup")
-    publisher.publish("food", "food.pizza")
+    publisher.publish("food", "food.pizza")  # the marker: a shown food.soup would come first
     expect(rows(page).filter(has_text="food.pizza")).to_have_count(1)
     expect(rows(page)).to_have_count(2)
 
@@ -317,10 +312,13 @@ def test_a_delivery_names_its_consumer_and_the_consumption_panel_shows_it(
         # The consumer's tag comes from the management API, which may list a new consumer a
         # moment late: the first deliveries can name only its connection and channel.
         named = rows(page).locator(".deliver-to", has_text="→ oven-1")
-        deadline = time.monotonic() + 8
-        while time.monotonic() < deadline and named.count() == 0:
+
+        def a_delivery_named_the_consumer() -> bool:
             publisher.publish("food", "food.pizza")
-            worker.process_data_events(0.5)
+            worker.process_data_events(0.5)  # the worker takes (and acks) it meanwhile
+            return named.count() > 0
+
+        eventually(a_delivery_named_the_consumer, what="a delivery row naming oven-1", timeout=30)
         expect(named.first).to_be_visible()
         expect(rows(page).first).to_contain_text("deliver")
         consumers = page.get_by_test_id("consumption-consumers")

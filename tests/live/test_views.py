@@ -15,6 +15,7 @@ from django.urls import reverse
 from flows.broker.amqp import connection_parameters
 from flows.tap.events import TapEvent
 from tests.tap.tap_events import published
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -137,14 +138,17 @@ def test_the_consumption_panel_shows_queues_and_consumers_of_the_real_broker(
         channel.basic_qos(prefetch_count=3)
         channel.basic_consume(queue, lambda *args: None, consumer_tag="<worker-1>")
         channel.basic_publish("", queue, b"x")
-        html = ""
-        for _ in range(30):  # the consumer list lags the declaration by a moment
-            html = client_in.get(
-                reverse("live-consumption"), {"vhost": broker_vhost}
-            ).content.decode()
-            if "&lt;worker-1&gt;" in html:
-                break
-            connection.sleep(0.2)
+
+        def panel_with_the_consumer() -> str:
+            response = client_in.get(reverse("live-consumption"), {"vhost": broker_vhost})
+            page = response.content.decode()
+            assert "&lt;worker-1&gt;" in page, page
+            return page
+
+        # The consumer list lags the declaration by a moment.
+        html = eventually(
+            panel_with_the_consumer, what="the consumer in the consumption panel", interval=0.2
+        )
     assert f'<tr data-queue="{queue}">' in html
     assert "&lt;worker-1&gt;" in html and "<worker-1>" not in html
     assert '<td class="num">3</td>' in html  # the prefetch

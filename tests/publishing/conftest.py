@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +13,7 @@ from flows.broker.amqp import open_blocking_connection
 from flows.broker.management_api import ManagementClient
 from flows.publishing.publisher import publisher_connection_name, stop_all_publishers
 from tests.broker_admin import bind_queue, close_connection, declare_exchange, declare_queue
+from tests.waiting import eventually
 
 
 @dataclass(frozen=True)
@@ -42,13 +42,13 @@ class DemoTopology:
         finally:
             connection.close()
 
-    def wait_for_depth(self, queue: str, expected: int, timeout: float = 5.0) -> int:
-        deadline = time.monotonic() + timeout
-        depth = self.depth(queue)
-        while depth != expected and time.monotonic() < deadline:
-            time.sleep(0.05)
-            depth = self.depth(queue)
-        return depth
+    def wait_for_depth(self, queue: str, expected: int) -> int:
+        """Wait until `queue` holds `expected` messages; that depth."""
+        eventually(
+            lambda: self.depth(queue) == expected,
+            what=f"{expected} messages in {queue!r}",
+        )
+        return expected
 
 
 def declare_demo_topology(client: ManagementClient, vhost: str) -> None:
@@ -76,18 +76,22 @@ def demo(scratch_vhost: str, management_client: ManagementClient) -> Iterator[De
     stop_all_publishers()
 
 
-def close_publisher_connection(client: ManagementClient, vhost: str, timeout: float = 10) -> None:
-    """Close the vhost's publisher connection from the broker side, as an operator would."""
+def close_publisher_connection(client: ManagementClient, vhost: str) -> None:
+    """Close the vhost's publisher connection from the broker side, as an operator would,
+    and wait until the broker no longer lists it (the close has been sent)."""
     wanted = publisher_connection_name(vhost)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for connection in client.connections(vhost):
-            properties = connection.get("client_properties") or {}
-            if properties.get("connection_name") == wanted and connection.get("vhost") == vhost:
-                close_connection(client, connection["name"])
-                return
-        time.sleep(0.2)  # the management API lists new connections after a moment
-    raise AssertionError(f"no connection named {wanted!r} on the broker")
+
+    def publisher_connections() -> list[str]:
+        return [
+            connection["name"]
+            for connection in client.connections(vhost)
+            if (connection.get("client_properties") or {}).get("connection_name") == wanted
+        ]
+
+    # The management API lists a new connection after a moment.
+    name = eventually(publisher_connections, what=f"a connection named {wanted!r}")[0]
+    close_connection(client, name)
+    eventually(lambda: name not in publisher_connections(), what=f"{wanted!r} closed by the broker")
 
 
 def bare_connection(vhost: str) -> pika.BlockingConnection:

@@ -114,10 +114,14 @@ def test_a_double_clicked_submit_publishes_once(publisher_page: Page, demo: Demo
     page.get_by_label("Routing key").fill("a.b")
     page.get_by_role("button", name="Publish", exact=True).dblclick()
     expect(page.get_by_test_id("outcome-confirm")).to_have_text("confirmed")
-    page.wait_for_timeout(500)
+    first_id = page.get_by_test_id("outcome-message-id").inner_text()
     assert demo.wait_for_depth("q.a", 1) == 1
-    # The form now carries a fresh token: a deliberate second click publishes again.
+    # The form now carries a fresh token: a deliberate second click publishes again. It is
+    # also the marker: a second publish from the double click would have reached the
+    # publisher before it, so once this one is confirmed q.a would hold three.
     page.get_by_role("button", name="Publish", exact=True).click()
+    expect(page.get_by_test_id("outcome-message-id")).not_to_have_text(first_id)
+    expect(page.get_by_test_id("outcome-confirm")).to_have_text("confirmed")
     expect(page.get_by_test_id("outcome-duplicate")).to_have_count(0)
     assert demo.wait_for_depth("q.a", 2) == 2
 
@@ -130,10 +134,12 @@ def test_repeat_shows_progress_and_cancel_stops_it(publisher_page: Page, demo: D
     page.get_by_role("button", name="Publish", exact=True).click()
     progress = page.get_by_test_id("repeat-progress")
     expect(progress.get_by_test_id("run-state")).to_have_text("running")
-    expect(progress.get_by_test_id("run-counts")).to_contain_text("of 100000 published")
-    page.wait_for_timeout(700)  # a few polls
+    counts = progress.get_by_test_id("run-counts")
+    expect(counts).to_contain_text("of 100000 published")
+    shown_first = counts.locator("strong").inner_text()
+    expect(counts.locator("strong")).not_to_have_text(shown_first)  # the progress polls
     page.get_by_role("button", name="Cancel").click()
-    expect(progress.get_by_test_id("run-state")).to_have_text("cancelled", timeout=3000)
+    expect(progress.get_by_test_id("run-state")).to_have_text("cancelled", timeout=30_000)
     expect(progress.get_by_test_id("run-rate")).to_contain_text("msg/s")
     published = int(progress.get_by_test_id("run-counts").locator("strong").inner_text())
     assert 0 < published < 2000

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from flows.publishing.fields import parse_publish_request
 from flows.publishing.publisher import PublishFailed, get_publisher, publish, start_repeat
 from tests.broker_admin import get_messages
 from tests.publishing.conftest import DemoTopology, close_publisher_connection
+from tests.waiting import eventually
 
 
 def message(vhost: str, **fields):
@@ -106,8 +105,7 @@ def test_one_connection_serves_many_publishes(demo: DemoTopology):
 
 def test_a_connection_closed_by_the_broker_is_reopened_by_the_next_publish(demo: DemoTopology):
     publish(message(demo.vhost))
-    close_publisher_connection(demo.client, demo.vhost)
-    time.sleep(0.3)  # let the broker's connection.close arrive
+    close_publisher_connection(demo.client, demo.vhost)  # returns once the broker closed it
     # The publisher notices the closed connection before publishing and reconnects.
     assert publish(message(demo.vhost)).status == "routed"
     assert demo.wait_for_depth("q.a", 2) == 2
@@ -144,19 +142,18 @@ def test_a_repeat_run_counts_returns(demo: DemoTopology):
 
 def test_a_repeat_run_keeps_to_its_rate(demo: DemoTopology):
     run = start_repeat(message(demo.vhost, repeat="100", rate="200"))
-    assert run.wait(10)
+    assert run.wait(30)
     assert run.state == "done"
-    # 100 messages at 200/s take about half a second: not much less, not much more.
-    assert 0.4 < run.elapsed_s < 1.5
+    # 100 messages at 200/s: the last is due 99/200 s after the first, so never sooner. (How
+    # close to the rate it keeps is a figure for a benchmark, not a bound for a loaded machine.)
+    assert run.elapsed_s >= 99 / 200
 
 
 def test_cancel_stops_a_repeat_run_promptly(demo: DemoTopology):
     run = start_repeat(message(demo.vhost, repeat="100000", rate="500"))
-    time.sleep(0.5)
-    cancelled_at = time.monotonic()
+    eventually(lambda: run.published > 0, what="the run under way")
     run.cancel()
-    assert run.wait(5)
-    assert time.monotonic() - cancelled_at < 1.0
+    assert run.wait(30)  # the rest would take 200 s at 500/s
     assert run.state == "cancelled"
     assert 0 < run.published < 1000
     assert run.confirmed == run.published
@@ -176,22 +173,25 @@ def test_a_connection_dropped_mid_run_ends_the_run_with_a_clear_error(demo: Demo
 
 def test_single_publishes_are_served_while_a_run_is_in_progress(demo: DemoTopology):
     run = start_repeat(message(demo.vhost, repeat="100000", rate="200"))
-    started = time.monotonic()
+    eventually(lambda: run.published > 0, what="the run under way")
     assert publish(message(demo.vhost, routing_key="solo")).status == "routed"
-    assert time.monotonic() - started < 1.0
+    assert (run.state, run.finished) == ("running", False)  # served during the run, not after
     run.cancel()
-    assert run.wait(5)
+    assert run.wait(30)
 
 
 def test_a_run_cancelled_while_waiting_behind_another_ends_without_publishing(
     demo: DemoTopology,
 ):
     first = start_repeat(message(demo.vhost, repeat="100000", rate="200"))
+    eventually(lambda: first.state == "running", what="the first run under way")
     second = start_repeat(message(demo.vhost, repeat="10"))
-    time.sleep(0.2)
-    assert second.state == "waiting"
+    # The publisher thread takes its jobs in order: once this publish is answered, the second
+    # run is queued behind the first.
+    assert publish(message(demo.vhost)).status == "routed"
+    assert (first.state, second.state) == ("running", "waiting")
     second.cancel()
-    assert second.wait(2)
+    assert second.wait(30)  # the first run would take 500 s
     assert (second.state, second.published) == ("cancelled", 0)
     first.cancel()
-    assert first.wait(5)
+    assert first.wait(30)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,6 +12,7 @@ import pika
 from flows.broker.amqp import open_blocking_connection
 from flows.broker.management_api import ManagementClient
 from flows.tap.tap import Tap, TapSettings
+from tests.waiting import DEFAULT_TIMEOUT_S, eventually
 
 FAST = TapSettings(sync_interval_s=0.5, reconnect_max_delay_s=1.0)
 
@@ -30,18 +30,27 @@ class Collector:
             self.events.extend(events)
             self.statuses.append(status)
 
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                if predicate():
-                    return
-            time.sleep(0.02)
-        raise AssertionError(f"timed out; last status: {self.statuses[-1:]}")
+    def wait_for(
+        self, predicate: Callable[[], object], *, what: str, timeout: float = DEFAULT_TIMEOUT_S
+    ) -> None:
+        """Wait until `predicate` holds, checked under the sink's lock."""
 
-    def wait_events(self, n: int, timeout: float = 10.0) -> list[dict[str, Any]]:
-        self.wait_for(lambda: len(self.events) >= n, timeout)
+        def holds() -> bool:
+            with self._lock:
+                assert predicate(), f"last status: {self.statuses[-1:]}"
+            return True
+
+        eventually(holds, what=what, timeout=timeout, interval=0.02)
+
+    def wait_events(self, n: int, timeout: float = DEFAULT_TIMEOUT_S) -> list[dict[str, Any]]:
+        self.wait_for(lambda: len(self.events) >= n, what=f"{n} tap events", timeout=timeout)
         return list(self.events)
+
+    def wait_for_event(self, matches: Callable[[dict[str, Any]], bool], *, what: str) -> int:
+        """Wait for an event `matches` accepts (a marker, say); its index in `events`."""
+        self.wait_for(lambda: any(matches(event) for event in self.events), what=what)
+        with self._lock:
+            return next(i for i, event in enumerate(self.events) if matches(event))
 
     @property
     def status(self) -> dict[str, Any]:
@@ -56,7 +65,10 @@ def running_tap(
     tap = Tap(vhost, mode, collector, tap_settings=settings)
     tap.start()
     try:
-        collector.wait_for(lambda: collector.statuses and collector.status["state"] == "running")
+        collector.wait_for(
+            lambda: collector.statuses and collector.status["state"] == "running",
+            what="the tap to run",
+        )
         yield tap, collector
     finally:
         tap.stop()
@@ -85,3 +97,13 @@ def tap_queues(client: ManagementClient, vhost: str) -> list[str]:
         for item in client.queues(vhost, columns="name", disable_stats=True)
         if item["name"].startswith("flows-dashboard.tap.")
     ]
+
+
+def tap_bindings(client: ManagementClient, vhost: str, queue: str | None) -> set[tuple[str, str]]:
+    """(exchange, routing key) of each binding the broker holds for the tap's `queue`."""
+    assert queue, "the tap has no queue yet"
+    return {
+        (str(item["source"]), str(item["routing_key"]))
+        for item in client.bindings(vhost)
+        if item.get("destination_type") == "queue" and item.get("destination") == queue
+    }

@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from flows.tap.tap import Tap
+from flows.tap.tap import Tap, TapSettings
 from tests.tap.helpers import FAST, amqp_channel
+from tests.waiting import DEFAULT_TIMEOUT_S, eventually
 
-# A long busy interval: were a quiet event held for it, the tests below would see it.
 SLOW_BUSY = replace(FAST, batch_interval_s=2.0, quiet_gap_s=0.025, busy_batch_events=8)
+# A busy interval longer than any wait below: were a quiet event held for it, the quiet test
+# would time out waiting (no clock is held to a bound a loaded machine could miss).
+HELD_FOR_A_MINUTE = replace(SLOW_BUSY, batch_interval_s=60.0)
 
 
 class BatchRecorder:
@@ -35,50 +40,61 @@ class BatchRecorder:
         with self._lock:
             return sum(len(events) for _, events in self.batches)
 
-    def wait(self, predicate, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            assert time.monotonic() < deadline, "timed out"
-            time.sleep(0.01)
+    def wait_for_count(self, n: int, *, timeout: float = DEFAULT_TIMEOUT_S) -> None:
+        eventually(
+            lambda: self.count() == n,
+            what=f"{n} events handed over",
+            timeout=timeout,
+            interval=0.01,
+        )
 
 
-@pytest.fixture
-def tap_and_batches(scratch_vhost: str):
+@contextmanager
+def tap_and_batches(vhost: str, settings: TapSettings) -> Iterator[tuple[Any, BatchRecorder]]:
     recorder = BatchRecorder()
-    with amqp_channel(scratch_vhost) as channel:
+    with amqp_channel(vhost) as channel:
         channel.exchange_declare("ex", "fanout")
-        tap = Tap(scratch_vhost, "bindings", recorder, tap_settings=SLOW_BUSY)
+        tap = Tap(vhost, "bindings", recorder, tap_settings=settings)
         tap.start()
         try:
-            recorder.wait(lambda: recorder.state == "running")
+            eventually(lambda: recorder.state == "running", what="the tap to run")
             yield channel, recorder
         finally:
+            # An idle tap thread waits up to batch_interval_s for the broker: ask it to stop,
+            # then wake it with a delivery, rather than wait that out.
+            tap.stop(timeout=0)
+            channel.basic_publish("ex", "", b"wake up")
             tap.stop()
 
 
 @pytest.mark.parametrize("messages", [1, 3])
-def test_a_quiet_tap_hands_each_event_over_at_once(tap_and_batches, messages: int) -> None:
-    channel, recorder = tap_and_batches
-    for n in range(messages):
-        channel.basic_publish("ex", "", b"%d" % n)
-        recorder.wait(lambda n=n: recorder.count() == n + 1)
-        time.sleep(0.1)  # quieter than quiet_gap_s: each message is a batch of its own
-    assert [len(events) for _, events in recorder.batches] == [1] * messages
-    for handed_over, [event] in recorder.batches:
-        # Not held for the 2 s busy interval (nor the 25 ms quiet gap: nothing came before).
-        assert handed_over - event["received_at"] < 0.5
+def test_a_quiet_tap_hands_each_event_over_at_once(scratch_vhost: str, messages: int) -> None:
+    settings = HELD_FOR_A_MINUTE
+    with tap_and_batches(scratch_vhost, settings) as (channel, recorder):
+        for n in range(messages):
+            channel.basic_publish("ex", "", b"%d" % n)
+            # Well within the busy interval: a held event would miss this.
+            recorder.wait_for_count(n + 1, timeout=settings.batch_interval_s / 2)
+            # The quiet gap (25 ms) must pass: the next message is then a batch of its own.
+            time.sleep(0.1)
+        batches = list(recorder.batches)
+    assert [len(events) for _, events in batches] == [1] * messages
+    for handed_over, [event] in batches:
+        # Not held for the busy interval (nor the quiet gap: nothing came just before).
+        assert handed_over - event["received_at"] < settings.batch_interval_s
 
 
-def test_a_busy_tap_batches(tap_and_batches) -> None:
-    channel, recorder = tap_and_batches
-    total = 3_000
-    for n in range(total):
-        channel.basic_publish("ex", "", b"%d" % n)
-    recorder.wait(lambda: recorder.count() == total, timeout=30)
-    sizes = [len(events) for _, events in recorder.batches]
+def test_a_busy_tap_batches(scratch_vhost: str) -> None:
+    with tap_and_batches(scratch_vhost, SLOW_BUSY) as (channel, recorder):
+        total = 3_000
+        for n in range(total):
+            channel.basic_publish("ex", "", b"%d" % n)
+        recorder.wait_for_count(total, timeout=60)
+        batches = list(recorder.batches)
+    sizes = [len(events) for _, events in batches]
     # Never one group_send per message under load: a handful of batches, most events in
     # batches of at least busy_batch_events.
     assert len(sizes) <= total // SLOW_BUSY.busy_batch_events
     assert sum(size for size in sizes if size >= SLOW_BUSY.busy_batch_events) >= total * 0.9
-    seqs = [event["seq"] for _, events in recorder.batches for event in events]
+    seqs = [event["seq"] for _, events in batches for event in events]
     assert seqs == sorted(seqs) and len(set(seqs)) == total

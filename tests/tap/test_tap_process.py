@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +26,7 @@ from tests.tap.ws import (
     session_cookie,
     watch,
 )
+from tests.waiting import StopWaiting, eventually
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
@@ -45,11 +45,18 @@ class TapProcess:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 60  # Django start-up on a loaded CI machine
-        while "tap process ready" not in self.output():
-            assert self.process.poll() is None, self.output()
-            assert time.monotonic() < deadline, self.output()
-            time.sleep(0.1)
+        eventually(
+            self._ready,
+            what="`manage.py tap` ready",
+            timeout=60,  # Django start-up on a loaded CI machine
+            interval=0.1,
+        )
+
+    def _ready(self) -> bool:
+        if self.process.poll() is not None:
+            raise StopWaiting(f"exited with {self.process.returncode}: {self.output()}")
+        assert "tap process ready" in self.output(), self.output()
+        return True
 
     def output(self) -> str:
         return Path(self.log.name).read_text(errors="replace")
@@ -87,13 +94,6 @@ def redis_setup(django_db_setup, django_db_blocker, scratch_vhost: str) -> Itera
     setup["tap"].stop()  # a test may have replaced it
 
 
-def wait_until(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
-
-
 def test_the_tap_process_feeds_viewers_and_stops_after_the_last(
     redis_setup: dict, scratch_vhost: str, user, management_client
 ) -> None:
@@ -110,8 +110,16 @@ def test_the_tap_process_feeds_viewers_and_stops_after_the_last(
     assert event["source"] == "firehose"
     assert event["routed_queues"] == ["work"]
     assert event["body"]["preview"] == "through redis"
-    wait_until(lambda: not tap_queues(management_client, scratch_vhost))
-    wait_until(lambda: management_client.vhost(scratch_vhost).tracing is False)
+    eventually(
+        lambda: not tap_queues(management_client, scratch_vhost),
+        what="the tap's queues gone after the last viewer",
+        interval=0.2,
+    )
+    eventually(
+        lambda: management_client.vhost(scratch_vhost).tracing is False,
+        what="tracing switched off again",
+        interval=0.2,
+    )
     assert redis_setup["tap"].process.poll() is None
 
 
@@ -132,7 +140,11 @@ def test_kill_9_leaves_no_queue_and_tracing_can_be_restored(
 
     run_async(watch_until_killed)
     # The exclusive queues die with the killed process's connection.
-    wait_until(lambda: not tap_queues(management_client, scratch_vhost))
+    eventually(
+        lambda: not tap_queues(management_client, scratch_vhost),
+        what="the killed tap's queues gone",
+        interval=0.2,
+    )
     # Tracing is still on, and the lease says it was off before.
     assert management_client.vhost(scratch_vhost).tracing is True
     assert TapFirehoseLease.objects.filter(vhost=scratch_vhost, tracing_was_on=False).exists()
@@ -163,10 +175,8 @@ def test_viewers_heartbeats_bring_a_restarted_tap_process_back(
                 first = (await receive_until(ws, is_running))[-1]["status"]["run"]
                 redis_setup["tap"].stop()
                 redis_setup["tap"] = TapProcess(redis_setup["env"])
-                # Within a heartbeat (5 s) the new process learns of the viewer.
-                await receive_until(
-                    ws, lambda m: is_running(m) and m["status"]["run"] != first, timeout=15
-                )
+                # At the viewer's next heartbeat (every 5 s) the new process learns of it.
+                await receive_until(ws, lambda m: is_running(m) and m["status"]["run"] != first)
                 channel.basic_publish("", "work", b"after the restart")
                 return await receive_until(ws, is_batch_with_events)
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.waiting import StopWaiting, eventually_async
 
 
 def session_cookie(user) -> str:
@@ -42,18 +44,26 @@ async def receive_json(ws: ClientConnection, timeout: float = 10.0) -> dict[str,
     return json.loads(await asyncio.wait_for(ws.recv(), timeout))
 
 
-async def receive_until(ws: ClientConnection, predicate, timeout: float = 15.0) -> list[dict]:
+async def receive_until(ws: ClientConnection, predicate, timeout: float = 30.0) -> list[dict]:
     """Every message up to and including the first one `predicate` accepts."""
-    deadline = time.monotonic() + timeout
-    seen = []
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise AssertionError(f"timed out; last messages: {seen[-3:]}")
-        message = await receive_json(ws, remaining)
+    seen: list[dict] = []
+
+    async def next_is_wanted() -> bool:
+        try:
+            message = json.loads(await ws.recv())
+        except ConnectionClosed as closed:
+            raise StopWaiting(f"the websocket closed; last messages: {seen[-3:]}") from closed
         seen.append(message)
-        if predicate(message):
-            return seen
+        assert predicate(message), f"last messages: {seen[-3:]}"
+        return True
+
+    await eventually_async(
+        next_is_wanted,
+        what=f"a websocket message that {getattr(predicate, '__name__', 'matches')} accepts",
+        timeout=timeout,
+        interval=0,
+    )
+    return seen
 
 
 def is_running(message: dict) -> bool:

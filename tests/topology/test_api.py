@@ -24,6 +24,7 @@ from flows.views.json_api import broker_error_status
 from tests.live_server import free_port
 from tests.topology.conftest import HOSTILE
 from tests.topology.definitions import BAD_ROUTE_REQUESTS, binding, declare, exchange, queue
+from tests.waiting import eventually
 
 SCRIPT = "<script>window.__pwned=1</script>"
 # The `headers` parameter of a message from the EU, and of one from the US.
@@ -94,12 +95,12 @@ def test_topology_lists_consumers_with_prefetch_and_ack_mode(
         channel.basic_qos(prefetch_count=7)
         channel.basic_consume("audited", lambda *a: None, auto_ack=True, consumer_tag="c-1")
         connection.process_data_events(time_limit=0.1)
-        deadline = time.monotonic() + 10
-        while True:
+
+        def topology_with_a_consumer() -> dict | None:
             _, body = get_json(api, "/api/topology", vhost=shop)
-            if body["consumers"] or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
+            return body if body["consumers"] else None
+
+        body = eventually(topology_with_a_consumer, what="the consumer listed", interval=0.2)
     finally:
         connection.close()
     [consumer] = body["consumers"]
@@ -371,10 +372,10 @@ def test_a_slow_vhost_is_served_from_its_last_read_while_a_new_one_runs(
     _, served = get_json(api, "/api/topology", vhost=scratch_vhost)
     assert [item["name"] for item in served["queues"]] == ["first"]  # the snapshot, at once
 
-    deadline = time.monotonic() + 5
-    names: list[str] = []
-    while time.monotonic() < deadline and names != ["first", "second"]:
-        time.sleep(0.1)
+    def the_background_read_served() -> bool:
         _, body = get_json(api, "/api/topology", vhost=scratch_vhost)
         names = [item["name"] for item in body["queues"]]
-    assert names == ["first", "second"]
+        assert names == ["first", "second"], names
+        return True
+
+    eventually(the_background_read_served, what="the background read served", interval=0.1)

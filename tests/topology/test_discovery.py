@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pika
 import pytest
@@ -16,6 +15,7 @@ from flows.topology.records import Topology
 from tests.broker_admin import set_policy
 from tests.live_server import free_port
 from tests.topology.definitions import declare, exchange
+from tests.waiting import eventually
 
 ODD_NAMES = ["a/b%2F<c>", "<script>alert(1)</script>", "with space", "dots.in.name", "ünï çødé"]
 
@@ -27,17 +27,6 @@ def channel(scratch_vhost: str) -> Iterator[pika.adapters.blocking_connection.Bl
         yield connection.channel()
     finally:
         connection.close()
-
-
-def wait_for(load: Callable[[], Topology], condition: Callable[[Topology], bool]) -> Topology:
-    """Consumers and queue statistics reach the management API asynchronously."""
-    # Statistics are emitted every 5 s; a busy broker (tests share it) can take a few rounds.
-    deadline = time.monotonic() + 30
-    topology = load()
-    while not condition(topology) and time.monotonic() < deadline:
-        time.sleep(0.3)
-        topology = load()
-    return topology
 
 
 def test_discovery_reads_exchanges_queues_bindings_and_effective_settings(
@@ -135,17 +124,26 @@ def test_discovery_reads_consumers_with_prefetch_ack_mode_and_depths(scratch_vho
     channel.basic_consume("work", lambda *args: None, auto_ack=False, consumer_tag="worker-1")
     channel.connection.process_data_events(time_limit=0.2)
 
-    topology = wait_for(
-        lambda: load_topology(scratch_vhost),
-        lambda t: (
-            bool(t.consumers)
-            # A consumer's channel details come from statistics too, and may lag under load.
-            and bool(t.consumers[0].connection)
-            and t.queue("work").messages_unacknowledged == 2
-            and t.queue("work").messages_ready == 1
-            # The queue's consumer count comes from statistics, which lag the consumer list.
-            and t.queue("work").consumer_count == 1
-        ),
+    def consumer_and_statistics() -> Topology:
+        topology = load_topology(scratch_vhost)
+        # A consumer's channel details come from statistics too, and may lag under load.
+        assert topology.consumers and topology.consumers[0].connection, topology.consumers
+        work = topology.queue("work")
+        # The queue's consumer count comes from statistics, which lag the consumer list.
+        assert (work.messages_unacknowledged, work.messages_ready, work.consumer_count) == (
+            2,
+            1,
+            1,
+        ), work
+        return topology
+
+    # Consumers and queue statistics reach the management API asynchronously: statistics are
+    # emitted every 5 s, and a busy broker (tests share it) can take a few rounds.
+    topology = eventually(
+        consumer_and_statistics,
+        what="the consumer and the queue's statistics",
+        timeout=30,
+        interval=0.3,
     )
     [consumer] = topology.consumers
     assert (consumer.queue, consumer.consumer_tag) == ("work", "worker-1")

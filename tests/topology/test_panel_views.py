@@ -16,10 +16,11 @@ from django.test import Client
 from flows.broker.amqp import open_blocking_connection
 from flows.broker.management_api import ManagementClient, reset_management_client
 from flows.topology.reading import load_topology
+from flows.topology.records import Consumer
 from tests.live_server import free_port
 from tests.topology.conftest import HOSTILE
 from tests.topology.definitions import BAD_ROUTE_REQUESTS, binding, declare, exchange, queue
-from tests.topology.test_discovery import wait_for
+from tests.waiting import eventually
 
 SCRIPT = "<script>window.__pwned=1</script>"
 EU = json.dumps({"region": "eu"})
@@ -137,12 +138,13 @@ def test_a_consumer_shows_its_prefetch_and_ack_mode_and_its_queue_lists_it(
         channel.basic_qos(prefetch_count=7)
         channel.basic_consume("work", lambda *a: None, consumer_tag="worker-1")
         connection.process_data_events(time_limit=0.1)
-        # The management API may list a new consumer before it knows the consumer's channel.
-        topology = wait_for(
-            lambda: load_topology(scratch_vhost),
-            lambda t: bool(t.consumers) and t.consumers[0].channel != "",
-        )
-        [consumer] = topology.consumers
+
+        def the_consumer() -> Consumer | None:
+            # The management API may list a new consumer before it knows its channel.
+            consumers = load_topology(scratch_vhost).consumers
+            return consumers[0] if consumers and consumers[0].channel else None
+
+        consumer = eventually(the_consumer, what="the consumer listed with its channel")
 
         status, markup = details(
             api, scratch_vhost, "consumer", "worker-1", channel=consumer.channel

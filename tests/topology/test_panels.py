@@ -20,8 +20,7 @@ from flows.topology.panels import (
     shown,
 )
 from flows.topology.parsing import build_topology
-from flows.topology.records import Binding, Topology
-from flows.topology.shapes import DEFAULT_EXCHANGE_LABEL
+from flows.topology.records import DEFAULT_EXCHANGE_LABEL, Binding, Topology
 
 
 def topology(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 import uuid
 from urllib.parse import urlencode
 
@@ -26,6 +25,7 @@ from tests.conftest import dashboard_users
 from tests.live.test_consumer import connect, frames_until, run_with_tap
 from tests.publishing.conftest import grant_publish
 from tests.topology.definitions import binding, declare, exchange, queue
+from tests.waiting import eventually_async
 
 QUEUE_CHIP = re.compile(r'<span class="queue-chip">([^<]*)</span>')
 
@@ -142,13 +142,13 @@ def test_publish_and_live_agree_on_routes_while_a_bindings_tap_runs(
             if is_dashboard_object(item["destination"])
         }
         assert ("orders", "#") in tap_bindings
-        deadline = time.monotonic() + 10
-        while not any(
-            binding.is_dashboard_object
-            for binding in (await asyncio.to_thread(topology_cache.topology, shop)).bindings
-        ):
-            assert time.monotonic() < deadline, "the tap's binding never showed in a read"
-            await asyncio.sleep(0.1)
+        await eventually_async(
+            lambda: asyncio.to_thread(
+                lambda: any(b.is_dashboard_object for b in topology_cache.topology(shop).bindings)
+            ),
+            what="the tap's binding in a read",
+            interval=0.1,
+        )
 
         agreed = {}
         for routing_key in ("order.eu.paid", "order.us.paid"):
