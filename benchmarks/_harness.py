@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from playwright.sync_api import Page
 
     from flows.broker.management_api import ManagementClient
-    from tests.live_server import LiveDashboard
+    from tests.support.live_server import LiveDashboard
 
 BENCH_USERNAME = "bench"
 BENCH_PASSWORD = "bench password, long enough"  # noqa: S105 - a throwaway user in a temp DB
@@ -93,7 +93,7 @@ class ScratchVhost:
     def __enter__(self) -> str:
         from django.conf import settings
 
-        from tests.broker_admin import create_vhost_for
+        from tests.support.broker_admin import create_vhost_for
 
         # The management API's user and the AMQP user (the same one, guest, by default).
         amqp_user = unquote(urlsplit(settings.AMQP_URL).username or "guest")
@@ -108,7 +108,7 @@ class ScratchVhost:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        from tests.broker_admin import delete_vhost
+        from tests.support.broker_admin import delete_vhost
 
         started = time.perf_counter()
         delete_vhost(self.client, self.name)
@@ -118,7 +118,7 @@ class ScratchVhost:
 @contextmanager
 def dashboard(**env: str) -> Iterator[LiveDashboard]:
     """A dashboard served by daphne on the benchmark's database, stopped afterwards."""
-    from tests.live_server import LiveDashboard
+    from tests.support.live_server import LiveDashboard
 
     server = LiveDashboard(database_url=os.environ["DATABASE_URL"], env=env).start()
     try:
@@ -132,7 +132,7 @@ def signed_in_page(base_url: str, **context_options: Any) -> Iterator[Page]:
     """Chromium, signed in as the bench user; `page.context` opens more pages."""
     from playwright.sync_api import sync_playwright
 
-    from tests.conftest import CHROMIUM, CHROMIUM_FLAGS
+    from tests.support.browser import CHROMIUM, CHROMIUM_FLAGS
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(

@@ -21,7 +21,7 @@ from flows.broker.amqp import open_blocking_connection  # noqa: E402
 from flows.broker.management_api import get_management_client  # noqa: E402
 from flows.publishing.fields import parse_publish_request  # noqa: E402
 from flows.publishing.publisher import start_repeat, stop_all_publishers  # noqa: E402
-from tests.broker_admin import bind_queue, declare_exchange, declare_queue  # noqa: E402
+from tests.support.broker_admin import bind_queue, declare_exchange, declare_queue  # noqa: E402
 
 
 def declare_bench_queue(vhost: str) -> None:

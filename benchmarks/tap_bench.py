@@ -223,7 +223,7 @@ def run(args: argparse.Namespace) -> None:
 
 def measure(n: int, client, vhost: str, dashboard, cookie: str, rows: list) -> None:
     from flows.broker.amqp import open_blocking_connection
-    from tests.broker_admin import delete_policy, set_policy
+    from tests.support.broker_admin import delete_policy, set_policy
 
     # No heartbeats: this connection idles for minutes while the tap is measured.
     connection = open_blocking_connection(vhost=vhost, purpose="bench set-up", heartbeat=0)

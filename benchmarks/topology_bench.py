@@ -37,7 +37,7 @@ from django.conf import settings  # noqa: E402
 
 from flows.broker.management_api import ManagementClient  # noqa: E402
 from flows.topology.reading import load_topology  # noqa: E402
-from tests.broker_admin import import_definitions  # noqa: E402
+from tests.support.broker_admin import import_definitions  # noqa: E402
 
 TYPES = ("direct", "topic", "fanout", "headers")
 

@@ -1,11 +1,13 @@
-"""Shared fixtures: a scratch vhost on the real broker, a live dashboard, a real browser."""
+"""Shared fixtures: scratch vhosts on the real broker, a live dashboard, what several suites use.
+
+Browser fixtures are in `tests/browser/conftest.py`; helpers tests import, in `tests/support/`.
+"""
 
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from urllib.parse import unquote, urlsplit
 
 import pytest
 from django.conf import settings
@@ -14,28 +16,16 @@ from flows.broker.management_api import (
     ManagementClient,
     reset_management_client,
 )
-from tests.broker_admin import create_vhost_for, delete_vhost
-from tests.live_server import LiveDashboard, database_url_for
+from flows.publishing.publisher import stop_all_publishers
+from tests.support.accounts import TEST_PASSWORD, dashboard_users
+from tests.support.broker_admin import create_vhost_for, delete_vhost
+from tests.support.live_server import LiveDashboard, database_url_for
+from tests.support.publishing import DemoTopology, declare_demo_topology
+from tests.support.vhosts import HOSTILE, make_vhost
 
 # Playwright's sync API runs an event loop in the main thread; Django would otherwise
 # refuse ORM calls made by tests that also drive a browser.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-CHROMIUM = "/usr/bin/chromium"
-# What headless Chromium needs on this machine: no sandbox as root, no GPU, and no
-# background traffic to Google's services (the network is closed; it would only fail).
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-
-TEST_PASSWORD = "correct horse battery staple"
-
 
 # --- the broker ---------------------------------------------------------------------------------
 
@@ -55,15 +45,6 @@ def management_client() -> Iterator[ManagementClient]:
     yield client
     client.close()
     reset_management_client()
-
-
-def amqp_username() -> str:
-    return unquote(urlsplit(settings.AMQP_URL).username or "guest")
-
-
-def dashboard_users() -> set[str]:
-    """The users the dashboard connects as: a test's vhost grants them everything."""
-    return {settings.RABBITMQ_API_USER, amqp_username()}
 
 
 @pytest.fixture(scope="session")
@@ -133,34 +114,42 @@ def user(transactional_db: None):
     return get_user_model().objects.create_user(username="alice", password=TEST_PASSWORD)
 
 
-# --- the browser --------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
-    """Playwright drives Debian's Chromium; it cannot download its own browser here."""
-    return {
-        **browser_type_launch_args,
-        "executable_path": CHROMIUM,
-        "headless": True,
-        "args": CHROMIUM_FLAGS,
-    }
-
-
-def sign_in(page, base_url: str, *, username: str, password: str = TEST_PASSWORD) -> None:
-    """Sign in through the real login form."""
-    page.goto(f"{base_url}/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base_url}/")
+# --- what several suites share -----------------------------------------------------------------
 
 
 @pytest.fixture
-def signed_in_page(page, live_dashboard: LiveDashboard, user):
-    """A browser page signed in to the live dashboard as `user`."""
-    sign_in(page, live_dashboard.url, username=user.username)
-    return page
+def demo(scratch_vhost: str, management_client: ManagementClient) -> Iterator[DemoTopology]:
+    declare_demo_topology(management_client, scratch_vhost)
+    yield DemoTopology(vhost=scratch_vhost, client=management_client)
+    stop_all_publishers()
+
+
+@pytest.fixture(scope="session")
+def patient_client() -> Iterator[ManagementClient]:
+    """A management client that waits for a busy broker (other suites share this one)."""
+    with ManagementClient(
+        settings.RABBITMQ_API_URL,
+        settings.RABBITMQ_API_USER,
+        settings.RABBITMQ_API_PASSWORD,
+        timeout=60,
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def hostile_vhost(patient_client: ManagementClient) -> Iterator[str]:
+    """A scratch vhost named with a slash, a percent-escape, markup, a space and ü."""
+    name = make_vhost(patient_client, f"flows-test-{uuid.uuid4().hex[:6]} {HOSTILE} ü")
+    yield name
+    delete_vhost(patient_client, name)
+
+
+@pytest.fixture
+def roomy_vhost(patient_client: ManagementClient) -> Iterator[str]:
+    """A scratch vhost for hundreds of objects: dropping them can take the broker a while."""
+    name = make_vhost(patient_client, f"flows-test-{uuid.uuid4().hex[:10]}")
+    yield name
+    delete_vhost(patient_client, name)
 
 
 # --- test order ---------------------------------------------------------------------------------

@@ -15,11 +15,11 @@ from playwright.sync_api import Page, expect
 
 from flows.broker.amqp import connection_parameters
 from flows.broker.management_api import ManagementClient
-from tests.broker_admin import create_vhost_for, delete_vhost
-from tests.conftest import dashboard_users
-from tests.live_server import free_port
-from tests.tcp_proxy import TcpProxy
-from tests.waiting import eventually
+from tests.support.accounts import dashboard_users
+from tests.support.broker_admin import create_vhost_for, delete_vhost
+from tests.support.live_server import free_port
+from tests.support.tcp_proxy import TcpProxy
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.browser
 

@@ -8,9 +8,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from flows.broker.management_api import ManagementClient
-from tests.conftest import sign_in
-from tests.live_server import free_port
-from tests.tcp_proxy import TcpProxy
+from tests.support.browser import sign_in
+from tests.support.live_server import free_port
+from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.browser
 

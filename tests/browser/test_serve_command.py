@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.live_server import free_port, start_first_run, wait_for_port
+from tests.support.live_server import free_port, start_first_run, wait_for_port
 
 pytestmark = pytest.mark.browser
 

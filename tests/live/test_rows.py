@@ -16,7 +16,7 @@ from flows.live.rows import (
 )
 from flows.topology.parsing import build_topology
 from flows.topology.records import DEFAULT_EXCHANGE_LABEL
-from tests.tap.tap_events import RECEIVED_AT, delivered, published, published_via_bindings
+from tests.support.tap_events import RECEIVED_AT, delivered, published, published_via_bindings
 
 # With the dashboard's own objects, as the broker lists them while a tap runs.
 TOPOLOGY = build_topology(

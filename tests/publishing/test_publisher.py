@@ -6,9 +6,9 @@ import pytest
 
 from flows.publishing.fields import parse_publish_request
 from flows.publishing.publisher import PublishFailed, get_publisher, publish, start_repeat
-from tests.broker_admin import get_messages
-from tests.publishing.conftest import DemoTopology, close_publisher_connection
-from tests.waiting import eventually
+from tests.support.broker_admin import get_messages
+from tests.support.publishing import DemoTopology, close_publisher_connection
+from tests.support.waiting import eventually
 
 
 def message(vhost: str, **fields):
@@ -112,7 +112,7 @@ def test_a_connection_closed_by_the_broker_is_reopened_by_the_next_publish(demo:
 
 
 def test_a_broker_that_cannot_be_reached_is_a_clear_error(settings, demo: DemoTopology):
-    from tests.live_server import free_port
+    from tests.support.live_server import free_port
 
     settings.AMQP_URL = f"amqp://guest:s3cret@127.0.0.1:{free_port()}/"
     with pytest.raises(PublishFailed) as raised:

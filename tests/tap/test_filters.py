@@ -8,7 +8,7 @@ import pytest
 
 from flows.tap.events import TapEvent
 from flows.tap.filters import EventFilter, FilterError
-from tests.tap.tap_events import delivered, published, published_via_bindings
+from tests.support.tap_events import delivered, published, published_via_bindings
 
 
 def event(**fields: Any) -> TapEvent:

@@ -10,8 +10,8 @@ import pytest
 
 from flows.tap import observe
 from flows.tap.observe import firehose_running, wait_for_routed_queues
-from tests.tap.helpers import amqp_channel, running_tap
-from tests.waiting import eventually
+from tests.support.tap_harness import amqp_channel, running_tap
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from flows.tap.tap import Tap, TapSettings
-from tests.tap.helpers import FAST, amqp_channel
-from tests.waiting import DEFAULT_TIMEOUT_S, eventually
+from tests.support.tap_harness import FAST, amqp_channel
+from tests.support.waiting import DEFAULT_TIMEOUT_S, eventually
 
 SLOW_BUSY = replace(FAST, batch_interval_s=2.0, quiet_gap_s=0.025, busy_batch_events=8)
 # A busy interval longer than any wait below: were a quiet event held for it, the quiet test

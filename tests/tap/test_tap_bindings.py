@@ -8,9 +8,9 @@ import pika
 import pytest
 
 from flows.tap.tap import OVERFLOW_REASON, TapSettings
-from tests.broker_admin import close_connection
-from tests.tap.helpers import amqp_channel, running_tap, tap_bindings, tap_queues
-from tests.waiting import eventually
+from tests.support.broker_admin import close_connection
+from tests.support.tap_harness import amqp_channel, running_tap, tap_bindings, tap_queues
+from tests.support.waiting import eventually
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from flows.models import TapFirehoseLease
 from flows.tap.firehose import restore_stale_leases
-from tests.tap.helpers import amqp_channel, running_tap, tap_queues
+from tests.support.tap_harness import amqp_channel, running_tap, tap_queues
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 

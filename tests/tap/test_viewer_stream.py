@@ -10,7 +10,7 @@ from flows.tap.events import TapEvent
 from flows.tap.filters import EventFilter
 from flows.tap.groups import tap_group
 from flows.tap.viewer import ViewerStream
-from tests.tap.tap_events import delivered, published
+from tests.support.tap_events import delivered, published
 
 
 class FakeClock:

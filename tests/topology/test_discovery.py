@@ -12,10 +12,10 @@ from flows.broker.errors import BrokerUnreachable
 from flows.broker.management_api import ManagementClient
 from flows.topology.reading import UnknownVhost, load_topology
 from flows.topology.records import Topology
-from tests.broker_admin import set_policy
-from tests.live_server import free_port
-from tests.topology.definitions import declare, exchange
-from tests.waiting import eventually
+from tests.support.broker_admin import set_policy
+from tests.support.live_server import free_port
+from tests.support.topology_definitions import declare, exchange
+from tests.support.waiting import eventually
 
 ODD_NAMES = ["a/b%2F<c>", "<script>alert(1)</script>", "with space", "dots.in.name", "ünï çødé"]
 

@@ -1,6 +1,6 @@
 """What the topology page's panels say (`flows.topology.panels`), as tables (no broker here).
 
-`test_panel_views.py` renders the same panels from the real broker.
+`tests/views/test_topology_panels.py` renders the same panels from the real broker.
 """
 
 from __future__ import annotations

@@ -20,12 +20,12 @@ from flows.broker.management_api import ManagementClient
 from flows.broker.naming import is_dashboard_object
 from flows.topology.cache import TopologyCache, topology_cache
 from flows.topology.reading import UnknownVhost
-from tests.broker_admin import create_vhost_for, delete_vhost
-from tests.conftest import dashboard_users
-from tests.live.test_consumer import connect, frames_until, run_with_tap
-from tests.publishing.conftest import grant_publish
-from tests.topology.definitions import binding, declare, exchange, queue
-from tests.waiting import eventually_async
+from tests.support.accounts import dashboard_users
+from tests.support.broker_admin import create_vhost_for, delete_vhost
+from tests.support.communicators import connect, frames_until, run_with_tap
+from tests.support.publishing import grant_publish
+from tests.support.topology_definitions import binding, declare, exchange, queue
+from tests.support.waiting import eventually_async
 
 QUEUE_CHIP = re.compile(r'<span class="queue-chip">([^<]*)</span>')
 

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.waiting import StopWaiting, eventually_async
+from tests.support.waiting import StopWaiting, eventually_async
 
 
 def session_cookie(user) -> str:

@@ -18,21 +18,21 @@ from django.conf import settings as django_settings
 
 from flows.broker.management_api import ManagementClient, api_path
 from flows.publishing.publisher import find_run
-from tests.broker_admin import (
+from tests.support.accounts import TEST_PASSWORD, dashboard_users
+from tests.support.broker_admin import (
     bind_queue,
     create_vhost_for,
     declare_exchange,
     declare_queue,
     delete_vhost,
 )
-from tests.conftest import TEST_PASSWORD, dashboard_users
-from tests.publishing.conftest import (
+from tests.support.publishing import (
     DemoTopology,
     bare_connection,
     close_publisher_connection,
     grant_publish,
 )
-from tests.tap.helpers import running_tap
+from tests.support.tap_harness import running_tap
 
 pytestmark = pytest.mark.django_db
 
@@ -191,7 +191,7 @@ def test_get_is_not_allowed(api):
 
 
 def test_a_broker_that_cannot_be_reached_is_a_503(api, demo, settings):
-    from tests.live_server import free_port
+    from tests.support.live_server import free_port
 
     settings.AMQP_URL = f"amqp://guest:s3cret@127.0.0.1:{free_port()}/"
     response = api.post_json(demo.fields())

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.live_server import free_port, start_first_run, wait_for_port
+from tests.support.live_server import free_port, start_first_run, wait_for_port
 
 
 @dataclass(frozen=True)

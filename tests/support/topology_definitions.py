@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from flows.broker.management_api import ManagementClient
-from tests.broker_admin import import_definitions
+from tests.support.broker_admin import import_definitions
 
 
 def exchange(name: str, type_: str = "direct", *, internal: bool = False, **arguments: Any):

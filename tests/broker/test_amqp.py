@@ -7,8 +7,8 @@ from django.test import override_settings
 
 from flows.broker.amqp import connection_name, open_blocking_connection
 from flows.broker.errors import BrokerAuthFailed, BrokerRefused, BrokerUnreachable
-from tests.live_server import free_port
-from tests.waiting import eventually
+from tests.support.live_server import free_port
+from tests.support.waiting import eventually
 
 
 def test_opens_a_named_connection_to_the_vhost(broker_vhost: str, management_client):

@@ -1,19 +1,17 @@
-"""Fixtures for publishing: a small topology in a scratch vhost, publishers stopped after."""
+"""The publishing tests' small topology in a scratch vhost, and what they do to it and its users."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pika
-import pytest
 
 from flows.broker.amqp import open_blocking_connection
 from flows.broker.management_api import ManagementClient
-from flows.publishing.publisher import publisher_connection_name, stop_all_publishers
-from tests.broker_admin import bind_queue, close_connection, declare_exchange, declare_queue
-from tests.waiting import eventually
+from flows.publishing.publisher import publisher_connection_name
+from tests.support.broker_admin import bind_queue, close_connection, declare_exchange, declare_queue
+from tests.support.waiting import eventually
 
 
 @dataclass(frozen=True)
@@ -69,13 +67,6 @@ def declare_demo_topology(client: ManagementClient, vhost: str) -> None:
     bind_queue(client, vhost, "demo.direct", "q.full", "full")
 
 
-@pytest.fixture
-def demo(scratch_vhost: str, management_client: ManagementClient) -> Iterator[DemoTopology]:
-    declare_demo_topology(management_client, scratch_vhost)
-    yield DemoTopology(vhost=scratch_vhost, client=management_client)
-    stop_all_publishers()
-
-
 def close_publisher_connection(client: ManagementClient, vhost: str) -> None:
     """Close the vhost's publisher connection from the broker side, as an operator would,
     and wait until the broker no longer lists it (the close has been sent)."""
@@ -104,24 +95,3 @@ def grant_publish(user) -> None:
     user.user_permissions.add(
         Permission.objects.get(codename="publish_messages", content_type__app_label="flows")
     )
-
-
-@pytest.fixture
-def publisher_user(django_user_model):
-    user = django_user_model.objects.create_user(username="pub", password="pw-for-tests-1")
-    grant_publish(user)
-    return user
-
-
-@pytest.fixture
-def api(client, publisher_user):
-    """A test client signed in as a user allowed to publish; `.post_json(data)`."""
-    client.force_login(publisher_user)
-
-    def post_json(data, path="/api/publish"):
-        import json
-
-        return client.post(path, data=json.dumps(data), content_type="application/json")
-
-    client.post_json = post_json
-    return client

@@ -7,9 +7,9 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.broker_admin import bind_queue, declare_queue
-from tests.conftest import sign_in
-from tests.publishing.conftest import DemoTopology, grant_publish
+from tests.support.broker_admin import bind_queue, declare_queue
+from tests.support.browser import sign_in
+from tests.support.publishing import DemoTopology, grant_publish
 
 pytestmark = pytest.mark.browser
 

@@ -7,8 +7,8 @@ import pytest
 from flows.models import PublishTemplate
 from flows.publishing.fields import parse_publish_request
 from flows.publishing.publisher import start_repeat
-from tests.live_server import free_port
-from tests.publishing.conftest import DemoTopology
+from tests.support.live_server import free_port
+from tests.support.publishing import DemoTopology
 
 pytestmark = pytest.mark.django_db
 

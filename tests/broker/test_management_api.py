@@ -18,8 +18,8 @@ from flows.broker.errors import (
     ManagementPluginMissing,
 )
 from flows.broker.management_api import ManagementClient, api_path
-from tests.broker_admin import create_vhost, declare_exchange, declare_queue, delete_vhost
-from tests.live_server import free_port
+from tests.support.broker_admin import create_vhost, declare_exchange, declare_queue, delete_vhost
+from tests.support.live_server import free_port
 
 
 def client_for(url: str, *, user: str = "", password: str = "") -> ManagementClient:

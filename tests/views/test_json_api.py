@@ -1,7 +1,7 @@
 """The one convention every `/api/` endpoint follows (`flows/views/json_api.py`).
 
-Endpoint-specific answers are tested with their endpoints (tests/topology/test_api.py,
-tests/publishing/test_api.py); here: what holds for any of them, with no broker involved.
+Endpoint-specific answers are tested with their endpoints (tests/views/test_topology_api.py,
+tests/views/test_publish_api.py); here: what holds for any of them, with no broker involved.
 """
 
 from __future__ import annotations

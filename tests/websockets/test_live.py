@@ -11,22 +11,17 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
 
 from channels.layers import get_channel_layer
-from channels.routing import URLRouter
-from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 
 from flows.tap.events import TapEvent
 from flows.tap.groups import tap_group
-from flows.tap.manager import get_tap_manager
 from flows.websockets.close_codes import CLOSE_BAD_REQUEST, CLOSE_NOT_SIGNED_IN
-from flows.websockets.urls import websocket_urlpatterns
-from tests.tap.helpers import amqp_channel, declare_bound_queue
-from tests.tap.tap_events import delivered, published, published_via_bindings
-from tests.waiting import StopWaiting, eventually_async
+from tests.support.communicators import connect, frames_until, run_with_tap
+from tests.support.tap_events import delivered, published, published_via_bindings
+from tests.support.tap_harness import amqp_channel, declare_bound_queue
 
 ROW = re.compile(r'<div class="live-row[^"]*"[^>]*data-seq="(\d+)"')
 
@@ -35,47 +30,6 @@ def counter(html: str, name: str) -> int:
     match = re.search(rf'data-counter="{name}">(\d+)<', html)
     assert match, f"no {name} counter in {html[:300]}"
     return int(match.group(1))
-
-
-def run_with_tap(test) -> None:
-    """Run an async test body, then stop the taps it started (their threads would linger).
-
-    In a thread of its own: after a browser test, Playwright's sync API keeps an event loop
-    running in the main thread, where asyncio.run and async_to_sync refuse to start another.
-    """
-
-    async def runner():
-        try:
-            await test()
-        finally:
-            await get_tap_manager().stop_all()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(asyncio.run, runner()).result()
-
-
-def connect(path: str, user) -> WebsocketCommunicator:
-    communicator = WebsocketCommunicator(URLRouter(websocket_urlpatterns), path)
-    communicator.scope["user"] = user
-    return communicator
-
-
-async def frames_until(communicator, predicate, timeout: float = 30.0) -> list[str]:
-    """Frames received until one satisfies `predicate` (that one included)."""
-    frames: list[str] = []
-
-    async def next_is_wanted() -> bool:
-        try:
-            # Cut off by eventually_async at its deadline (the communicator's own timeout, set
-            # beyond it, would cancel the application).
-            frames.append(await communicator.receive_from(timeout=timeout + 5))
-        except Exception as failed:  # closed, or the application failed: no frame will come
-            raise StopWaiting(f"no more frames after {frames[-3:]}") from failed
-        assert predicate(frames[-1]), f"{len(frames)} frames, the last: {frames[-3:]}"
-        return True
-
-    await eventually_async(next_is_wanted, what="a matching frame", timeout=timeout, interval=0)
-    return frames
 
 
 async def send_batch(vhost: str, events: list[TapEvent], run: str = "test-run") -> None:

@@ -17,10 +17,16 @@ from flows.broker.amqp import open_blocking_connection
 from flows.broker.management_api import ManagementClient, reset_management_client
 from flows.topology.reading import load_topology
 from flows.topology.records import Consumer
-from tests.live_server import free_port
-from tests.topology.conftest import HOSTILE
-from tests.topology.definitions import BAD_ROUTE_REQUESTS, binding, declare, exchange, queue
-from tests.waiting import eventually
+from tests.support.live_server import free_port
+from tests.support.topology_definitions import (
+    BAD_ROUTE_REQUESTS,
+    binding,
+    declare,
+    exchange,
+    queue,
+)
+from tests.support.vhosts import HOSTILE
+from tests.support.waiting import eventually
 
 SCRIPT = "<script>window.__pwned=1</script>"
 EU = json.dumps({"region": "eu"})

@@ -8,10 +8,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from flows.broker.management_api import ManagementClient
-from tests.conftest import sign_in
-from tests.live_server import free_port
-from tests.topology.conftest import HOSTILE
-from tests.topology.definitions import (
+from tests.support.browser import sign_in
+from tests.support.live_server import free_port
+from tests.support.topology_definitions import (
     SHOP_BINDINGS,
     SHOP_EXCHANGES,
     SHOP_QUEUES,
@@ -20,6 +19,7 @@ from tests.topology.definitions import (
     exchange,
     queue,
 )
+from tests.support.vhosts import HOSTILE
 
 pytestmark = pytest.mark.browser
 

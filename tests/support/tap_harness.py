@@ -12,7 +12,7 @@ import pika
 from flows.broker.amqp import open_blocking_connection
 from flows.broker.management_api import ManagementClient
 from flows.tap.tap import Tap, TapSettings
-from tests.waiting import DEFAULT_TIMEOUT_S, eventually
+from tests.support.waiting import DEFAULT_TIMEOUT_S, eventually
 
 FAST = TapSettings(sync_interval_s=0.5, reconnect_max_delay_s=1.0)
 

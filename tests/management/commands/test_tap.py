@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from flows.models import TapFirehoseLease
-from tests.live_server import REPO_ROOT, LiveDashboard, database_url_for
-from tests.tap.helpers import amqp_channel, tap_queues
-from tests.tap.ws import (
+from tests.support.live_server import REPO_ROOT, LiveDashboard, database_url_for
+from tests.support.tap_harness import amqp_channel, tap_queues
+from tests.support.tap_socket import (
     is_batch_with_events,
     is_running,
     open_tap,
@@ -26,7 +26,7 @@ from tests.tap.ws import (
     session_cookie,
     watch,
 )
-from tests.waiting import StopWaiting, eventually
+from tests.support.waiting import StopWaiting, eventually
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 

@@ -14,8 +14,8 @@ from django.urls import reverse
 
 from flows.broker.amqp import connection_parameters
 from flows.tap.events import TapEvent
-from tests.tap.tap_events import published
-from tests.waiting import eventually
+from tests.support.tap_events import published
+from tests.support.waiting import eventually
 
 
 @pytest.fixture

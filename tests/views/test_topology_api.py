@@ -21,10 +21,16 @@ from flows.broker.errors import (
 )
 from flows.broker.management_api import ManagementClient, reset_management_client
 from flows.views.json_api import broker_error_status
-from tests.live_server import free_port
-from tests.topology.conftest import HOSTILE
-from tests.topology.definitions import BAD_ROUTE_REQUESTS, binding, declare, exchange, queue
-from tests.waiting import eventually
+from tests.support.live_server import free_port
+from tests.support.topology_definitions import (
+    BAD_ROUTE_REQUESTS,
+    binding,
+    declare,
+    exchange,
+    queue,
+)
+from tests.support.vhosts import HOSTILE
+from tests.support.waiting import eventually
 
 SCRIPT = "<script>window.__pwned=1</script>"
 # The `headers` parameter of a message from the EU, and of one from the US.

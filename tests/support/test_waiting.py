@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from tests.waiting import NeverHappened, StopWaiting, eventually, eventually_async
+from tests.support.waiting import NeverHappened, StopWaiting, eventually, eventually_async
 
 
 def test_returns_the_first_truthy_value() -> None:

@@ -9,9 +9,9 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from flows.websockets.close_codes import CLOSE_BAD_REQUEST, CLOSE_FORBIDDEN, CLOSE_NOT_SIGNED_IN
-from tests.live_server import LiveDashboard, database_url_for
-from tests.tap.helpers import amqp_channel, tap_queues
-from tests.tap.ws import (
+from tests.support.live_server import LiveDashboard, database_url_for
+from tests.support.tap_harness import amqp_channel, tap_queues
+from tests.support.tap_socket import (
     is_running,
     open_tap,
     receive_json,
@@ -20,7 +20,7 @@ from tests.tap.ws import (
     session_cookie,
     watch,
 )
-from tests.waiting import eventually, eventually_async
+from tests.support.waiting import eventually, eventually_async
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 

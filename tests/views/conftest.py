@@ -1,0 +1,48 @@
+"""Fixtures of the views: a user allowed to publish and a test client signed in as it (the
+publish views), and the shop topology in a vhost of its own (the topology views)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from flows.broker.management_api import ManagementClient
+from tests.support.broker_admin import delete_vhost
+from tests.support.publishing import grant_publish
+from tests.support.topology_definitions import SHOP_BINDINGS, SHOP_EXCHANGES, SHOP_QUEUES, declare
+from tests.support.vhosts import make_vhost
+
+
+@pytest.fixture
+def publisher_user(django_user_model):
+    user = django_user_model.objects.create_user(username="pub", password="pw-for-tests-1")
+    grant_publish(user)
+    return user
+
+
+@pytest.fixture
+def api(client, publisher_user):
+    """A test client signed in as a user allowed to publish; `.post_json(data)`."""
+    client.force_login(publisher_user)
+
+    def post_json(data, path="/api/publish"):
+        import json
+
+        return client.post(path, data=json.dumps(data), content_type="application/json")
+
+    client.post_json = post_json
+    return client
+
+
+@pytest.fixture(scope="module")
+def shop(patient_client: ManagementClient) -> Iterator[str]:
+    """A vhost holding the shop (`topology_definitions.SHOP_*`), shared by a module's tests,
+    which only read it (one vhost instead of one per test)."""
+    vhost = make_vhost(patient_client, f"flows-test-{uuid.uuid4().hex[:10]}")
+    declare(
+        patient_client, vhost, exchanges=SHOP_EXCHANGES, queues=SHOP_QUEUES, bindings=SHOP_BINDINGS
+    )
+    yield vhost
+    delete_vhost(patient_client, vhost)
