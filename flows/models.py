@@ -76,3 +76,35 @@ class PublishTemplate(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# --- demo scenarios -----------------------------------------------------------------------------
+
+
+class DemoLoad(models.Model):
+    """A demo scenario loaded into a vhost, and exactly what loading it created there.
+
+    Written before the first change to the broker and deleted after the last one of the
+    unload, so a load that crashed halfway can still be unloaded: unloading removes what this
+    row names (the vhost itself when the load created it) and nothing else.
+    """
+
+    vhost = models.CharField(max_length=255)
+    scenario = models.CharField(max_length=40)
+    created_vhost = models.BooleanField(help_text="the load created the vhost; unload deletes it")
+    granted_users = models.JSONField(
+        default=list, help_text="users given permissions on a vhost that existed before"
+    )
+    declared = models.JSONField(
+        default=dict, help_text="the exchanges, queues and bindings the load declared"
+    )
+    complete = models.BooleanField(default=False)
+    loaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["vhost", "scenario"], name="demo_load_vhost_scenario")
+        ]
+
+    def __str__(self) -> str:
+        return f"demo {self.scenario!r} in vhost {self.vhost!r}"

@@ -11,6 +11,7 @@ only through `connection.add_callback_threadsafe`.
 from __future__ import annotations
 
 import logging
+from urllib.parse import unquote, urlsplit
 
 import pika
 import pika.exceptions
@@ -46,15 +47,17 @@ def connection_parameters(
     blocked_connection_timeout: float = 60.0,
     connection_attempts: int = 1,
     socket_timeout: float = 5.0,
+    exact_name: str | None = None,
 ) -> pika.URLParameters:
-    """Parameters for a connection to `vhost`, named after its purpose."""
+    """Parameters for a connection to `vhost`, named after its purpose, or `exact_name`
+    as it is (a demo's `belery worker 2`, the name the audience reads)."""
     params = pika.URLParameters(amqp_url())
     params.virtual_host = vhost
     params.heartbeat = heartbeat
     params.blocked_connection_timeout = blocked_connection_timeout
     params.connection_attempts = connection_attempts
     params.socket_timeout = socket_timeout
-    params.client_properties = {"connection_name": connection_name(purpose)}
+    params.client_properties = {"connection_name": exact_name or connection_name(purpose)}
     return params
 
 
@@ -72,14 +75,19 @@ def translate_connection_error(exc: BaseException, *, vhost: str) -> BrokerError
 
 
 def open_blocking_connection(
-    *, vhost: str, purpose: str, **options: float
+    *, vhost: str, purpose: str, exact_name: str | None = None, **options: float
 ) -> pika.BlockingConnection:
     """Open a BlockingConnection, or raise a BrokerError saying why not.
 
     A BlockingConnection services heartbeats only inside `process_data_events` or
     `start_consuming`: its owner must call one of them regularly.
     """
-    params = connection_parameters(vhost=vhost, purpose=purpose, **options)  # type: ignore[arg-type]
+    params = connection_parameters(
+        vhost=vhost,
+        purpose=purpose,
+        exact_name=exact_name,
+        **options,  # type: ignore[arg-type]
+    )
     try:
         return pika.BlockingConnection(params)
     except pika.exceptions.AMQPError as exc:
@@ -87,3 +95,8 @@ def open_blocking_connection(
         raise translate_connection_error(exc, vhost=vhost) from exc
     except OSError as exc:
         raise translate_connection_error(exc, vhost=vhost) from exc
+
+
+def amqp_username() -> str:
+    """The user AMQP connections sign in as (a demo vhost grants it permissions)."""
+    return unquote(urlsplit(amqp_url()).username or "guest")  # pika's default user

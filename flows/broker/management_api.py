@@ -327,6 +327,117 @@ class ManagementClient:
     def set_tracing(self, vhost: str, *, enabled: bool) -> None:
         self.put(api_path("vhosts", vhost), json={"tracing": enabled})
 
+    # --- declaring and removing what a demo scenario loads (flows/demo/loading.py) ----------
+
+    def declare_vhost(self, name: str, *, description: str = "") -> None:
+        self.put(api_path("vhosts", name), json={"description": description})
+
+    def remove_vhost(self, name: str) -> None:
+        self.delete(api_path("vhosts", name))
+
+    def user_permissions(self, vhost: str, user: str) -> dict[str, Any] | None:
+        """The user's permissions on the vhost, None if it has none."""
+        try:
+            data = self.get(api_path("permissions", vhost, user))
+        except BrokerNotFound:
+            return None
+        return data if isinstance(data, dict) else None
+
+    def grant_permissions(
+        self,
+        vhost: str,
+        user: str,
+        *,
+        configure: str = ".*",
+        write: str = ".*",
+        read: str = ".*",
+    ) -> None:
+        self.put(
+            api_path("permissions", vhost, user),
+            json={"configure": configure, "write": write, "read": read},
+        )
+
+    def revoke_permissions(self, vhost: str, user: str) -> None:
+        self.delete(api_path("permissions", vhost, user))
+
+    def find_exchange(self, vhost: str, name: str) -> dict[str, Any] | None:
+        """One exchange as the API reports it, None if the vhost has none of that name."""
+        return self._find(api_path("exchanges", vhost, name))
+
+    def find_queue(self, vhost: str, name: str) -> dict[str, Any] | None:
+        """One queue as the API reports it, None if the vhost has none of that name."""
+        return self._find(api_path("queues", vhost, name))
+
+    def _find(self, path: str) -> dict[str, Any] | None:
+        try:
+            data = self.get(path)
+        except BrokerNotFound:
+            return None
+        return data if isinstance(data, dict) else None
+
+    def declare_exchange(
+        self,
+        vhost: str,
+        name: str,
+        *,
+        exchange_type: str,
+        durable: bool = True,
+        auto_delete: bool = False,
+        internal: bool = False,
+        arguments: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.put(
+            api_path("exchanges", vhost, name),
+            json={
+                "type": exchange_type,
+                "durable": durable,
+                "auto_delete": auto_delete,
+                "internal": internal,
+                "arguments": dict(arguments or {}),
+            },
+        )
+
+    def remove_exchange(self, vhost: str, name: str) -> None:
+        self.delete(api_path("exchanges", vhost, name))
+
+    def declare_queue(
+        self,
+        vhost: str,
+        name: str,
+        *,
+        durable: bool = True,
+        auto_delete: bool = False,
+        arguments: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.put(
+            api_path("queues", vhost, name),
+            json={
+                "durable": durable,
+                "auto_delete": auto_delete,
+                "arguments": dict(arguments or {}),
+            },
+        )
+
+    def remove_queue(self, vhost: str, name: str) -> None:
+        self.delete(api_path("queues", vhost, name))
+
+    def bind(
+        self,
+        vhost: str,
+        source: str,
+        destination: str,
+        *,
+        destination_type: str = "queue",
+        routing_key: str = "",
+        arguments: Mapping[str, Any] | None = None,
+    ) -> None:
+        kind = "q" if destination_type == "queue" else "e"
+        self.request(
+            "POST",
+            api_path("bindings", vhost, "e", source, kind, destination),
+            json={"routing_key": routing_key, "arguments": dict(arguments or {})},
+        )
+
 
 @functools.cache
 def get_management_client() -> ManagementClient:

@@ -3,6 +3,8 @@
 Creating and deleting vhosts, granting permissions, declaring objects, setting policies,
 reading messages back, closing connections: each through the dashboard's own
 `ManagementClient` transport, so errors come back as the same typed `BrokerError`s.
+Declaring and vhosts go through the client's own methods (loading a demo scenario uses
+them too); the rest only tests need.
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ from flows.broker.management_api import ManagementClient, api_path
 
 
 def create_vhost(client: ManagementClient, name: str, *, description: str = "") -> None:
-    client.put(api_path("vhosts", name), json={"description": description})
+    client.declare_vhost(name, description=description)
 
 
 def delete_vhost(client: ManagementClient, name: str) -> None:
-    client.delete(api_path("vhosts", name))
+    client.remove_vhost(name)
 
 
 def set_permissions(
@@ -30,10 +32,7 @@ def set_permissions(
     write: str = ".*",
     read: str = ".*",
 ) -> None:
-    client.put(
-        api_path("permissions", vhost, user),
-        json={"configure": configure, "write": write, "read": read},
-    )
+    client.grant_permissions(vhost, user, configure=configure, write=write, read=read)
 
 
 def create_vhost_for(
@@ -49,11 +48,11 @@ def create_vhost_for(
 def declare_exchange(
     client: ManagementClient, vhost: str, name: str, type_: str, **settings: Any
 ) -> None:
-    client.put(api_path("exchanges", vhost, name), json={"type": type_, **settings})
+    client.declare_exchange(vhost, name, exchange_type=type_, **settings)
 
 
 def declare_queue(client: ManagementClient, vhost: str, name: str, **settings: Any) -> None:
-    client.put(api_path("queues", vhost, name), json=settings)
+    client.declare_queue(vhost, name, **settings)
 
 
 def bind_queue(
@@ -65,11 +64,7 @@ def bind_queue(
     *,
     arguments: Mapping[str, Any] | None = None,
 ) -> None:
-    client.request(
-        "POST",
-        api_path("bindings", vhost, "e", exchange, "q", queue),
-        json={"routing_key": routing_key, "arguments": dict(arguments or {})},
-    )
+    client.bind(vhost, exchange, queue, routing_key=routing_key, arguments=arguments)
 
 
 def import_definitions(

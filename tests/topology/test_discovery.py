@@ -7,13 +7,13 @@ from collections.abc import Iterator
 import pika
 import pytest
 
-from flows.broker.amqp import open_blocking_connection
 from flows.broker.errors import BrokerUnreachable
 from flows.broker.management_api import ManagementClient
 from flows.topology.reading import UnknownVhost, load_topology
 from flows.topology.records import Topology
 from tests.support.broker_admin import set_policy
 from tests.support.live_server import free_port
+from tests.support.tap_harness import amqp_channel
 from tests.support.topology_definitions import declare, exchange
 from tests.support.waiting import eventually
 
@@ -22,11 +22,8 @@ ODD_NAMES = ["a/b%2F<c>", "<script>alert(1)</script>", "with space", "dots.in.na
 
 @pytest.fixture
 def channel(scratch_vhost: str) -> Iterator[pika.adapters.blocking_connection.BlockingChannel]:
-    connection = open_blocking_connection(vhost=scratch_vhost, purpose="discovery test")
-    try:
-        yield connection.channel()
-    finally:
-        connection.close()
+    with amqp_channel(scratch_vhost) as channel:
+        yield channel
 
 
 def test_discovery_reads_exchanges_queues_bindings_and_effective_settings(
