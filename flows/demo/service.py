@@ -62,7 +62,8 @@ class DemoRuns:
         """The running run of `scenario` on `vhost`, started now if none runs."""
         with self._lock:
             run = self._runs.get((scenario.name, vhost))
-            if run is not None and run.running:
+            # Not stopped: running, or being started by another request right now.
+            if run is not None and run.stopped_at is None:
                 return run
             run = DemoRun(scenario, vhost=vhost)
             self._runs[(scenario.name, vhost)] = run

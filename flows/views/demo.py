@@ -18,7 +18,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from flows.demo import service
-from flows.demo.run import DemoRun
+from flows.demo.run import DemoRun, RunReport
 from flows.demo.scenario import Scenario, ScenarioInvalid, UnknownScenario, load_scenario
 from flows.publishing.policy import permission_refusal
 from flows.tap.filters import EventFilter
@@ -129,19 +129,22 @@ def _controls_context(
     request: HttpRequest, scenario: Scenario, vhost: str, **extra: Any
 ) -> dict[str, Any]:
     run = service.demo_runs().get(scenario.name, vhost)
+    report = run.report() if run else None
     return {
         "scenario": scenario,
         "demo_vhost": vhost,
         "run": run,
-        "publishers": _publishers(scenario, run),
+        "run_errors": report.errors if report else {},
+        "publishers": _publishers(scenario, run, report),
         "workers": _workers(scenario, run),
         "refusal": permission_refusal(request.user),
         **extra,
     }
 
 
-def _publishers(scenario: Scenario, run: DemoRun | None) -> list[dict[str, Any]]:
-    report = run.report() if run else None
+def _publishers(
+    scenario: Scenario, run: DemoRun | None, report: RunReport | None
+) -> list[dict[str, Any]]:
     return [
         {
             "name": spec.name,

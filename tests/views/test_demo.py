@@ -275,3 +275,19 @@ def test_a_load_never_sends_the_browser_to_another_site(speaker, demo_vhost):
     )
     assert response.status_code == 200
     assert find_load("topics", demo_vhost) is not None
+
+
+def test_a_worker_the_broker_stopped_is_named_with_its_reason(
+    speaker, demo_vhost, management_client
+):
+    load_through_page(speaker, "topics", demo_vhost)
+    speaker.post("/demo/topics/run", {"vhost": demo_vhost, "action": "start"})
+    management_client.remove_queue(demo_vhost, "deserts-icecream-only")
+
+    def shown() -> str:
+        html = speaker.get("/demo/topics/controls", {"vhost": demo_vhost}).content.decode()
+        assert 'data-testid="demo-run-error">deserts fan 1: ' in html
+        return html
+
+    html = eventually(shown, what="the stopped worker named on the page")
+    assert "the broker cancelled the consumer of &#x27;deserts-icecream-only&#x27;" in html
