@@ -300,7 +300,11 @@ def test_the_graph_draws_each_message_along_its_routed_queues(
 def test_a_delivery_names_its_consumer_and_the_consumption_panel_shows_it(
     signed_in_page: Page, live_dashboard, food_vhost, publisher
 ):
-    worker = pika.BlockingConnection(connection_parameters(vhost=food_vhost, purpose="test-worker"))
+    parameters = connection_parameters(vhost=food_vhost, purpose="test-worker")
+    # A client that does not name its connection: its consumer goes by its tag. (Named ones
+    # go by the name: tests/browser/test_demo_page.py.)
+    parameters.client_properties = {}
+    worker = pika.BlockingConnection(parameters)
     try:
         channel = worker.channel()
         channel.basic_qos(prefetch_count=2)
