@@ -36,6 +36,8 @@ urlpatterns = [
     path("overview/status", overview.overview_status, name="overview-status"),
     path("publish/", include(publish_patterns)),
     path("topology/", topology_views.topology_page, name="topology"),
+    path("topology/details", topology_views.topology_details, name="topology-details"),
+    path("topology/route", topology_views.topology_route, name="topology-route"),
     path("live/", live.live_page, name="live"),
     path("live/details", live.live_details, name="live-details"),
     path("live/consumption", live.live_consumption, name="live-consumption"),

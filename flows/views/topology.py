@@ -1,9 +1,22 @@
-"""The topology page and its JSON API: `/topology/`, `/api/topology`, `/api/route`."""
+"""The topology page, its panels and its JSON API.
+
+- `/topology/`: the page; the graph draws itself from `/api/topology` (static/flows/graph.js).
+- `/topology/details` and `/topology/route`: the details panel and the dry-run's answer as
+  HTML fragments for htmx. A refusal (bad input, an unknown vhost, exchange or node, the
+  broker down) is a fragment too, with the status `/api/*` would answer and the message to
+  show beside the field to blame.
+- `/api/topology` and `/api/route`: the same reads for programs (`@json_api`).
+
+The panels' content comes from `flows.topology.panels` and the one `Prediction`; the views
+only read the request and pick the template.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -12,11 +25,12 @@ from django.views.decorators.http import require_GET
 
 from flows.broker.errors import BrokerError, BrokerNotFound
 from flows.routing_rules.dry_run import UnknownExchange
-from flows.routing_rules.prediction import predict
+from flows.routing_rules.prediction import Prediction, predict
 from flows.runtime import runtime
+from flows.topology.panels import REQUESTABLE_KINDS, NodeDetails, node_details, route_panel
 from flows.topology.shapes import DEFAULT_EXCHANGE_NOTE
 from flows.vhosts import DEFAULT_VHOST, SESSION_KEY, selected_vhost
-from flows.views.json_api import ApiError, json_api, required_param
+from flows.views.json_api import ApiError, broker_error_status, json_api, required_param
 
 # Above this many objects the page asks the user to search or focus instead of drawing
 # everything: a layered layout of thousands of nodes is neither fast nor readable.
@@ -58,8 +72,12 @@ def api_topology(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@json_api(query=("vhost", "exchange", "routing_key", "headers"))
-def api_route(request: HttpRequest) -> dict[str, Any]:
+def _dry_run(request: HttpRequest) -> Prediction:
+    """The prediction a request asks for.
+
+    Raises ApiError for bad input or a publish the broker would refuse (an unknown exchange
+    is a 404), and the topology read's BrokerError.
+    """
     vhost = _api_vhost(request)
     # The empty name is the default exchange, so only a missing parameter is an error.
     exchange = required_param(request, "exchange", allow_empty=True)
@@ -72,7 +90,80 @@ def api_route(request: HttpRequest) -> dict[str, Any]:
         raise ApiError(refusal.message, status=404, field="exchange") from refusal
     if refusal is not None:
         raise ApiError(refusal.message, field=refusal.field) from refusal
-    return prediction.to_json()
+    return prediction
+
+
+@json_api(query=("vhost", "exchange", "routing_key", "headers"))
+def api_route(request: HttpRequest) -> dict[str, Any]:
+    return _dry_run(request).to_json()
+
+
+def _quoted(name: str) -> str:
+    return json.dumps(name, ensure_ascii=False)
+
+
+def _node_details(request: HttpRequest) -> NodeDetails:
+    """The node a request names (`kind`, `name`, and `channel` for a consumer).
+
+    Raises ApiError for a bad kind or a node the vhost does not have (404), and the topology
+    read's BrokerError.
+    """
+    vhost = _api_vhost(request)
+    kind = request.GET.get("kind", "")
+    name = request.GET.get("name", "")
+    if kind not in REQUESTABLE_KINDS:
+        raise ApiError(f"kind must be one of {', '.join(REQUESTABLE_KINDS)}", field="kind")
+    topology = runtime().topology_cache.topology(vhost)
+    details = node_details(topology, kind=kind, name=name, channel=request.GET.get("channel", ""))
+    if details is None:
+        raise ApiError(
+            f"No {kind} named {_quoted(name)} in vhost {_quoted(vhost)}: "
+            "it may have been deleted since the graph was drawn.",
+            status=404,
+        )
+    return details
+
+
+def _panel(
+    request: HttpRequest, template: str, answer: Callable[[HttpRequest], dict[str, Any]]
+) -> HttpResponse:
+    """A panel's fragment: `answer`'s context, or why there is none, with the status the API
+    would give (an ApiError's, or the broker error's)."""
+    try:
+        context = answer(request)
+    except ApiError as exc:
+        context, status = {"error": exc.message, "field_errors": exc.fields}, exc.status
+    except BrokerError as exc:
+        context, status = {"error": exc.message, "field_errors": {}}, broker_error_status(exc)
+    else:
+        status = 200
+    return render(request, template, context, status=status)
+
+
+def _details_answer(request: HttpRequest) -> dict[str, Any]:
+    details = _node_details(request)
+    return {
+        "details": details,
+        "publish_href": _publish_href(_api_vhost(request), details.name),
+        "default_exchange_note": DEFAULT_EXCHANGE_NOTE,
+    }
+
+
+def _route_answer(request: HttpRequest) -> dict[str, Any]:
+    prediction = _dry_run(request)
+    return {"prediction": prediction, "panel": route_panel(prediction), "field_errors": {}}
+
+
+@require_GET
+def topology_details(request: HttpRequest) -> HttpResponse:
+    """The details panel of one exchange, queue or consumer."""
+    return _panel(request, "flows/topology/_details.html", _details_answer)
+
+
+@require_GET
+def topology_route(request: HttpRequest) -> HttpResponse:
+    """The dry-run's answer: where a message would go, drawn by the page on its graph."""
+    return _panel(request, "flows/topology/_route.html", _route_answer)
 
 
 def _publish_url() -> str:
@@ -81,6 +172,12 @@ def _publish_url() -> str:
         return reverse("publish")
     except NoReverseMatch:
         return "/publish/"
+
+
+def _publish_href(vhost: str, exchange: str) -> str:
+    """The publish page, opened on this vhost and exchange."""
+    query = urlencode({"vhost": vhost, "exchange": exchange}, quote_via=quote)
+    return f"{_publish_url()}?{query}"
 
 
 @require_GET
@@ -98,16 +195,22 @@ def topology_page(request: HttpRequest) -> HttpResponse:
     context = {
         "vhost": vhost,
         "topology_error": error,
+        "default_exchange_note": DEFAULT_EXCHANGE_NOTE,
         "graph_config": {
             "vhost": vhost,
             "apiUrl": reverse("api-topology"),
-            "routeUrl": reverse("api-route"),
-            "publishUrl": _publish_url(),
+            "detailsUrl": reverse("topology-details"),
             "nodeLimit": GRAPH_NODE_LIMIT,
-            "defaultExchangeNote": DEFAULT_EXCHANGE_NOTE,
         },
     }
     return render(request, "flows/topology.html", context, status=200)
 
 
-__all__ = ["api_route", "api_topology", "parse_headers_param", "topology_page"]
+__all__ = [
+    "api_route",
+    "api_topology",
+    "parse_headers_param",
+    "topology_details",
+    "topology_page",
+    "topology_route",
+]

@@ -16,7 +16,7 @@
 // setFilter(text), setOptions({showBuiltin, showDashboard}), showRoute(apiRouteJson),
 // clearRoute(), details(id), search(text), select(id), refresh(), fit(), destroy().
 // Beside mount, for the pages' own text: flowsGraph.exchangeTitle(name) (the default
-// exchange's one label) and flowsGraph.ackMode(consumer).
+// exchange's one label).
 //
 // Names are untrusted: they reach the screen only as cytoscape data (drawn on a canvas)
 // or through textContent, never as HTML; elements are looked up with getElementById,
@@ -1002,6 +1002,5 @@
     nodeId: nodeId,
     buildModel: buildModel,
     exchangeTitle: exchangeTitle,
-    ackMode: ackMode,
   };
 })();

@@ -10,7 +10,15 @@ from playwright.sync_api import Page, expect
 from flows.broker.management_api import ManagementClient
 from tests.support.browser import sign_in
 from tests.support.live_server import free_port
-from tests.support.topology_definitions import binding, declare, exchange, queue
+from tests.support.topology_definitions import (
+    SHOP_BINDINGS,
+    SHOP_EXCHANGES,
+    SHOP_QUEUES,
+    binding,
+    declare,
+    exchange,
+    queue,
+)
 from tests.support.vhosts import HOSTILE
 
 pytestmark = pytest.mark.browser
@@ -51,30 +59,14 @@ def click_node(page: Page, node_id: str) -> None:
 
 @pytest.fixture
 def shop(scratch_vhost: str, management_client: ManagementClient) -> str:
+    """The shop (`definitions.SHOP_*`) with its dead-letter exchange: one vhost per test,
+    which may change it."""
     declare(
         management_client,
         scratch_vhost,
-        exchanges=[
-            exchange("orders", "topic", **{"alternate-exchange": "unrouted"}),
-            exchange("unrouted", "fanout"),
-            exchange("audit", "headers"),
-            exchange("lonely", "direct", **{"alternate-exchange": "dead-end"}),
-            exchange("dead-end", "fanout"),
-            exchange("dlx", "fanout"),
-        ],
-        queues=[
-            queue("orders.eu", {"x-dead-letter-exchange": "dlx", "x-max-length": 10}),
-            queue("audited"),
-            queue("leftovers"),
-            queue("dead"),
-        ],
-        bindings=[
-            binding("orders", "orders.eu", "order.eu.*"),
-            binding("orders", "audit", "order.#", to="exchange"),
-            binding("audit", "audited", arguments={"x-match": "any", "region": "eu"}),
-            binding("unrouted", "leftovers"),
-            binding("dlx", "dead"),
-        ],
+        exchanges=[*SHOP_EXCHANGES, exchange("dlx", "fanout")],
+        queues=[*SHOP_QUEUES, queue("dead")],
+        bindings=[*SHOP_BINDINGS, binding("dlx", "dead")],
     )
     return scratch_vhost
 
@@ -141,6 +133,37 @@ def test_clicking_a_node_shows_its_details(signed_in_page: Page, live_dashboard,
     )
 
 
+def test_the_panels_names_focus_the_graph_and_an_exchange_offers_its_dry_run(
+    signed_in_page: Page, live_dashboard, shop: str
+):
+    page = signed_in_page
+    open_topology(page, live_dashboard.url, shop)
+    panel = page.get_by_test_id("details-panel")
+    click_node(page, "exchange:orders")
+    expect(page.get_by_test_id("details-name")).to_have_text("orders")
+
+    panel.get_by_role("button", name="orders.eu", exact=True).click()
+    expect(page.get_by_test_id("details-name")).to_have_text("orders.eu")
+    expect(page.get_by_test_id("focus-banner")).to_contain_text("orders.eu")
+    assert drawn(page, "node:selected") == {"queue:orders.eu"}
+
+    panel.get_by_role("button", name="orders", exact=True).click()  # bound from orders
+    expect(page.get_by_test_id("details-name")).to_have_text("orders")
+    panel.get_by_role("button", name="Dry-run from here").click()
+    expect(page.get_by_label("Exchange", exact=True)).to_have_value("orders")
+    expect(page.get_by_label("Routing key")).to_be_focused()
+    page.get_by_label("Routing key").fill("order.eu.paid")
+    page.get_by_role("button", name="Show the route").click()
+    expect(page.get_by_test_id("route-summary")).to_have_text('Routed to 1 queue: "orders.eu".')
+    assert "route" in classes_of(page, "queue:orders.eu")
+    assert "dim" in classes_of(page, "exchange:audit")  # the headers exchange did not match
+
+    page.get_by_role("button", name="Clear").click()
+    expect(page.get_by_test_id("dry-run-result")).to_be_empty()
+    assert "route" not in classes_of(page, "queue:orders.eu")
+    assert "dim" not in classes_of(page, "exchange:audit")
+
+
 def test_the_dry_run_lights_up_the_path_and_reads_unroutable_plainly(
     signed_in_page: Page, live_dashboard, shop: str
 ):
@@ -184,6 +207,12 @@ def test_a_malformed_headers_field_is_flagged_next_to_it(
     page.get_by_label("Headers (JSON object)").fill("{region: eu")
     page.get_by_role("button", name="Show the route").click()
     expect(page.locator('[data-error-for="headers"]')).to_contain_text("headers is not valid JSON")
+    expect(page.get_by_test_id("dry-run-error")).to_contain_text("headers is not valid JSON")
+
+    page.get_by_label("Headers (JSON object)").fill('{"region": "eu"}')
+    page.get_by_role("button", name="Show the route").click()
+    expect(page.get_by_test_id("route-summary")).to_be_visible()
+    expect(page.locator('[data-error-for="headers"]')).to_be_empty()
 
 
 def test_a_topology_change_appears_keeping_zoom_and_selection(

@@ -55,3 +55,39 @@ def declare(
         vhost,
         {"exchanges": list(exchanges), "queues": list(queues), "bindings": list(bindings)},
     )
+
+
+# The shop most topology tests read: orders (topic, AE unrouted) → orders.eu (dead-letters to
+# dlx, which is not declared here), → audit (headers) → audited; lonely (direct, AE dead-end,
+# which routes nowhere); an internal exchange.
+SHOP_EXCHANGES = [
+    exchange("orders", "topic", **{"alternate-exchange": "unrouted"}),
+    exchange("unrouted", "fanout"),
+    exchange("audit", "headers"),
+    exchange("lonely", "direct", **{"alternate-exchange": "dead-end"}),
+    exchange("dead-end", "fanout"),
+    exchange("hidden", "fanout", internal=True),
+]
+SHOP_QUEUES = [
+    queue("orders.eu", {"x-dead-letter-exchange": "dlx", "x-max-length": 10}),
+    queue("audited"),
+    queue("leftovers"),
+]
+SHOP_BINDINGS = [
+    binding("orders", "orders.eu", "order.eu.*"),
+    binding("orders", "audit", "order.#", to="exchange"),
+    binding("audit", "audited", arguments={"x-match": "any", "region": "eu"}),
+    binding("unrouted", "leftovers"),
+]
+
+# Dry-run requests of the shop that the broker would refuse, or that are malformed: (query
+# parameters, status, the field to blame, words of the message). `/api/route` and the topology
+# page's `/topology/route` refuse each alike.
+BAD_ROUTE_REQUESTS = [
+    ({"exchange": "nope"}, 404, "exchange", 'No exchange named "nope"'),
+    ({}, 400, "exchange", "The 'exchange' parameter is required"),
+    ({"exchange": "orders", "headers": "{region: eu"}, 400, "headers", "not valid JSON"),
+    ({"exchange": "orders", "headers": "[1, 2]"}, 400, "headers", "must be a JSON object"),
+    ({"exchange": "hidden"}, 400, "exchange", "is internal"),
+    ({"exchange": "orders", "headers": '{"CC": "k"}'}, 400, "headers", "CC header"),
+]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from django.conf import settings
@@ -22,10 +21,14 @@ from flows.broker.errors import (
 from flows.broker.management_api import ManagementClient
 from flows.runtime import Runtime
 from flows.views.json_api import broker_error_status
-from tests.support.broker_admin import delete_vhost
-from tests.support.live_server import free_port
-from tests.support.topology_definitions import binding, declare, exchange, queue
-from tests.support.vhosts import HOSTILE, make_vhost
+from tests.support.topology_definitions import (
+    BAD_ROUTE_REQUESTS,
+    binding,
+    declare,
+    exchange,
+    queue,
+)
+from tests.support.vhosts import HOSTILE
 from tests.support.waiting import eventually
 
 SCRIPT = "<script>window.__pwned=1</script>"
@@ -39,40 +42,6 @@ def api(client: Client, django_user_model) -> Client:
     user = django_user_model.objects.create_user(username="api-user")
     client.force_login(user)
     return client
-
-
-@pytest.fixture(scope="module")
-def shop(patient_client: ManagementClient) -> Iterator[str]:
-    """orders (topic, AE unrouted) → orders.eu, → audit (headers) → audited; a DLX queue.
-
-    Shared by the module's tests, which only read it (one vhost instead of one per test).
-    """
-    vhost = make_vhost(patient_client, f"flows-test-{uuid.uuid4().hex[:10]}")
-    declare(
-        patient_client,
-        vhost,
-        exchanges=[
-            exchange("orders", "topic", **{"alternate-exchange": "unrouted"}),
-            exchange("unrouted", "fanout"),
-            exchange("audit", "headers"),
-            exchange("lonely", "direct", **{"alternate-exchange": "dead-end"}),
-            exchange("dead-end", "fanout"),
-            exchange("hidden", "fanout", internal=True),
-        ],
-        queues=[
-            queue("orders.eu", {"x-dead-letter-exchange": "dlx", "x-max-length": 10}),
-            queue("audited"),
-            queue("leftovers"),
-        ],
-        bindings=[
-            binding("orders", "orders.eu", "order.eu.*"),
-            binding("orders", "audit", "order.#", to="exchange"),
-            binding("audit", "audited", arguments={"x-match": "any", "region": "eu"}),
-            binding("unrouted", "leftovers"),
-        ],
-    )
-    yield vhost
-    delete_vhost(patient_client, vhost)
 
 
 def get_json(client: Client, path: str, **params: str):
@@ -284,14 +253,7 @@ def test_route_through_the_default_exchange_needs_an_existing_queue(api: Client,
 
 @pytest.mark.parametrize(
     ("params", "status", "field", "message"),
-    [
-        ({"exchange": "nope"}, 404, "exchange", 'No exchange named "nope"'),
-        ({}, 400, "exchange", "The 'exchange' parameter is required"),
-        ({"exchange": "orders", "headers": "{region: eu"}, 400, "headers", "not valid JSON"),
-        ({"exchange": "orders", "headers": "[1, 2]"}, 400, "headers", "must be a JSON object"),
-        ({"exchange": "hidden"}, 400, "exchange", "is internal"),
-        ({"exchange": "orders", "headers": '{"CC": "k"}'}, 400, "headers", "CC header"),
-    ],
+    BAD_ROUTE_REQUESTS,
 )
 def test_bad_route_requests_get_a_clear_error_naming_the_field(
     api: Client, shop: str, params: dict, status: int, field: str, message: str
@@ -336,18 +298,6 @@ def test_names_with_slashes_percents_and_markup_work_end_to_end(
 
 
 # --- the broker down ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def api_down(settings, fresh_runtime: Runtime) -> int:
-    """The management API points at a closed port for the duration of a test.
-
-    The runtime's client follows: it is made from the settings on first use after
-    `fresh_runtime`, and stopped before `settings` puts the old ones back.
-    """
-    closed = free_port()
-    settings.RABBITMQ_API_URL = f"http://127.0.0.1:{closed}/"
-    return closed
 
 
 def unread_vhost() -> str:
