@@ -19,12 +19,11 @@ from tests.support.topology_definitions import (
     exchange,
     queue,
 )
-from tests.support.vhosts import HOSTILE
+from tests.support.vhosts import HOSTILE, SCRIPT
 
 pytestmark = pytest.mark.browser
 
 IMG = "<img src=x onerror=window.__pwned=1>"
-SCRIPT = "<script>window.__pwned=1</script>"
 
 
 def open_topology(page: Page, base_url: str, vhost: str) -> None:

@@ -28,20 +28,16 @@ from tests.support.topology_definitions import (
     exchange,
     queue,
 )
-from tests.support.vhosts import HOSTILE
+from tests.support.vhosts import HOSTILE, SCRIPT
 from tests.support.waiting import eventually
 
-SCRIPT = "<script>window.__pwned=1</script>"
 # The `headers` parameter of a message from the EU, and of one from the US.
 EU, US = json.dumps({"region": "eu"}), json.dumps({"region": "us"})
 
 
 @pytest.fixture
-def api(client: Client, django_user_model) -> Client:
-    # No password: hashing one costs more than the whole request under test.
-    user = django_user_model.objects.create_user(username="api-user")
-    client.force_login(user)
-    return client
+def api(signed_in: Client) -> Client:
+    return signed_in
 
 
 def get_json(client: Client, path: str, **params: str):

@@ -23,18 +23,15 @@ from tests.support.topology_definitions import (
     exchange,
     queue,
 )
-from tests.support.vhosts import HOSTILE
+from tests.support.vhosts import HOSTILE, SCRIPT
 from tests.support.waiting import eventually
 
-SCRIPT = "<script>window.__pwned=1</script>"
 EU = json.dumps({"region": "eu"})
 
 
 @pytest.fixture
-def api(client: Client, django_user_model) -> Client:
-    user = django_user_model.objects.create_user(username="panel-user")
-    client.force_login(user)
-    return client
+def api(signed_in: Client) -> Client:
+    return signed_in
 
 
 def fragment(client: Client, path: str, **params: str) -> tuple[int, str]:
