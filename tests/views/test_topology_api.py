@@ -247,10 +247,7 @@ def test_route_through_the_default_exchange_needs_an_existing_queue(api: Client,
     assert any("no queue named" in note for note in dropped["notes"])
 
 
-@pytest.mark.parametrize(
-    ("params", "status", "field", "message"),
-    BAD_ROUTE_REQUESTS,
-)
+@pytest.mark.parametrize(("params", "status", "field", "message"), BAD_ROUTE_REQUESTS)
 def test_bad_route_requests_get_a_clear_error_naming_the_field(
     api: Client, shop: str, params: dict, status: int, field: str, message: str
 ):

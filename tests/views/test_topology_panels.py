@@ -239,10 +239,7 @@ def test_the_default_exchange_route_notes_a_missing_queue(api: Client, shop: str
     assert 'no queue named "nope"' in text_of(markup)
 
 
-@pytest.mark.parametrize(
-    ("params", "status", "field", "message"),
-    BAD_ROUTE_REQUESTS,
-)
+@pytest.mark.parametrize(("params", "status", "field", "message"), BAD_ROUTE_REQUESTS)
 def test_a_bad_dry_run_is_flagged_next_to_its_field(
     api: Client, shop: str, params: dict, status: int, field: str, message: str
 ):
