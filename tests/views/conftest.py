@@ -11,7 +11,6 @@ import pytest
 
 from flows.broker.management_api import ManagementClient
 from flows.runtime import Runtime
-from tests.support.broker_admin import delete_vhost
 from tests.support.live_server import free_port
 from tests.support.publishing import grant_publish
 from tests.support.topology_definitions import SHOP_BINDINGS, SHOP_EXCHANGES, SHOP_QUEUES, declare
@@ -56,7 +55,7 @@ def shop(patient_client: ManagementClient) -> Iterator[str]:
         patient_client, vhost, exchanges=SHOP_EXCHANGES, queues=SHOP_QUEUES, bindings=SHOP_BINDINGS
     )
     yield vhost
-    delete_vhost(patient_client, vhost)
+    patient_client.remove_vhost(vhost)
 
 
 @pytest.fixture

@@ -19,13 +19,7 @@ from django.conf import settings as django_settings
 from flows.broker.management_api import ManagementClient, api_path
 from flows.runtime import runtime
 from tests.support.accounts import TEST_PASSWORD, dashboard_users
-from tests.support.broker_admin import (
-    bind_queue,
-    create_vhost_for,
-    declare_exchange,
-    declare_queue,
-    delete_vhost,
-)
+from tests.support.broker_admin import create_vhost_for
 from tests.support.publishing import (
     DemoTopology,
     bare_connection,
@@ -516,11 +510,11 @@ def slashed_vhost(management_client: ManagementClient):
     """A vhost whose name holds a slash, with an exchange whose name holds one too."""
     vhost = f"flows-test-{uuid.uuid4().hex[:6]}/a%2Fb"
     create_vhost_for(management_client, vhost, dashboard_users())
-    declare_exchange(management_client, vhost, "x/y", "fanout")
-    declare_queue(management_client, vhost, "q", durable=False)
-    bind_queue(management_client, vhost, "x/y", "q")
+    management_client.declare_exchange(vhost, "x/y", exchange_type="fanout")
+    management_client.declare_queue(vhost, "q", durable=False)
+    management_client.bind(vhost, "x/y", "q")
     yield vhost
-    delete_vhost(management_client, vhost)
+    management_client.remove_vhost(vhost)
 
 
 @pytest.mark.django_db(transaction=True)
