@@ -141,12 +141,12 @@ class Scenario:
     title: str
     summary: str
     watch_for: str
-    notes: tuple[str, ...] = ()
-    exchanges: tuple[ExchangeSpec, ...] = ()
-    queues: tuple[QueueSpec, ...] = ()
-    bindings: tuple[BindingSpec, ...] = ()
-    publishers: tuple[PublisherSpec, ...] = ()
-    workers: tuple[WorkerSpec, ...] = ()
+    notes: tuple[str, ...]
+    exchanges: tuple[ExchangeSpec, ...]
+    queues: tuple[QueueSpec, ...]
+    bindings: tuple[BindingSpec, ...]
+    publishers: tuple[PublisherSpec, ...]
+    workers: tuple[WorkerSpec, ...]
 
     def default_vhost(self) -> str:
         return f"demo-{self.name}"
