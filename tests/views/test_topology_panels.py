@@ -18,9 +18,8 @@ from flows.topology.reading import load_topology
 from flows.topology.records import Consumer
 from tests.support.topology_definitions import (
     BAD_ROUTE_REQUESTS,
-    binding,
     declare,
-    exchange,
+    declare_hostile_names,
     queue,
 )
 from tests.support.vhosts import HOSTILE, SCRIPT
@@ -258,13 +257,7 @@ def test_a_bad_dry_run_is_flagged_next_to_its_field(
 def test_hostile_names_are_escaped_in_both_panels(
     api: Client, hostile_vhost: str, management_client: ManagementClient
 ):
-    declare(
-        management_client,
-        hostile_vhost,
-        exchanges=[exchange(SCRIPT, "fanout")],
-        queues=[queue(HOSTILE), queue(SCRIPT)],
-        bindings=[binding(SCRIPT, HOSTILE), binding(SCRIPT, SCRIPT)],
-    )
+    declare_hostile_names(management_client, hostile_vhost, SCRIPT)
     status, markup = details(api, hostile_vhost, "exchange", SCRIPT)
     assert status == 200
     assert SCRIPT not in markup
