@@ -45,6 +45,13 @@ def details(client: Client, vhost: str, kind: str, name: str, **params: str):
     return fragment(client, "/topology/details", vhost=vhost, kind=kind, name=name, **params)
 
 
+def shown_details(client: Client, vhost: str, kind: str, name: str) -> tuple[str, str]:
+    """A node's details panel, which must be shown: its markup, and its text as a reader sees it."""
+    status, markup = details(client, vhost, kind, name)
+    assert status == 200
+    return markup, text_of(markup)
+
+
 def dry_run(client: Client, vhost: str, **params: str):
     return fragment(client, "/topology/route", vhost=vhost, **params)
 
@@ -77,9 +84,7 @@ def field_error(markup: str, field: str) -> str:
 
 
 def test_an_exchange_shows_its_facts_edges_and_a_publish_link(api: Client, shop: str):
-    status, markup = details(api, shop, "exchange", "orders")
-    assert status == 200
-    text = text_of(markup)
+    markup, text = shown_details(api, shop, "exchange", "orders")
     assert "orders" in re.search(r'data-testid="details-name">([^<]*)<', markup).group(1)
     assert "type topic" in text
     assert "alternate exchange unrouted (argument)" in text
@@ -97,9 +102,7 @@ def test_an_exchange_shows_its_facts_edges_and_a_publish_link(api: Client, shop:
 def test_a_queue_shows_its_settings_arguments_bindings_and_dead_letter_exchange(
     api: Client, shop: str
 ):
-    status, markup = details(api, shop, "queue", "orders.eu")
-    assert status == 200
-    text = text_of(markup)
+    _, text = shown_details(api, shop, "queue", "orders.eu")
     assert "dead-letter exchange dlx (argument)" in text
     assert "max length 10" in text
     assert '"x-max-length": 10' in text
@@ -117,9 +120,7 @@ def test_a_headers_binding_reads_as_its_arguments(api: Client, shop: str):
 def test_an_exchange_named_but_missing_says_messages_sent_its_way_are_dropped(
     api: Client, shop: str
 ):
-    status, markup = details(api, shop, "exchange", "dlx")
-    assert status == 200
-    text = text_of(markup)
+    markup, text = shown_details(api, shop, "exchange", "dlx")
     assert text.startswith("missing dlx")
     assert "This exchange does not exist" in text
     assert "Named by (1) orders.eu dead letters" in text
