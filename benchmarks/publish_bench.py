@@ -18,6 +18,7 @@ import _harness
 _harness.setup_django("publish-bench-")
 
 from flows.broker.amqp import open_blocking_connection  # noqa: E402
+from flows.broker.management_api import ManagementClient  # noqa: E402
 from flows.publishing.fields import parse_publish_request  # noqa: E402
 from flows.runtime import runtime  # noqa: E402
 
@@ -90,10 +91,10 @@ def main() -> None:
         "bare pika, confirm each": [],
         "repeat mode, confirms": [],
     }
-    scratch = _harness.ScratchVhost(
-        runtime().management_client, description="publish benchmark (deleted afterwards)"
-    )
-    with scratch as vhost:
+    # A client of its own for the vhost: stopping the runtime below closes the runtime's.
+    admin = ManagementClient.from_settings()
+    scratch = _harness.ScratchVhost(admin, description="publish benchmark (deleted afterwards)")
+    with admin, scratch as vhost:
         declare_bench_queue(vhost)
         try:
             measure(args, vhost, body, rows)
