@@ -108,10 +108,8 @@ class ScratchVhost:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        from tests.support.broker_admin import delete_vhost
-
         started = time.perf_counter()
-        delete_vhost(self.client, self.name)
+        self.client.remove_vhost(self.name)
         self.delete_s = time.perf_counter() - started
 
 

@@ -18,16 +18,16 @@ import _harness
 _harness.setup_django("publish-bench-")
 
 from flows.broker.amqp import open_blocking_connection  # noqa: E402
+from flows.broker.management_api import ManagementClient  # noqa: E402
 from flows.publishing.fields import parse_publish_request  # noqa: E402
 from flows.runtime import runtime  # noqa: E402
-from tests.support.broker_admin import bind_queue, declare_exchange, declare_queue  # noqa: E402
 
 
 def declare_bench_queue(vhost: str) -> None:
     client = runtime().management_client
-    declare_exchange(client, vhost, "bench", "direct")
-    declare_queue(client, vhost, "bench.q", durable=False)
-    bind_queue(client, vhost, "bench", "bench.q", "k")
+    client.declare_exchange(vhost, "bench", exchange_type="direct")
+    client.declare_queue(vhost, "bench.q", durable=False)
+    client.bind(vhost, "bench", "bench.q", routing_key="k")
 
 
 def purge(vhost: str) -> None:
@@ -91,10 +91,10 @@ def main() -> None:
         "bare pika, confirm each": [],
         "repeat mode, confirms": [],
     }
-    scratch = _harness.ScratchVhost(
-        runtime().management_client, description="publish benchmark (deleted afterwards)"
-    )
-    with scratch as vhost:
+    # A client of its own for the vhost: stopping the runtime below closes the runtime's.
+    admin = ManagementClient.from_settings()
+    scratch = _harness.ScratchVhost(admin, description="publish benchmark (deleted afterwards)")
+    with admin, scratch as vhost:
         declare_bench_queue(vhost)
         try:
             measure(args, vhost, body, rows)

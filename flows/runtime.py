@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import importlib
 import logging
 import sys
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 if TYPE_CHECKING:
     from flows.broker.management_api import ManagementClient
@@ -46,6 +47,37 @@ T = TypeVar("T")
 STOP_TIMEOUT_S = 15.0
 
 
+class Member(Generic[T]):
+    """A `Runtime` attribute: the member its factory makes on first use, once per runtime.
+
+    The factory is named `module:attribute.path` (the module below `flows`) and imported only
+    then, so that any module may import this one without importing every member's module.
+    """
+
+    def __init__(self, factory: str) -> None:
+        self.factory = factory
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, runtime: None, owner: type) -> Member[T]: ...
+    @overload
+    def __get__(self, runtime: Runtime, owner: type | None = None) -> T: ...
+    def __get__(self, runtime: Runtime | None, owner: type | None = None) -> T | Member[T]:
+        if runtime is None:  # looked up on the class (help(), introspection)
+            return self
+        return runtime._member(self.name, self._make)
+
+    def _make(self) -> T:
+        module_name, _, path = self.factory.partition(":")
+        factory: Any = importlib.import_module(f"flows.{module_name}")
+        for attribute in path.split("."):
+            factory = getattr(factory, attribute)
+        return cast(T, factory())
+
+
 class Runtime:
     """Every piece of process-wide state, made on first use and stopped together.
 
@@ -55,7 +87,7 @@ class Runtime:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._started = False
-        self._members: dict[str, object] = {}  # property name -> member, as made so far
+        self._members: dict[str, object] = {}  # attribute name -> member, as made so far
         self._tap_manager: TapManager | None = None
         self._tap_loop: asyncio.AbstractEventLoop | None = None
 
@@ -119,60 +151,30 @@ class Runtime:
     # --- the members ----------------------------------------------------------------------------
 
     def _member(self, name: str, make: Callable[[], T]) -> T:
-        """The member `name` (its property's), made by `make()` on first use."""
+        """The member `name` (its attribute's), made by `make()` on first use."""
         with self._lock:
             if name not in self._members:
                 self._members[name] = make()
             return cast(T, self._members[name])
 
-    @property
-    def management_client(self) -> ManagementClient:
-        """The client every read of the broker's state, and every change through its API, uses."""
-        from flows.broker.management_api import ManagementClient
-
-        return self._member("management_client", ManagementClient.from_settings)
-
-    @property
-    def topology_cache(self) -> TopologyCache:
-        """The one topology snapshot cache every page reads vhosts through."""
-        from flows.topology.cache import TopologyCache
-
-        return self._member("topology_cache", TopologyCache)
-
-    @property
-    def publishers(self) -> Publishers:
-        """The publisher thread of each vhost published to, and the repeat runs given them."""
-        from flows.publishing.publisher import Publishers
-
-        return self._member("publishers", Publishers)
-
-    @property
-    def demo_runs(self) -> DemoRuns:
-        """The demo scenarios' publishers and workers started from the scenario pages."""
-        from flows.demo.service import DemoRuns
-
-        return self._member("demo_runs", DemoRuns)
-
-    @property
-    def idempotent_publishes(self) -> IdempotentPublishes:
-        """The answers to submitted forms, so a form submitted twice publishes once."""
-        from flows.publishing.service import IdempotentPublishes
-
-        return self._member("idempotent_publishes", IdempotentPublishes)
-
-    @property
-    def firehose_observations(self) -> FirehoseObservations:
-        """What this process's firehose taps saw routed, for the publish page to show."""
-        from flows.tap.observe import FirehoseObservations
-
-        return self._member("firehose_observations", FirehoseObservations)
-
-    @property
-    def queue_histories(self) -> QueueHistories:
-        """The queue depths sampled for the consumption panel's sparklines."""
-        from flows.live.consumption import QueueHistories
-
-        return self._member("queue_histories", QueueHistories)
+    # The client every read of the broker's state, and every change through its API, uses.
+    management_client: Member[ManagementClient] = Member(
+        "broker.management_api:ManagementClient.from_settings"
+    )
+    # The one topology snapshot cache every page reads vhosts through.
+    topology_cache: Member[TopologyCache] = Member("topology.cache:TopologyCache")
+    # The publisher thread of each vhost published to, and the repeat runs given them.
+    publishers: Member[Publishers] = Member("publishing.publisher:Publishers")
+    # The demo scenarios' publishers and workers started from the scenario pages.
+    demo_runs: Member[DemoRuns] = Member("demo.service:DemoRuns")
+    # The answers to submitted forms, so a form submitted twice publishes once.
+    idempotent_publishes: Member[IdempotentPublishes] = Member(
+        "publishing.service:IdempotentPublishes"
+    )
+    # What this process's firehose taps saw routed, for the publish page to show.
+    firehose_observations: Member[FirehoseObservations] = Member("tap.observe:FirehoseObservations")
+    # The queue depths sampled for the consumption panel's sparklines.
+    queue_histories: Member[QueueHistories] = Member("live.consumption:QueueHistories")
 
     def tap_manager(self) -> TapManager:
         """The tap manager of the event loop this process serves on; call it from that loop.

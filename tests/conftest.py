@@ -15,7 +15,7 @@ from django.conf import settings
 from flows.broker.management_api import ManagementClient
 from flows.runtime import Runtime, runtime
 from tests.support.accounts import TEST_PASSWORD, dashboard_users
-from tests.support.broker_admin import create_vhost_for, delete_vhost
+from tests.support.broker_admin import create_vhost_for
 from tests.support.live_server import LiveDashboard, database_url_for
 from tests.support.publishing import DemoTopology, declare_demo_topology
 from tests.support.vhosts import HOSTILE, make_vhost
@@ -53,7 +53,7 @@ def broker_vhost(management_client: ManagementClient) -> Iterator[str]:
         description="scratch vhost of a flows test run",
     )
     yield name
-    delete_vhost(management_client, name)
+    management_client.remove_vhost(name)
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ def scratch_vhost(management_client: ManagementClient) -> Iterator[str]:
         management_client, f"flows-test-{uuid.uuid4().hex[:10]}", dashboard_users()
     )
     yield name
-    delete_vhost(management_client, name)
+    management_client.remove_vhost(name)
 
 
 # --- the process's runtime ---------------------------------------------------------------------
@@ -157,7 +157,7 @@ def hostile_vhost(patient_client: ManagementClient) -> Iterator[str]:
     """A scratch vhost named with a slash, a percent-escape, markup, a space and ü."""
     name = make_vhost(patient_client, f"flows-test-{uuid.uuid4().hex[:6]} {HOSTILE} ü")
     yield name
-    delete_vhost(patient_client, name)
+    patient_client.remove_vhost(name)
 
 
 @pytest.fixture
@@ -165,7 +165,7 @@ def roomy_vhost(patient_client: ManagementClient) -> Iterator[str]:
     """A scratch vhost for hundreds of objects: dropping them can take the broker a while."""
     name = make_vhost(patient_client, f"flows-test-{uuid.uuid4().hex[:10]}")
     yield name
-    delete_vhost(patient_client, name)
+    patient_client.remove_vhost(name)
 
 
 # --- test order ---------------------------------------------------------------------------------

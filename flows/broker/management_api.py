@@ -349,28 +349,16 @@ class ManagementClient:
 
     def user_permissions(self, vhost: str, user: str) -> dict[str, Any] | None:
         """The user's permissions on the vhost, None if it has none."""
-        try:
-            data = self.get(api_path("permissions", vhost, user))
-        except BrokerNotFound:
-            return None
-        return data if isinstance(data, dict) else None
+        return self._find(api_path("permissions", vhost, user))
 
     def grant_permissions(
-        self,
-        vhost: str,
-        user: str,
-        *,
-        configure: str = ".*",
-        write: str = ".*",
-        read: str = ".*",
+        self, vhost: str, user: str, *, configure: str = ".*", write: str = ".*", read: str = ".*"
     ) -> None:
-        self.put(
-            api_path("permissions", vhost, user),
-            json={"configure": configure, "write": write, "read": read},
-        )
+        body = {"configure": configure, "write": write, "read": read}
+        self._declare("permissions", vhost, user, body)
 
     def revoke_permissions(self, vhost: str, user: str) -> None:
-        self.delete(api_path("permissions", vhost, user))
+        self._remove("permissions", vhost, user)
 
     def find_exchange(self, vhost: str, name: str) -> dict[str, Any] | None:
         """One exchange as the API reports it, None if the vhost has none of that name."""
@@ -398,19 +386,12 @@ class ManagementClient:
         internal: bool = False,
         arguments: Mapping[str, Any] | None = None,
     ) -> None:
-        self.put(
-            api_path("exchanges", vhost, name),
-            json={
-                "type": exchange_type,
-                "durable": durable,
-                "auto_delete": auto_delete,
-                "internal": internal,
-                "arguments": dict(arguments or {}),
-            },
-        )
+        flags = {"durable": durable, "auto_delete": auto_delete, "internal": internal}
+        body = {"type": exchange_type, **flags, "arguments": dict(arguments or {})}
+        self._declare("exchanges", vhost, name, body)
 
     def remove_exchange(self, vhost: str, name: str) -> None:
-        self.delete(api_path("exchanges", vhost, name))
+        self._remove("exchanges", vhost, name)
 
     def declare_queue(
         self,
@@ -421,17 +402,19 @@ class ManagementClient:
         auto_delete: bool = False,
         arguments: Mapping[str, Any] | None = None,
     ) -> None:
-        self.put(
-            api_path("queues", vhost, name),
-            json={
-                "durable": durable,
-                "auto_delete": auto_delete,
-                "arguments": dict(arguments or {}),
-            },
-        )
+        body = {"durable": durable, "auto_delete": auto_delete, "arguments": dict(arguments or {})}
+        self._declare("queues", vhost, name, body)
 
     def remove_queue(self, vhost: str, name: str) -> None:
-        self.delete(api_path("queues", vhost, name))
+        self._remove("queues", vhost, name)
+
+    # A vhost's named resources (exchanges, queues, a user's permissions) are declared with a
+    # PUT of their settings and removed with a DELETE, at the same path.
+    def _declare(self, kind: str, vhost: str, name: str, body: dict[str, Any]) -> None:
+        self.put(api_path(kind, vhost, name), json=body)
+
+    def _remove(self, kind: str, vhost: str, name: str) -> None:
+        self.delete(api_path(kind, vhost, name))
 
     def bind(
         self,

@@ -45,13 +45,19 @@ class LoadRefused(Exception):
 
 
 @dataclass(frozen=True)
-class LoadResult:
+class _Outcome:
+    """The scenario loaded or unloaded, the exchanges and queues declared or removed, where."""
+
     scenario: str
-    vhost: str
-    created_vhost: bool
-    granted_users: tuple[str, ...]
     exchanges: tuple[str, ...]
     queues: tuple[str, ...]
+    vhost: str
+
+
+@dataclass(frozen=True)
+class LoadResult(_Outcome):
+    created_vhost: bool
+    granted_users: tuple[str, ...]
     bindings: int
     already_loaded: bool = False
 
@@ -72,12 +78,8 @@ class LoadResult:
 
 
 @dataclass(frozen=True)
-class UnloadResult:
-    scenario: str
-    vhost: str
+class UnloadResult(_Outcome):
     deleted_vhost: bool
-    exchanges: tuple[str, ...]
-    queues: tuple[str, ...]
     revoked_users: tuple[str, ...]
 
     def describe(self) -> str:
@@ -254,32 +256,19 @@ def _apply(record: DemoLoad, scenario: Scenario, client: ManagementClient) -> No
             record.granted_users.remove(user)
             record.save(update_fields=["granted_users"])
     for exchange in _exchanges(record):
-        client.declare_exchange(
-            vhost,
-            exchange.name,
-            exchange_type=exchange.type,
-            durable=exchange.durable,
-            auto_delete=exchange.auto_delete,
-            internal=exchange.internal,
-            arguments=exchange.arguments,
-        )
+        settings = _settings(exchange, "name", "type")
+        client.declare_exchange(vhost, exchange.name, exchange_type=exchange.type, **settings)
     for queue in _queues(record):
-        client.declare_queue(
-            vhost,
-            queue.name,
-            durable=queue.durable,
-            auto_delete=queue.auto_delete,
-            arguments=queue.arguments,
-        )
+        client.declare_queue(vhost, queue.name, **_settings(queue, "name"))
     for binding in _bindings(record):
-        client.bind(
-            vhost,
-            binding.source,
-            binding.destination,
-            destination_type=binding.destination_type,
-            routing_key=binding.routing_key,
-            arguments=binding.arguments,
-        )
+        settings = _settings(binding, "source", "destination")
+        client.bind(vhost, binding.source, binding.destination, **settings)
+
+
+def _settings(spec: ExchangeSpec | QueueSpec | BindingSpec, *names: str) -> dict[str, Any]:
+    """The spec's fields but `names`, as keywords: the client's are named as the fields are."""
+    fields = dataclasses.fields(spec)
+    return {f.name: getattr(spec, f.name) for f in fields if f.name not in names}
 
 
 def _result(record: DemoLoad, *, already_loaded: bool = False) -> LoadResult:

@@ -141,12 +141,12 @@ class Scenario:
     title: str
     summary: str
     watch_for: str
-    notes: tuple[str, ...] = ()
-    exchanges: tuple[ExchangeSpec, ...] = ()
-    queues: tuple[QueueSpec, ...] = ()
-    bindings: tuple[BindingSpec, ...] = ()
-    publishers: tuple[PublisherSpec, ...] = ()
-    workers: tuple[WorkerSpec, ...] = ()
+    notes: tuple[str, ...]
+    exchanges: tuple[ExchangeSpec, ...]
+    queues: tuple[QueueSpec, ...]
+    bindings: tuple[BindingSpec, ...]
+    publishers: tuple[PublisherSpec, ...]
+    workers: tuple[WorkerSpec, ...]
 
     def default_vhost(self) -> str:
         return f"demo-{self.name}"
@@ -393,6 +393,12 @@ class _Reader:
             return None if default is _ABSENT else default
         return value
 
+    def flags(self, data: Mapping[str, Any], where: str, **defaults: bool) -> dict[str, bool]:
+        """The true-or-false fields named by `defaults`, each its default when absent."""
+        return {
+            key: self.field(data, where, key, _flag, default) for key, default in defaults.items()
+        }
+
     def name_field(self, data: Mapping[str, Any], where: str, key: str = "name") -> str:
         value = self.field(data, where, key, _text)
         if value is None:
@@ -478,9 +484,7 @@ class _Reader:
         return ExchangeSpec(
             name=self.name_field(data, where),
             type=self.field(data, where, "type", _one_of(*EXCHANGE_TYPES)) or "direct",
-            durable=self.field(data, where, "durable", _flag, True),
-            auto_delete=self.field(data, where, "auto_delete", _flag, False),
-            internal=self.field(data, where, "internal", _flag, False),
+            **self.flags(data, where, durable=True, auto_delete=False, internal=False),
             arguments=self.arguments(data, where, EXCHANGE_ARGUMENTS),
         )
 
@@ -490,8 +494,7 @@ class _Reader:
             return None
         return QueueSpec(
             name=self.name_field(data, where),
-            durable=self.field(data, where, "durable", _flag, True),
-            auto_delete=self.field(data, where, "auto_delete", _flag, False),
+            **self.flags(data, where, durable=True, auto_delete=False),
             arguments=self.arguments(data, where, QUEUE_ARGUMENTS),
         )
 
@@ -594,8 +597,7 @@ class _Reader:
             messages=messages,
             rate=float(rate),
             limit=self.field(data, where, "limit", _positive_int, None),
-            mandatory=self.field(data, where, "mandatory", _flag, True),
-            enabled=self.field(data, where, "enabled", _flag, True),
+            **self.flags(data, where, mandatory=True, enabled=True),
         )
 
     def worker(self, where: str, data: Any) -> WorkerSpec | None:
@@ -609,10 +611,9 @@ class _Reader:
             # 0 is AMQP's "no limit": allowed, it is one of the things to show.
             prefetch=self.field(data, where, "prefetch", _int_between(0, 65535), 1),
             failure_rate=float(self.field(data, where, "failure_rate", _number_between(0, 1), 0.0)),
-            requeue=self.field(data, where, "requeue", _flag, True),
+            **self.flags(data, where, requeue=True),
             work_ms=self.field(data, where, "work_ms", _int_between(0, MAX_WORK_MS), 0),
-            reply=self.field(data, where, "reply", _flag, False),
-            enabled=self.field(data, where, "enabled", _flag, True),
+            **self.flags(data, where, reply=False, enabled=True),
         )
 
     # --- what refers to what ---
@@ -627,22 +628,20 @@ class _Reader:
             "publishers and workers",
             [p.name for p in scenario.publishers] + [w.name for w in scenario.workers],
         )
-        for index, exchange in enumerate(scenario.exchanges):
-            self.not_reserved(f"exchanges[{index}].name", exchange.name)
-            alternate = exchange.arguments.get("alternate-exchange")
-            if isinstance(alternate, str) and alternate not in usable_exchanges:
-                self.problem(
-                    f"exchanges[{index}].arguments.alternate-exchange",
-                    f"names exchange {alternate!r}, which the scenario does not declare",
-                )
-        for index, queue in enumerate(scenario.queues):
-            self.not_reserved(f"queues[{index}].name", queue.name)
-            dead_letter = queue.arguments.get("x-dead-letter-exchange")
-            if isinstance(dead_letter, str) and dead_letter not in usable_exchanges:
-                self.problem(
-                    f"queues[{index}].arguments.x-dead-letter-exchange",
-                    f"names exchange {dead_letter!r}, which the scenario does not declare",
-                )
+        # The argument of each that names another exchange: it must be one there will be.
+        declared: list[tuple[str, Sequence[ExchangeSpec | QueueSpec], str]] = [
+            ("exchanges", scenario.exchanges, "alternate-exchange"),
+            ("queues", scenario.queues, "x-dead-letter-exchange"),
+        ]
+        for kind, objects, argument in declared:
+            for index, item in enumerate(objects):
+                self.not_reserved(f"{kind}[{index}].name", item.name)
+                named = item.arguments.get(argument)
+                if isinstance(named, str) and named not in usable_exchanges:
+                    self.problem(
+                        f"{kind}[{index}].arguments.{argument}",
+                        f"names exchange {named!r}, which the scenario does not declare",
+                    )
         for index, binding in enumerate(scenario.bindings):
             where = f"bindings[{index}]"
             if binding.source == "":

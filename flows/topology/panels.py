@@ -53,8 +53,10 @@ class Link:
 
 @dataclass(frozen=True)
 class LinkList:
+    """A titled list of the node's edges (or a queue's consumers), the first of `total`."""
+
     title: str
-    links: tuple[Link, ...]  # at most EDGE_LIST_LIMIT of them
+    links: tuple[Link | ConsumerLine, ...]  # at most EDGE_LIST_LIMIT of them
     total: int
 
     @property
@@ -101,8 +103,8 @@ class NodeDetails:
         return "exchange" if self.kind == "missing" else self.kind
 
     @property
-    def more_consumers(self) -> int:
-        return self.consumer_count - len(self.consumers)
+    def consumer_list(self) -> LinkList:
+        return LinkList("Consumers", self.consumers, self.consumer_count)
 
 
 def shown(value: Any) -> str:

@@ -18,7 +18,6 @@ from flows.broker.errors import (
     ManagementPluginMissing,
 )
 from flows.broker.management_api import ManagementClient, api_path
-from tests.support.broker_admin import create_vhost, declare_exchange, declare_queue, delete_vhost
 from tests.support.live_server import free_port
 
 
@@ -53,12 +52,12 @@ def test_overview_reports_the_real_broker(management_client: ManagementClient):
 
 def test_vhost_lifecycle_and_names_with_awkward_characters(management_client: ManagementClient):
     name = f"flows-test-{uuid.uuid4().hex[:6]} a/b%2F<c>é"
-    create_vhost(management_client, name)
+    management_client.declare_vhost(name)
     try:
         assert name in [vhost.name for vhost in management_client.vhosts()]
         assert management_client.vhost(name).name == name
     finally:
-        delete_vhost(management_client, name)
+        management_client.remove_vhost(name)
     with pytest.raises(BrokerNotFound):
         management_client.vhost(name)
 
@@ -95,8 +94,8 @@ def test_paged_listing_collects_every_page(management_client: ManagementClient, 
 def test_lists_keep_only_the_columns_asked_for(
     management_client: ManagementClient, scratch_vhost: str
 ):
-    declare_queue(management_client, scratch_vhost, "kept", arguments={"x-max-length": 3})
-    declare_exchange(management_client, scratch_vhost, "ex", "fanout")
+    management_client.declare_queue(scratch_vhost, "kept", arguments={"x-max-length": 3})
+    management_client.declare_exchange(scratch_vhost, "ex", exchange_type="fanout")
     assert management_client.queues(scratch_vhost, columns="name", disable_stats=True) == [
         {"name": "kept"}
     ]
@@ -108,7 +107,7 @@ def test_lists_keep_only_the_columns_asked_for(
 def test_a_queue_reads_back_with_its_settings(
     management_client: ManagementClient, scratch_vhost: str
 ):
-    declare_queue(management_client, scratch_vhost, "a/b%2F<c>", arguments={"x-max-length": 3})
+    management_client.declare_queue(scratch_vhost, "a/b%2F<c>", arguments={"x-max-length": 3})
     queue = management_client.queue(scratch_vhost, "a/b%2F<c>")
     assert (queue["name"], queue["arguments"]) == ("a/b%2F<c>", {"x-max-length": 3})
     with pytest.raises(BrokerNotFound):
@@ -174,6 +173,6 @@ def test_refused_request_carries_the_status(
 ):
     # Declaring an exchange of a type the broker does not know is refused with a reason.
     with pytest.raises(BrokerRefused) as raised:
-        declare_exchange(management_client, scratch_vhost, "x", "no-such-type")
+        management_client.declare_exchange(scratch_vhost, "x", exchange_type="no-such-type")
     assert raised.value.status is not None
     assert 400 <= raised.value.status < 600

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.support.browser import CHROMIUM, CHROMIUM_FLAGS, sign_in
 from tests.support.live_server import LiveDashboard
+
+# What a page shows, it shows eventually: Playwright's `expect` waits for it. Its 5 s default
+# is a speed target (those live in benchmarks/), and a loaded 2-core machine misses it.
+expect.set_options(timeout=15_000)
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 from flows.broker.amqp import connection_parameters
 from flows.broker.management_api import ManagementClient
 from tests.support.accounts import dashboard_users
-from tests.support.broker_admin import create_vhost_for, delete_vhost
+from tests.support.broker_admin import create_vhost_for
 from tests.support.live_server import free_port
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import eventually
@@ -46,7 +46,7 @@ def food_vhost(management_client: ManagementClient) -> Iterator[str]:
     management_client.set_tracing(name, enabled=True)
     yield name
     management_client.set_tracing(name, enabled=False)
-    delete_vhost(management_client, name)
+    management_client.remove_vhost(name)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.support.broker_admin import bind_queue, declare_queue
 from tests.support.browser import sign_in
 from tests.support.publishing import DemoTopology, grant_publish
 
@@ -31,8 +30,8 @@ def markup_queue(demo: DemoTopology) -> str:
     Declared before the page opens: the page's topology read serves its predictions for a
     couple of seconds (FLOWS_TOPOLOGY_MAX_AGE_S).
     """
-    declare_queue(demo.client, demo.vhost, "<script>q</script>")
-    bind_queue(demo.client, demo.vhost, "demo.topic", "<script>q</script>", "a.*")
+    demo.client.declare_queue(demo.vhost, "<script>q</script>")
+    demo.client.bind(demo.vhost, "demo.topic", "<script>q</script>", routing_key="a.*")
     return "<script>q</script>"
 
 

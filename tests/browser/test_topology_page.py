@@ -16,15 +16,15 @@ from tests.support.topology_definitions import (
     SHOP_QUEUES,
     binding,
     declare,
+    declare_hostile_names,
     exchange,
     queue,
 )
-from tests.support.vhosts import HOSTILE
+from tests.support.vhosts import HOSTILE, SCRIPT
 
 pytestmark = pytest.mark.browser
 
 IMG = "<img src=x onerror=window.__pwned=1>"
-SCRIPT = "<script>window.__pwned=1</script>"
 
 
 def open_topology(page: Page, base_url: str, vhost: str) -> None:
@@ -255,13 +255,7 @@ def test_a_topology_change_appears_keeping_zoom_and_selection(
 def test_hostile_names_render_as_text_and_links_encode_them(
     signed_in_page: Page, live_dashboard, hostile_vhost: str, management_client: ManagementClient
 ):
-    declare(
-        management_client,
-        hostile_vhost,
-        exchanges=[exchange(IMG, "fanout")],
-        queues=[queue(SCRIPT), queue(HOSTILE)],
-        bindings=[binding(IMG, SCRIPT), binding(IMG, HOSTILE)],
-    )
+    declare_hostile_names(management_client, hostile_vhost, IMG)
     page = signed_in_page
     open_topology(page, live_dashboard.url, hostile_vhost)
     expect(page.get_by_test_id("topology-vhost")).to_have_text(hostile_vhost)

@@ -41,6 +41,12 @@ def vhost_definitions(client: ManagementClient, vhost: str) -> dict[str, Any]:
     return mine
 
 
+def assert_left_as_it_was(client: ManagementClient, vhost: str, before: dict[str, Any]) -> None:
+    """The vhost's definitions are `before`'s, and no load of it is recorded."""
+    assert vhost_definitions(client, vhost) == before
+    assert not DemoLoad.objects.exists()
+
+
 def test_every_scenario_loads_into_a_new_vhost_and_unloads_without_a_trace(
     management_client: ManagementClient, demo_vhost: str
 ) -> None:
@@ -59,8 +65,7 @@ def test_every_scenario_loads_into_a_new_vhost_and_unloads_without_a_trace(
         assert repr(name) in management_client.vhost(demo_vhost).description
         unloaded = unload(name, vhost=demo_vhost, client=management_client)
         assert unloaded is not None and unloaded.deleted_vhost
-        assert vhost_definitions(management_client, demo_vhost) == before
-        assert not DemoLoad.objects.exists()
+        assert_left_as_it_was(management_client, demo_vhost, before)
 
 
 def test_the_declared_objects_are_the_files(
@@ -131,7 +136,7 @@ def test_a_vhost_that_existed_keeps_what_it_had(
     unloaded = unload("belery", vhost=scratch_vhost, client=management_client)
     assert unloaded is not None and not unloaded.deleted_vhost
     assert unloaded.queues == ("tasks",) and unloaded.exchanges == ("Belery",)
-    assert vhost_definitions(management_client, scratch_vhost) == before
+    assert_left_as_it_was(management_client, scratch_vhost, before)
     assert _depth(scratch_vhost, "theirs") == 1
 
 
@@ -148,7 +153,7 @@ def test_permissions_granted_on_an_existing_vhost_are_revoked_on_unload(
     granted = vhost_definitions(management_client, scratch_vhost)["permissions"]
     assert {p["user"] for p in granted} == set(users)
     unload("topics", vhost=scratch_vhost, client=management_client)
-    assert vhost_definitions(management_client, scratch_vhost) == before
+    assert_left_as_it_was(management_client, scratch_vhost, before)
 
 
 def test_a_name_already_taken_is_refused_before_anything_changes(
@@ -158,8 +163,7 @@ def test_a_name_already_taken_is_refused_before_anything_changes(
     before = vhost_definitions(management_client, scratch_vhost)
     with pytest.raises(LoadRefused, match=r"already has a queue 'tasks'.*another vhost"):
         load(load_scenario("belery"), vhost=scratch_vhost, client=management_client)
-    assert vhost_definitions(management_client, scratch_vhost) == before
-    assert not DemoLoad.objects.exists()
+    assert_left_as_it_was(management_client, scratch_vhost, before)
 
 
 def test_a_load_the_broker_refuses_halfway_undoes_itself(
@@ -187,7 +191,7 @@ def test_a_load_that_crashed_halfway_can_still_be_unloaded(
     record = find_load("events", scratch_vhost)
     assert record is not None and not record.complete
     unload("events", vhost=scratch_vhost, client=management_client)
-    assert vhost_definitions(management_client, scratch_vhost) == before
+    assert_left_as_it_was(management_client, scratch_vhost, before)
 
 
 def test_unloading_what_is_not_loaded_says_so(management_client: ManagementClient) -> None:

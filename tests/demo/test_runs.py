@@ -13,6 +13,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -130,16 +131,19 @@ def _check_replies(firehose: Firehose) -> None:
     assert [d.queue for d in firehose.deliveries("webapp.replies")] == ["webapp.replies"]
 
 
+def belery(*, rate: float, limit: int | None = None, **workers: Any) -> Scenario:
+    """The belery scenario, its app publishing at `rate` (up to `limit` tasks: None, no limit),
+    its workers' settings changed by `workers`."""
+    scenario = load_scenario("belery").with_publisher("belery app", rate=rate, limit=limit)
+    return scenario.with_worker("belery worker", **workers) if workers else scenario
+
+
 def test_tasks_take_turns_across_workers_with_prefetch_1(
     management_client: ManagementClient, loaded
 ) -> None:
     vhost = loaded("belery")
     tasks = 30
-    scenario = (
-        load_scenario("belery")
-        .with_publisher("belery app", limit=tasks, rate=25.0)
-        .with_worker("belery worker", count=3, prefetch=1, failure_rate=0.0, work_ms=0)
-    )
+    scenario = belery(rate=25.0, limit=tasks, count=3, prefetch=1, failure_rate=0.0, work_ms=0)
     with running(scenario, vhost) as run:
         names = {"belery app", "belery worker 1", "belery worker 2", "belery worker 3"}
         eventually(
@@ -162,11 +166,7 @@ def test_a_failed_task_is_requeued_and_comes_back_redelivered(
 ) -> None:
     vhost = loaded("belery")
     tasks = 10
-    scenario = (
-        load_scenario("belery")
-        .with_publisher("belery app", limit=tasks, rate=50.0)
-        .with_worker("belery worker", count=2, failure_rate=0.5, requeue=True, work_ms=0)
-    )
+    scenario = belery(rate=50.0, limit=tasks, count=2, failure_rate=0.5, requeue=True, work_ms=0)
     with watching(management_client, vhost) as firehose, running(scenario, vhost) as run:
         eventually(
             lambda: sum(c.acked for c in run.report().workers.values()) == tasks,
@@ -242,11 +242,7 @@ def test_settings_change_while_it_runs_and_nothing_stays_behind(
     management_client: ManagementClient, loaded
 ) -> None:
     vhost = loaded("belery")
-    scenario = (
-        load_scenario("belery")
-        .with_worker("belery worker", count=1, prefetch=1, work_ms=60_000, failure_rate=0.0)
-        .with_publisher("belery app", rate=0.0)
-    )
+    scenario = belery(rate=0.0, count=1, prefetch=1, work_ms=60_000, failure_rate=0.0)
     with running(scenario, vhost) as run:
         run.publish_now("belery app", 6)
         # One task in the worker's hands, the rest ready: prefetch 1.
@@ -292,7 +288,7 @@ def test_a_run_whose_vhost_is_unloaded_under_it_stops_saying_why(
     management_client: ManagementClient, demo_vhost: str
 ) -> None:
     load(load_scenario("belery"), vhost=demo_vhost, client=management_client)
-    scenario = load_scenario("belery").with_publisher("belery app", rate=20.0)
+    scenario = belery(rate=20.0)
     with running(scenario, demo_vhost) as run:
         eventually(lambda: _acked_by_queue(run, ["tasks"])["tasks"] > 0, what="tasks flowing")
         unload("belery", vhost=demo_vhost, client=management_client)

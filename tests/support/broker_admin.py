@@ -1,10 +1,10 @@
 """What tests (and benchmarks) do to a broker that the dashboard itself never does.
 
-Creating and deleting vhosts, granting permissions, declaring objects, setting policies,
-reading messages back, closing connections: each through the dashboard's own
-`ManagementClient` transport, so errors come back as the same typed `BrokerError`s.
-Declaring and vhosts go through the client's own methods (loading a demo scenario uses
-them too); the rest only tests need.
+A vhost with its users' permissions, definitions imported in one request, policies, reading
+messages back, closing connections: each through the dashboard's own `ManagementClient`
+transport, so errors come back as the same typed `BrokerError`s. Vhosts, permissions,
+exchanges, queues and bindings one at a time: tests call the client's own methods (loading
+a demo scenario uses them).
 """
 
 from __future__ import annotations
@@ -15,56 +15,14 @@ from typing import Any
 from flows.broker.management_api import ManagementClient, api_path
 
 
-def create_vhost(client: ManagementClient, name: str, *, description: str = "") -> None:
-    client.declare_vhost(name, description=description)
-
-
-def delete_vhost(client: ManagementClient, name: str) -> None:
-    client.remove_vhost(name)
-
-
-def set_permissions(
-    client: ManagementClient,
-    vhost: str,
-    user: str,
-    *,
-    configure: str = ".*",
-    write: str = ".*",
-    read: str = ".*",
-) -> None:
-    client.grant_permissions(vhost, user, configure=configure, write=write, read=read)
-
-
 def create_vhost_for(
     client: ManagementClient, name: str, users: Iterable[str], *, description: str = ""
 ) -> str:
     """A new vhost on which each of `users` may do everything."""
-    create_vhost(client, name, description=description)
+    client.declare_vhost(name, description=description)
     for user in set(users):
-        set_permissions(client, name, user)
+        client.grant_permissions(name, user)
     return name
-
-
-def declare_exchange(
-    client: ManagementClient, vhost: str, name: str, type_: str, **settings: Any
-) -> None:
-    client.declare_exchange(vhost, name, exchange_type=type_, **settings)
-
-
-def declare_queue(client: ManagementClient, vhost: str, name: str, **settings: Any) -> None:
-    client.declare_queue(vhost, name, **settings)
-
-
-def bind_queue(
-    client: ManagementClient,
-    vhost: str,
-    exchange: str,
-    queue: str,
-    routing_key: str = "",
-    *,
-    arguments: Mapping[str, Any] | None = None,
-) -> None:
-    client.bind(vhost, exchange, queue, routing_key=routing_key, arguments=arguments)
 
 
 def import_definitions(

@@ -109,14 +109,20 @@ class LiveDashboard:
         return Path(self.log.name).read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process, timeout=10)
         self.log.close()
+
+
+def stop_process(process: subprocess.Popen, *, timeout: float) -> None:
+    """Ask a process still running to end (SIGTERM, its shutdown path), kill it after `timeout`."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def database_url_for(settings_dict: dict) -> str:

@@ -10,7 +10,7 @@ import pika
 from flows.broker.amqp import open_blocking_connection
 from flows.broker.management_api import ManagementClient
 from flows.publishing.publisher import publisher_connection_name
-from tests.support.broker_admin import bind_queue, close_connection, declare_exchange, declare_queue
+from tests.support.broker_admin import close_connection
 from tests.support.waiting import eventually
 
 
@@ -50,21 +50,20 @@ class DemoTopology:
 
 
 def declare_demo_topology(client: ManagementClient, vhost: str) -> None:
-    declare_exchange(client, vhost, "demo.topic", "topic")
-    declare_exchange(client, vhost, "demo.direct", "direct")
+    client.declare_exchange(vhost, "demo.topic", exchange_type="topic")
+    client.declare_exchange(vhost, "demo.direct", exchange_type="direct")
     for queue in ("q.a", "q.all"):
-        declare_queue(client, vhost, queue, durable=False)
+        client.declare_queue(vhost, queue, durable=False)
     for queue, key in (("q.a", "a.*"), ("q.all", "#")):
-        bind_queue(client, vhost, "demo.topic", queue, key)
+        client.bind(vhost, "demo.topic", queue, routing_key=key)
     # A queue that refuses every message: the broker nacks publishes routed to it.
-    declare_queue(
-        client,
+    client.declare_queue(
         vhost,
         "q.full",
         durable=False,
         arguments={"x-max-length": 0, "x-overflow": "reject-publish"},
     )
-    bind_queue(client, vhost, "demo.direct", "q.full", "full")
+    client.bind(vhost, "demo.direct", "q.full", routing_key="full")
 
 
 def close_publisher_connection(client: ManagementClient, vhost: str) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from flows.broker.management_api import ManagementClient
 from tests.support.broker_admin import import_definitions
+from tests.support.vhosts import HOSTILE, SCRIPT
 
 
 def exchange(name: str, type_: str = "direct", *, internal: bool = False, **arguments: Any):
@@ -54,6 +55,18 @@ def declare(
         client,
         vhost,
         {"exchanges": list(exchanges), "queues": list(queues), "bindings": list(bindings)},
+    )
+
+
+def declare_hostile_names(client: ManagementClient, vhost: str, exchange_name: str) -> None:
+    """A fanout exchange named `exchange_name` bound to the queues `SCRIPT` and `HOSTILE`:
+    names a page must escape, and a link must encode."""
+    declare(
+        client,
+        vhost,
+        exchanges=[exchange(exchange_name, "fanout")],
+        queues=[queue(SCRIPT), queue(HOSTILE)],
+        bindings=[binding(exchange_name, SCRIPT), binding(exchange_name, HOSTILE)],
     )
 
 

@@ -7,6 +7,8 @@ from tests.support.accounts import dashboard_users
 from tests.support.broker_admin import create_vhost_for
 
 HOSTILE = "a/b%2F<c>"
+# A name that runs a script where a page puts it into markup unescaped.
+SCRIPT = "<script>window.__pwned=1</script>"
 
 
 def make_vhost(client: ManagementClient, name: str) -> str:

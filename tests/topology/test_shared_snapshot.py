@@ -22,7 +22,7 @@ from flows.runtime import runtime
 from flows.topology.cache import TopologyCache
 from flows.topology.reading import UnknownVhost
 from tests.support.accounts import dashboard_users
-from tests.support.broker_admin import create_vhost_for, delete_vhost
+from tests.support.broker_admin import create_vhost_for
 from tests.support.communicators import connect, frames_until, run_with_tap
 from tests.support.publishing import grant_publish
 from tests.support.topology_definitions import binding, declare, exchange, queue
@@ -181,7 +181,7 @@ def test_a_failed_read_is_not_kept(management_client: ManagementClient, settings
         # Well within the cache's age: the next request reads again, and finds the vhost.
         assert cache.topology(name).vhost == name
     finally:
-        delete_vhost(management_client, name)
+        management_client.remove_vhost(name)
     assert cache.reads[name] == 2
 
 

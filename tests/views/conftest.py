@@ -1,5 +1,6 @@
-"""Fixtures of the views: a user allowed to publish and a test client signed in as it (the
-publish views), and the shop topology in a vhost of its own (the topology views)."""
+"""Fixtures of the views: a test client signed in as a user without permissions, one signed
+in as a user allowed to publish (the publish views), and the shop topology in a vhost of its
+own (the topology views)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import pytest
 
 from flows.broker.management_api import ManagementClient
 from flows.runtime import Runtime
-from tests.support.broker_admin import delete_vhost
 from tests.support.live_server import free_port
 from tests.support.publishing import grant_publish
 from tests.support.topology_definitions import SHOP_BINDINGS, SHOP_EXCHANGES, SHOP_QUEUES, declare
@@ -22,6 +22,14 @@ def publisher_user(django_user_model):
     user = django_user_model.objects.create_user(username="pub", password="pw-for-tests-1")
     grant_publish(user)
     return user
+
+
+@pytest.fixture
+def signed_in(client, django_user_model):
+    """A test client signed in as a user with no permissions (reading pages and the API)."""
+    # No password: hashing one costs more than the whole request under test.
+    client.force_login(django_user_model.objects.create_user(username="reader"))
+    return client
 
 
 @pytest.fixture
@@ -47,7 +55,7 @@ def shop(patient_client: ManagementClient) -> Iterator[str]:
         patient_client, vhost, exchanges=SHOP_EXCHANGES, queues=SHOP_QUEUES, bindings=SHOP_BINDINGS
     )
     yield vhost
-    delete_vhost(patient_client, vhost)
+    patient_client.remove_vhost(vhost)
 
 
 @pytest.fixture

@@ -19,13 +19,7 @@ from django.conf import settings as django_settings
 from flows.broker.management_api import ManagementClient, api_path
 from flows.runtime import runtime
 from tests.support.accounts import TEST_PASSWORD, dashboard_users
-from tests.support.broker_admin import (
-    bind_queue,
-    create_vhost_for,
-    declare_exchange,
-    declare_queue,
-    delete_vhost,
-)
+from tests.support.broker_admin import create_vhost_for
 from tests.support.publishing import (
     DemoTopology,
     bare_connection,
@@ -35,6 +29,12 @@ from tests.support.publishing import (
 from tests.support.tap_harness import running_tap
 
 pytestmark = pytest.mark.django_db
+
+
+def refused_fields(response) -> dict[str, str]:
+    """The fields a publish was refused for (a 400), each with why."""
+    assert response.status_code == 400, response.content
+    return response.json()["fields"]
 
 
 def test_a_routed_publish_answers_confirmed_routed_and_the_predicted_queues(api, demo):
@@ -85,8 +85,7 @@ def test_field_errors_are_named(api, demo):
             routing_key="k" * 256,
         )
     )
-    assert response.status_code == 400
-    assert set(response.json()["fields"]) == {
+    assert set(refused_fields(response)) == {
         "priority",
         "expiration",
         "body",
@@ -98,8 +97,7 @@ def test_field_errors_are_named(api, demo):
 def test_a_body_over_the_limit_is_refused_on_the_body(api, demo, settings):
     settings.FLOWS_PUBLISH_MAX_BODY_BYTES = 16
     response = api.post_json(demo.fields(body="x" * 17))
-    assert response.status_code == 400
-    assert "limit is 16 bytes" in response.json()["fields"]["body"]
+    assert "limit is 16 bytes" in refused_fields(response)["body"]
 
 
 def test_base64_bodies_are_published_as_bytes(api, demo):
@@ -275,8 +273,7 @@ def test_with_a_firehose_tap_running_the_answer_carries_the_observed_queues(api,
 
 def test_unknown_fields_are_refused_naming_each_and_nothing_is_published(api, demo):
     response = api.post_json(demo.fields(colour="red", routingkey="a.b"))
-    assert response.status_code == 400
-    assert response.json()["fields"] == {
+    assert refused_fields(response) == {
         "colour": "unknown field",
         "routingkey": "unknown field; did you mean 'routing_key'?",
     }
@@ -289,8 +286,7 @@ def test_unknown_fields_are_refused_naming_each_and_nothing_is_published(api, de
 def test_unknown_keys_of_a_header_row_are_refused(api, demo):
     rows = [{"name": "n", "type": "int", "value": 1}, {"name": "m", "value": "x", "kind": "s"}]
     response = api.post_json(demo.fields(headers=rows))
-    assert response.status_code == 400
-    assert list(response.json()["fields"]) == ["headers.1.kind"]
+    assert list(refused_fields(response)) == ["headers.1.kind"]
 
 
 def test_a_cancel_takes_no_fields_and_only_json(api, demo):
@@ -370,8 +366,7 @@ def test_management_body_errors_name_the_fields_as_the_caller_sent_them(api, dem
     del body["properties"]["colour"]
     settings.FLOWS_PUBLISH_MAX_BODY_BYTES = 16
     response = api.post_json(body, path=url)
-    assert response.status_code == 400
-    assert set(response.json()["fields"]) == {
+    assert set(refused_fields(response)) == {
         "properties.priority",
         "properties.delivery_mode",
         "properties.headers.1.value",
@@ -516,11 +511,11 @@ def slashed_vhost(management_client: ManagementClient):
     """A vhost whose name holds a slash, with an exchange whose name holds one too."""
     vhost = f"flows-test-{uuid.uuid4().hex[:6]}/a%2Fb"
     create_vhost_for(management_client, vhost, dashboard_users())
-    declare_exchange(management_client, vhost, "x/y", "fanout")
-    declare_queue(management_client, vhost, "q", durable=False)
-    bind_queue(management_client, vhost, "x/y", "q")
+    management_client.declare_exchange(vhost, "x/y", exchange_type="fanout")
+    management_client.declare_queue(vhost, "q", durable=False)
+    management_client.bind(vhost, "x/y", "q")
     yield vhost
-    delete_vhost(management_client, vhost)
+    management_client.remove_vhost(vhost)
 
 
 @pytest.mark.django_db(transaction=True)

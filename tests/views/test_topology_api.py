@@ -28,20 +28,16 @@ from tests.support.topology_definitions import (
     exchange,
     queue,
 )
-from tests.support.vhosts import HOSTILE
+from tests.support.vhosts import HOSTILE, SCRIPT
 from tests.support.waiting import eventually
 
-SCRIPT = "<script>window.__pwned=1</script>"
 # The `headers` parameter of a message from the EU, and of one from the US.
 EU, US = json.dumps({"region": "eu"}), json.dumps({"region": "us"})
 
 
 @pytest.fixture
-def api(client: Client, django_user_model) -> Client:
-    # No password: hashing one costs more than the whole request under test.
-    user = django_user_model.objects.create_user(username="api-user")
-    client.force_login(user)
-    return client
+def api(signed_in: Client) -> Client:
+    return signed_in
 
 
 def get_json(client: Client, path: str, **params: str):
@@ -251,10 +247,7 @@ def test_route_through_the_default_exchange_needs_an_existing_queue(api: Client,
     assert any("no queue named" in note for note in dropped["notes"])
 
 
-@pytest.mark.parametrize(
-    ("params", "status", "field", "message"),
-    BAD_ROUTE_REQUESTS,
-)
+@pytest.mark.parametrize(("params", "status", "field", "message"), BAD_ROUTE_REQUESTS)
 def test_bad_route_requests_get_a_clear_error_naming_the_field(
     api: Client, shop: str, params: dict, status: int, field: str, message: str
 ):

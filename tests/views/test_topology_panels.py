@@ -18,23 +18,19 @@ from flows.topology.reading import load_topology
 from flows.topology.records import Consumer
 from tests.support.topology_definitions import (
     BAD_ROUTE_REQUESTS,
-    binding,
     declare,
-    exchange,
+    declare_hostile_names,
     queue,
 )
-from tests.support.vhosts import HOSTILE
+from tests.support.vhosts import HOSTILE, SCRIPT
 from tests.support.waiting import eventually
 
-SCRIPT = "<script>window.__pwned=1</script>"
 EU = json.dumps({"region": "eu"})
 
 
 @pytest.fixture
-def api(client: Client, django_user_model) -> Client:
-    user = django_user_model.objects.create_user(username="panel-user")
-    client.force_login(user)
-    return client
+def api(signed_in: Client) -> Client:
+    return signed_in
 
 
 def fragment(client: Client, path: str, **params: str) -> tuple[int, str]:
@@ -47,6 +43,13 @@ def fragment(client: Client, path: str, **params: str) -> tuple[int, str]:
 
 def details(client: Client, vhost: str, kind: str, name: str, **params: str):
     return fragment(client, "/topology/details", vhost=vhost, kind=kind, name=name, **params)
+
+
+def shown_details(client: Client, vhost: str, kind: str, name: str) -> tuple[str, str]:
+    """A node's details panel, which must be shown: its markup, and its text as a reader sees it."""
+    status, markup = details(client, vhost, kind, name)
+    assert status == 200
+    return markup, text_of(markup)
 
 
 def dry_run(client: Client, vhost: str, **params: str):
@@ -81,9 +84,7 @@ def field_error(markup: str, field: str) -> str:
 
 
 def test_an_exchange_shows_its_facts_edges_and_a_publish_link(api: Client, shop: str):
-    status, markup = details(api, shop, "exchange", "orders")
-    assert status == 200
-    text = text_of(markup)
+    markup, text = shown_details(api, shop, "exchange", "orders")
     assert "orders" in re.search(r'data-testid="details-name">([^<]*)<', markup).group(1)
     assert "type topic" in text
     assert "alternate exchange unrouted (argument)" in text
@@ -101,9 +102,7 @@ def test_an_exchange_shows_its_facts_edges_and_a_publish_link(api: Client, shop:
 def test_a_queue_shows_its_settings_arguments_bindings_and_dead_letter_exchange(
     api: Client, shop: str
 ):
-    status, markup = details(api, shop, "queue", "orders.eu")
-    assert status == 200
-    text = text_of(markup)
+    _, text = shown_details(api, shop, "queue", "orders.eu")
     assert "dead-letter exchange dlx (argument)" in text
     assert "max length 10" in text
     assert '"x-max-length": 10' in text
@@ -121,9 +120,7 @@ def test_a_headers_binding_reads_as_its_arguments(api: Client, shop: str):
 def test_an_exchange_named_but_missing_says_messages_sent_its_way_are_dropped(
     api: Client, shop: str
 ):
-    status, markup = details(api, shop, "exchange", "dlx")
-    assert status == 200
-    text = text_of(markup)
+    markup, text = shown_details(api, shop, "exchange", "dlx")
     assert text.startswith("missing dlx")
     assert "This exchange does not exist" in text
     assert "Named by (1) orders.eu dead letters" in text
@@ -247,10 +244,7 @@ def test_the_default_exchange_route_notes_a_missing_queue(api: Client, shop: str
     assert 'no queue named "nope"' in text_of(markup)
 
 
-@pytest.mark.parametrize(
-    ("params", "status", "field", "message"),
-    BAD_ROUTE_REQUESTS,
-)
+@pytest.mark.parametrize(("params", "status", "field", "message"), BAD_ROUTE_REQUESTS)
 def test_a_bad_dry_run_is_flagged_next_to_its_field(
     api: Client, shop: str, params: dict, status: int, field: str, message: str
 ):
@@ -269,13 +263,7 @@ def test_a_bad_dry_run_is_flagged_next_to_its_field(
 def test_hostile_names_are_escaped_in_both_panels(
     api: Client, hostile_vhost: str, management_client: ManagementClient
 ):
-    declare(
-        management_client,
-        hostile_vhost,
-        exchanges=[exchange(SCRIPT, "fanout")],
-        queues=[queue(HOSTILE), queue(SCRIPT)],
-        bindings=[binding(SCRIPT, HOSTILE), binding(SCRIPT, SCRIPT)],
-    )
+    declare_hostile_names(management_client, hostile_vhost, SCRIPT)
     status, markup = details(api, hostile_vhost, "exchange", SCRIPT)
     assert status == 200
     assert SCRIPT not in markup

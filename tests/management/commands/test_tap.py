@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from flows.models import TapFirehoseLease
-from tests.support.live_server import REPO_ROOT, LiveDashboard, database_url_for
+from tests.support.live_server import REPO_ROOT, LiveDashboard, database_url_for, stop_process
 from tests.support.tap_harness import amqp_channel, assert_the_dashboard_left_nothing, tap_queues
 from tests.support.tap_socket import (
     is_batch_with_events,
@@ -63,13 +63,7 @@ class TapProcess:
         return Path(self.log.name).read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout=20)
         self.log.close()
 
 
