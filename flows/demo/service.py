@@ -121,12 +121,20 @@ def scenario_entries() -> list[ScenarioEntry]:
 # --- changing ---------------------------------------------------------------------------------
 
 
+def refusal(user) -> str | None:
+    """Why `user` may not load, unload or run scenarios, or None when they may."""
+    if permission_refusal(user) is None:
+        return None
+    return (
+        "Your account may not load or run demo scenarios: that takes the “Can publish "
+        "messages” permission (flows.publish_messages), which an administrator can grant."
+    )
+
+
 def _require_permission(user) -> None:
-    refusal = permission_refusal(user)
-    if refusal:
-        raise DemoRefused(
-            refusal.replace("publish messages", "load or run demo scenarios", 1), forbidden=True
-        )
+    reason = refusal(user)
+    if reason:
+        raise DemoRefused(reason, forbidden=True)
 
 
 def load_for(user, scenario: Scenario, *, vhost: str | None = None) -> LoadResult:

@@ -20,7 +20,6 @@ from django.views.decorators.http import require_GET, require_POST
 from flows.demo import service
 from flows.demo.run import DemoRun, RunReport
 from flows.demo.scenario import Scenario, ScenarioInvalid, UnknownScenario, load_scenario
-from flows.publishing.policy import permission_refusal
 from flows.tap.filters import EventFilter
 from flows.tap.firehose import user_may_choose_firehose
 from flows.tap.modes import DEFAULT_TAP_MODE, TapMode
@@ -49,7 +48,7 @@ def demo_list(request: HttpRequest) -> HttpResponse:
 def _list_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
     return {
         "entries": service.scenario_entries(),
-        "refusal": permission_refusal(request.user),
+        "refusal": service.refusal(request.user),
         **extra,
     }
 
@@ -137,7 +136,7 @@ def _controls_context(
         "run_errors": report.errors if report else {},
         "publishers": _publishers(scenario, run, report),
         "workers": _workers(scenario, run),
-        "refusal": permission_refusal(request.user),
+        "refusal": service.refusal(request.user),
         **extra,
     }
 
