@@ -1,13 +1,14 @@
 """The process's state, with one owner: everything that lives as long as the process does.
 
 A web process (daphne) or `manage.py tap` holds, once each: the management-API client, the
-topology snapshot cache, the publisher threads with their repeat runs, the idempotency keys
-of submitted forms, what the firehose saw (for the publish page), the consumption histories,
-and the tap manager of the event loop it serves on. Each is an instance of its own module's
-class; `Runtime` makes each on first use, and `stop()` stops them all in an order that lets
-each clean up after itself: the taps first (they restore tracing through the management
-client and delete their queues), then the publishers (repeat runs cancelled, connections
-closed), the cache's worker threads, and the management client last.
+topology snapshot cache, the publisher threads with their repeat runs, the demo scenarios' runs
+started from the scenario pages, the idempotency keys of submitted forms, what the firehose saw
+(for the publish page), the consumption histories, and the tap manager of the event loop it
+serves on. Each is an instance of its own module's class; `Runtime` makes each on first use,
+and `stop()` stops them all in an order that lets each clean up after itself: the taps first
+(they restore tracing through the management client and delete their queues), then the demo
+runs, the publishers (repeat runs cancelled, connections closed), the cache's worker threads,
+and the management client last.
 
 `runtime()` is the one way to reach them. `start()` (from `FlowsConfig.ready`) arms the
 last-resort stop at interpreter exit; each entry point also stops the runtime on its own
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 if TYPE_CHECKING:
     from flows.broker.management_api import ManagementClient
+    from flows.demo.service import DemoRuns
     from flows.live.consumption import QueueHistories
     from flows.publishing.publisher import Publishers
     from flows.publishing.service import IdempotentPublishes
@@ -129,9 +131,13 @@ class Runtime:
         return taken
 
     def _stop_threads(self, timeout_s: float) -> None:
-        """Everything but the taps: the publishers, the cache's workers, the client last."""
+        """Everything but the taps: the demo runs, the publishers, the cache's workers, the
+        client last."""
         with self._lock:
             members, self._members = self._members, {}
+        demo_runs = members.get("demo_runs")
+        if demo_runs is not None:
+            cast("DemoRuns", demo_runs).stop(timeout_s)
         publishers = members.get("publishers")
         if publishers is not None:
             cast("Publishers", publishers).stop(timeout_s)
@@ -159,6 +165,8 @@ class Runtime:
     topology_cache: Member[TopologyCache] = Member("topology.cache:TopologyCache")
     # The publisher thread of each vhost published to, and the repeat runs given them.
     publishers: Member[Publishers] = Member("publishing.publisher:Publishers")
+    # The demo scenarios' publishers and workers started from the scenario pages.
+    demo_runs: Member[DemoRuns] = Member("demo.service:DemoRuns")
     # The answers to submitted forms, so a form submitted twice publishes once.
     idempotent_publishes: Member[IdempotentPublishes] = Member(
         "publishing.service:IdempotentPublishes"

@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, include, path, re_path
 
-from flows.views import json_api, live, overview, publish
+from flows.views import demo, json_api, live, overview, publish
 from flows.views import topology as topology_views
 from flows.views.publish_api import api_management_publish, api_publish, api_run, api_run_cancel
 
@@ -16,6 +16,17 @@ publish_patterns: list[URLPattern | URLResolver] = [
     path("runs/<str:run_id>", publish.run_progress, name="publish-run"),
     path("runs/<str:run_id>/cancel", publish.run_cancel, name="publish-run-cancel"),
     path("templates/", include(template_patterns)),
+]
+
+demo_patterns = [
+    path("", demo.demo_list, name="demo"),
+    path("<slug:name>/", demo.demo_page, name="demo-scenario"),
+    path("<slug:name>/load", demo.demo_load, name="demo-load"),
+    path("<slug:name>/unload", demo.demo_unload, name="demo-unload"),
+    path("<slug:name>/controls", demo.demo_controls, name="demo-controls"),
+    path("<slug:name>/run", demo.demo_run, name="demo-run"),
+    path("<slug:name>/publisher", demo.demo_publisher, name="demo-publisher"),
+    path("<slug:name>/workers", demo.demo_workers, name="demo-workers"),
 ]
 
 # Every endpoint here is a `@json_api` view (flows/views/json_api.py): one convention.
@@ -41,5 +52,6 @@ urlpatterns = [
     path("live/", live.live_page, name="live"),
     path("live/details", live.live_details, name="live-details"),
     path("live/consumption", live.live_consumption, name="live-consumption"),
+    path("demo/", include(demo_patterns)),
     path("api/", include(api_patterns)),
 ]

@@ -36,6 +36,7 @@ MEMBERS = [
     "idempotent_publishes",
     "firehose_observations",
     "queue_histories",
+    "demo_runs",
 ]
 
 
@@ -93,6 +94,34 @@ def test_a_stop_cancels_repeat_runs_and_closes_the_publishers_connection(
         lambda: not dashboard_connections(management_client, scratch_vhost),
         what="the publisher's connection closed",
     )
+
+
+def test_a_stop_stops_the_demo_runs_and_closes_their_connections(
+    db: None, management_client: ManagementClient
+) -> None:
+    import uuid
+
+    from flows.demo.loading import load, unload
+    from flows.demo.scenario import load_scenario
+
+    vhost = f"flows-test-demo-{uuid.uuid4().hex[:10]}"
+    scenario = load_scenario("topics")
+    load(scenario, vhost=vhost, client=management_client)
+    try:
+        runtime = Runtime()
+        run = runtime.demo_runs.start(scenario, vhost)
+        eventually(
+            lambda: len(management_client.connections(vhost)) >= 6,
+            what="the scenario's three workers and three publishers connected",
+        )
+        runtime.stop()
+        assert not run.running
+        eventually(
+            lambda: management_client.connections(vhost) == [],
+            what="every connection of the run closed",
+        )
+    finally:
+        unload("topics", vhost=vhost, client=management_client)
 
 
 # --- the tap manager and its loop ---------------------------------------------------------------

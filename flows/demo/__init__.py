@@ -6,5 +6,7 @@
 - `workers`: the built-in publishers and workers, one thread and one connection each.
 - `run`: `DemoRun`, which owns a scenario's publishers and workers and stops them all.
 - `summary`: a run's counters as the table `manage.py demo run` prints (pure).
+- `service`: what the scenario pages do (load, unload, run, change a run), with the
+  permission check, and `DemoRuns`, the dashboard's runs, held by the runtime.
 - `scenarios/`: one TOML file per scenario; drop in another file to add one.
 """

@@ -19,7 +19,7 @@ from typing import Any
 from flows.broker.management_api import ManagementClient
 from flows.broker.naming import is_dashboard_object
 from flows.runtime import runtime
-from flows.topology.parsing import parse_consumer
+from flows.topology.parsing import connection_labels, parse_consumer
 from flows.topology.parsing import parse_queue as parse_queue_record
 
 HISTORY_S = 300.0
@@ -64,6 +64,7 @@ class ConsumerNow:
     deliveries: int
     deliver_rate: float
     unacked: int
+    label: str = ""  # the client's name for its connection, else the tag
 
 
 def parse_queue(item: Mapping[str, Any]) -> QueueNow:
@@ -82,16 +83,19 @@ def parse_queue(item: Mapping[str, Any]) -> QueueNow:
 
 
 def parse_consumers(
-    consumers: Iterable[Mapping[str, Any]], channels: Iterable[Mapping[str, Any]]
+    consumers: Iterable[Mapping[str, Any]],
+    channels: Iterable[Mapping[str, Any]],
+    connections: Iterable[Mapping[str, Any]] = (),
 ) -> list[ConsumerNow]:
-    """Consumers (read as the topology reads them) with their channel's delivery counts
-    (the API counts per channel)."""
+    """Consumers (read and named as the topology reads them) with their channel's delivery
+    counts (the API counts per channel)."""
+    labels = connection_labels(connections)
     by_name = {str(c.get("name")): c for c in channels if isinstance(c, Mapping)}
     result = []
     for item in consumers:
         if not isinstance(item, Mapping):
             continue
-        consumer = parse_consumer(item)
+        consumer = parse_consumer(item, labels)
         channel = by_name.get(consumer.channel, {})
         stats = channel.get("message_stats")
         result.append(
@@ -106,6 +110,7 @@ def parse_consumers(
                 ),
                 deliver_rate=_rate(stats, "deliver_get"),
                 unacked=int(_number(channel.get("messages_unacknowledged"))),
+                label=consumer.label,
             )
         )
     return sorted(result, key=lambda c: (c.queue, c.channel, c.consumer_tag))
@@ -218,6 +223,7 @@ def consumption(
         for c in parse_consumers(
             client.consumers(vhost),
             client.channels(vhost),
+            client.connections(vhost),
         )
         if not is_dashboard_object(c.queue)
     ]

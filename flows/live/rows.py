@@ -16,7 +16,7 @@ from typing import Any, TypedDict
 from flows.live.body import DecodedBody, decode_body, human_size
 from flows.routing_rules.prediction import Prediction
 from flows.tap.events import PROPERTY_NAMES
-from flows.topology.records import Topology, exchange_label
+from flows.topology.records import Consumer, Topology, exchange_label
 
 # A row keeps at most this much of the body preview (for details and export): 500 rows of
 # the tap's full 64 KiB previews would hold tens of megabytes in the page.
@@ -68,8 +68,8 @@ def kept_for_the_page(event: Mapping[str, Any]) -> Mapping[str, Any]:
 # --- consumers ----------------------------------------------------------------------------------
 
 
-def consumer_for_delivery(topology: Topology | None, event: Mapping[str, Any]) -> str | None:
-    """The consumer tag that got a delivery: same queue, connection and channel number.
+def delivering_consumer(topology: Topology | None, event: Mapping[str, Any]) -> Consumer | None:
+    """The consumer that got a delivery: same queue, connection and channel number.
 
     Deliver events name the connection and channel, not the consumer tag; the management
     API's consumer list ties the two together. None when it cannot tell (a basic.get, a
@@ -84,7 +84,13 @@ def consumer_for_delivery(topology: Topology | None, event: Mapping[str, Any]) -
         if consumer.connection == event.get("connection")
         and consumer.channel_number == event.get("channel")
     ]
-    return candidates[0].consumer_tag if len(candidates) == 1 else None
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def consumer_for_delivery(topology: Topology | None, event: Mapping[str, Any]) -> str | None:
+    """The tag of `delivering_consumer`: what the graph knows a consumer node by."""
+    consumer = delivering_consumer(topology, event)
+    return consumer.consumer_tag if consumer else None
 
 
 # --- the feed row -------------------------------------------------------------------------------
@@ -103,7 +109,7 @@ class Row:
     unroutable: bool = False
     route_unknown: bool = False  # bindings mode, and the dry-run could not tell
     queue: str | None = None  # deliver: the queue it came from
-    consumer: str | None = None  # deliver: consumer tag, or connection/channel
+    consumer: str | None = None  # deliver: its label (connection name, else tag), or conn/channel
     consumer_tag: str | None = None  # deliver: when the topology names the consumer
     redelivered: bool = False
     size: str = ""
@@ -158,8 +164,9 @@ def build_row(
 
     if kind == "deliver":
         queue = _text(event.get("queue"))
-        tag = consumer_for_delivery(topology, event)
-        who = tag
+        consumer = delivering_consumer(topology, event)
+        tag = consumer.consumer_tag if consumer else None
+        who = consumer.label if consumer else None
         if who is None and event.get("channel") is not None:
             who = f"{_text(event.get('connection'))} ch {event.get('channel')}".strip()
         route = {"kind": "deliver", "queue": queue, "consumer_tag": tag}

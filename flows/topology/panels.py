@@ -70,13 +70,14 @@ class ConsumerLine:
 
     consumer_tag: str
     summary: str  # prefetch, ack mode, channel
+    label: str = ""  # the client's name for its connection, else the tag
 
     @classmethod
     def of(cls, consumer: Consumer) -> ConsumerLine:
         parts = [f"prefetch {shown(consumer.prefetch_count)}", ack_mode(consumer)]
         if consumer.channel:  # not known yet, just after the consumer started
             parts.append(consumer.channel)
-        return cls(consumer.consumer_tag, " · ".join(parts))
+        return cls(consumer.consumer_tag, " · ".join(parts), consumer.label)
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,7 @@ def _consumer_facts(consumer: Consumer) -> tuple[tuple[str, str], ...]:
         [
             ("queue", consumer.queue),
             ("consumer tag", consumer.consumer_tag),
+            ("connection name", consumer.connection_label or None),
             ("channel", consumer.channel),
             ("user", consumer.user),
             ("prefetch", consumer.prefetch_count),

@@ -234,18 +234,41 @@ def parse_bindings(items: Iterable[Mapping[str, Any]]) -> tuple[Binding, ...]:
     )
 
 
-def parse_consumer(item: Mapping[str, Any]) -> Consumer:
+def connection_labels(connections: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Each connection's generated name -> the name its client gave it, for those that did.
+
+    `/api/consumers` names only the generated connection name (`127.0.0.1:46608 ->
+    127.0.0.1:5672`); `/api/connections` has the client's `connection_name` as
+    `user_provided_name` (and in `client_properties`, where older brokers only have it).
+    """
+    labels: dict[str, str] = {}
+    for item in connections:
+        if not isinstance(item, Mapping):
+            continue
+        properties = _mapping(item.get("client_properties"))
+        label = _text(item.get("user_provided_name")) or _text(properties.get("connection_name"))
+        name = _text(item.get("name"))
+        if name and label:
+            labels[name] = label
+    return labels
+
+
+def parse_consumer(
+    item: Mapping[str, Any], connection_labels: Mapping[str, str] | None = None
+) -> Consumer:
+    """One `/api/consumers` entry; `connection_labels` (from `connection_labels()`) names it."""
     queue = item.get("queue")
     queue_name = _text(queue.get("name")) if isinstance(queue, Mapping) else _text(queue)
     # A closing channel shows as `[]` instead of an object on some versions.
     channel = item.get("channel_details")
     channel = channel if isinstance(channel, Mapping) else {}
     peer_host, peer_port = _text(channel.get("peer_host")), _int_or_none(channel.get("peer_port"))
+    connection = _text(channel.get("connection_name"))
     return Consumer(
         queue=queue_name,
         consumer_tag=_text(item.get("consumer_tag")),
         channel=_text(channel.get("name")),
-        connection=_text(channel.get("connection_name")),
+        connection=connection,
         channel_number=_int_or_none(channel.get("number")),
         user=_text(channel.get("user")),
         peer=f"{peer_host}:{peer_port}" if peer_host and peer_port is not None else peer_host,
@@ -255,6 +278,7 @@ def parse_consumer(item: Mapping[str, Any]) -> Consumer:
         active=_bool(item.get("active"), True),
         activity_status=_text(item.get("activity_status")),
         arguments=_mapping(item.get("arguments")),
+        connection_label=(connection_labels or {}).get(connection, "") if connection else "",
     )
 
 
@@ -266,9 +290,13 @@ def build_topology(
     bindings: Iterable[Mapping[str, Any]],
     consumers: Iterable[Mapping[str, Any]] = (),
     policies: Iterable[Mapping[str, Any]] | None = (),
+    connections: Iterable[Mapping[str, Any]] = (),
 ) -> Topology:
-    """A Topology from the raw API lists (`policies=None`: they could not be read)."""
+    """A Topology from the raw API lists (`policies=None`: they could not be read).
+
+    `connections` only names the consumers (see `connection_labels`)."""
     parsed_policies = parse_policies(policies) if policies is not None else None
+    labels = connection_labels(connections)
 
     def by_name(parse: Any, items: Iterable[Mapping[str, Any]]) -> tuple[Any, ...]:
         parsed = (parse(item, parsed_policies) for item in items if isinstance(item, Mapping))
@@ -279,7 +307,9 @@ def build_topology(
         exchanges=by_name(parse_exchange, exchanges),
         queues=by_name(parse_queue, queues),
         bindings=parse_bindings(bindings),
-        consumers=tuple(parse_consumer(item) for item in consumers if isinstance(item, Mapping)),
+        consumers=tuple(
+            parse_consumer(item, labels) for item in consumers if isinstance(item, Mapping)
+        ),
         policies=parsed_policies or (),
         policies_readable=parsed_policies is not None,
     )
@@ -287,6 +317,7 @@ def build_topology(
 
 __all__ = [
     "build_topology",
+    "connection_labels",
     "matching_policy",
     "parse_binding",
     "parse_bindings",

@@ -1,4 +1,4 @@
-"""Reading one vhost's topology from the management API: five lists, fetched in parallel.
+"""Reading one vhost's topology from the management API: six lists, fetched in parallel.
 
 Most callers want the runtime's `topology_cache` (`flows.topology.cache`), which shares one
 read between every page that asks within a few seconds; this is the read itself.
@@ -44,6 +44,12 @@ def load_topology(vhost: str, *, client: ManagementClient | None = None) -> Topo
         except (BrokerAuthFailed, BrokerRefused):
             return None  # listing policies needs the policymaker tag
 
+    def connections() -> list[dict[str, Any]]:
+        try:
+            return client.connections(vhost)
+        except (BrokerAuthFailed, BrokerRefused):
+            return []  # consumers then go by their tags
+
     reads: dict[str, Callable[[], Any]] = {
         "exchanges": lambda: client.exchanges(vhost, columns=EXCHANGE_COLUMNS, disable_stats=True),
         # Statistics stay on: the depth and consumer counts are what a person looks for.
@@ -51,6 +57,8 @@ def load_topology(vhost: str, *, client: ManagementClient | None = None) -> Topo
         "bindings": lambda: client.bindings(vhost, columns=BINDING_COLUMNS),
         "consumers": lambda: client.consumers(vhost),
         "policies": policies,
+        # Only to name the consumers: a client's `connection_name` is on its connection.
+        "connections": connections,
     }
     with ThreadPoolExecutor(max_workers=len(reads), thread_name_prefix="topology") as pool:
         futures = {name: pool.submit(read) for name, read in reads.items()}

@@ -168,6 +168,13 @@ class Consumer:
     active: bool = True
     activity_status: str = ""
     arguments: Mapping[str, Any] = arguments_field()
+    # The name its client gave the connection (`connection_name`), "" when it gave none.
+    connection_label: str = ""
+
+    @property
+    def label(self) -> str:
+        """What a person reads: the client's name for its connection, else the tag."""
+        return self.connection_label or self.consumer_tag
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ def topology_json(topology: Topology) -> dict[str, Any]:
         "exchanges": [exchange_json(item) for item in topology.exchanges],
         "queues": [queue_json(item) for item in topology.queues],
         "bindings": [record_json(item) for item in topology.bindings],
-        "consumers": [record_json(item) for item in topology.consumers],
+        "consumers": [{**record_json(item), "label": item.label} for item in topology.consumers],
         "policies": [record_json(item) for item in topology.policies],
         "policies_readable": topology.policies_readable,
         "default_exchange": {"name": DEFAULT_EXCHANGE, "note": DEFAULT_EXCHANGE_NOTE},

@@ -7,6 +7,8 @@ websocket (`flows.websockets.live`). Filters live in the URL, so a link reproduc
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -19,6 +21,7 @@ from flows.broker.errors import BrokerError
 from flows.live.consumption import consumption
 from flows.live.rows import build_details
 from flows.tap.filters import EventFilter, FilterError
+from flows.tap.firehose import user_may_choose_firehose
 from flows.tap.modes import DEFAULT_TAP_MODE, TAP_MODES, TapMode
 from flows.vhosts import selected_vhost
 from flows.websockets.query import parse_tap_mode
@@ -55,29 +58,54 @@ def live_page(request: HttpRequest) -> HttpResponse:
     except FilterError as exc:
         filter_error = exc
         event_filter = EventFilter()
+    return render(
+        request,
+        "flows/live.html",
+        live_view_context(
+            vhost,
+            event_filter=event_filter,
+            mode=mode,
+            params=request.GET,
+            error=filter_error,
+            firehose_offer=user_may_choose_firehose(request.user, vhost),
+        ),
+        status=400 if filter_error else 200,
+    )
+
+
+def live_view_context(
+    vhost: str,
+    *,
+    event_filter: EventFilter,
+    mode: TapMode,
+    params: Mapping[str, str] | None = None,
+    error: FilterError | None = None,
+    firehose_offer: bool = False,
+) -> dict[str, Any]:
+    """What `flows/live/_live.html` needs: the live page's, and a scenario page's.
+
+    `firehose_offer`: the viewer may switch the firehose on, so the bindings-mode notice
+    offers it as one button."""
     fields = [
         {
             "name": name,
             "label": label,
             "placeholder": placeholder,
-            "value": request.GET.get(name, ""),
+            "value": (params or {}).get(name, ""),
         }
         for name, label, placeholder in FILTER_FIELDS
     ]
-    return render(
-        request,
-        "flows/live.html",
-        {
-            "filter_fields": fields,
-            "filter_error": filter_error,
-            "ws_path": live_ws_path(vhost, event_filter, mode),
-            "mode": mode,
-            "tap_modes": TAP_MODES,
-            "max_rows": settings.LIVE_MAX_ROWS,
-            "graph_api_url": graph_api_url(vhost),
-        },
-        status=400 if filter_error else 200,
-    )
+    return {
+        "vhost": vhost,
+        "filter_fields": fields,
+        "filter_error": error,
+        "ws_path": live_ws_path(vhost, event_filter, mode),
+        "mode": mode,
+        "tap_modes": TAP_MODES,
+        "max_rows": settings.LIVE_MAX_ROWS,
+        "graph_api_url": graph_api_url(vhost),
+        "firehose_offer": firehose_offer,
+    }
 
 
 def graph_api_url(vhost: str) -> str:

@@ -135,9 +135,11 @@
       const list = consumersByQueue.get(consumer.queue) || [];
       list.push(consumer);
       consumersByQueue.set(consumer.queue, list);
-      const label = consumer.consumer_tag + "\nprefetch " + count(consumer.prefetch_count) + " · " + ackMode(consumer);
-      addNode(nodeId.consumer(consumer), "consumer", consumer.consumer_tag, label, consumer, {
-        sizing: consumer.consumer_tag + "\nprefetch 0000 · manual ack",
+      // The client's name for its connection when it gave one (`label`), else the tag.
+      const name = consumer.label || consumer.consumer_tag;
+      const label = name + "\nprefetch " + count(consumer.prefetch_count) + " · " + ackMode(consumer);
+      addNode(nodeId.consumer(consumer), "consumer", name, label, consumer, {
+        sizing: name + "\nprefetch 0000 · manual ack",
         hidden: queues.get(consumer.queue).dashboard ? "dashboard" : null,
       });
     }

@@ -212,6 +212,7 @@
       else if (name === "graph") toggleGraph();
       else if (name === "presenter") togglePresenter();
       else if (name === "close-details") closeDetails();
+      else if (name === "firehose") watchWithFirehose();
       else return;
       event.preventDefault();
       return;
@@ -257,6 +258,12 @@
     reconnect(params);
   });
 
+  // The bindings-mode notice's offer: the same as choosing "firehose" in the filters.
+  function watchWithFirehose() {
+    form.elements.mode.value = "firehose";
+    form.requestSubmit();
+  }
+
   // --- graph ----------------------------------------------------------------------------------------
 
   const graphPanel = document.getElementById("live-graph-panel");
@@ -292,6 +299,9 @@
         state.graphLoading = null;
       });
   }
+
+  // A scenario page shows the graph from the start.
+  if ("graphOpen" in root.dataset) queueMicrotask(toggleGraph);
 
   // Cytoscape is large: loaded only when someone opens the graph, in order.
   function loadGraphScripts() {

@@ -300,7 +300,11 @@ def test_the_graph_draws_each_message_along_its_routed_queues(
 def test_a_delivery_names_its_consumer_and_the_consumption_panel_shows_it(
     signed_in_page: Page, live_dashboard, food_vhost, publisher
 ):
-    worker = pika.BlockingConnection(connection_parameters(vhost=food_vhost, purpose="test-worker"))
+    parameters = connection_parameters(vhost=food_vhost, purpose="test-worker")
+    # A client that does not name its connection: its consumer goes by its tag. (Named ones
+    # go by the name: tests/browser/test_demo_page.py.)
+    parameters.client_properties = {}
+    worker = pika.BlockingConnection(parameters)
     try:
         channel = worker.channel()
         channel.basic_qos(prefetch_count=2)
@@ -358,3 +362,27 @@ def test_keyboard_shortcuts_and_presenter_mode(signed_in_page: Page, live_dashbo
     assert font_size >= 20
     expect(page.get_by_test_id("connection-state")).to_be_visible()
     expect(page.locator('[data-counter="total"]')).to_be_visible()
+
+
+def test_a_user_who_may_switch_the_firehose_on_is_offered_it_as_one_button(
+    signed_in_page: Page, live_dashboard, scratch_vhost, watcher
+):
+    from django.contrib.auth.models import Permission
+
+    watcher.user_permissions.add(
+        Permission.objects.get(content_type__app_label="flows", codename="use_firehose")
+    )
+    page = signed_in_page
+    page.goto(f"{live_dashboard.url}/live/?{urlencode({'vhost': scratch_vhost})}")
+    expect(page.get_by_test_id("tap-mode")).to_have_text("bindings", timeout=15_000)
+    page.get_by_test_id("firehose-offer").click()
+    expect(page.get_by_test_id("tap-mode")).to_have_text("firehose", timeout=15_000)
+    assert "mode=firehose" in page.url
+    expect(page.get_by_test_id("firehose-offer")).to_have_count(0)
+
+
+def test_a_user_who_may_not_is_offered_nothing(signed_in_page: Page, live_dashboard, scratch_vhost):
+    page = signed_in_page
+    page.goto(f"{live_dashboard.url}/live/?{urlencode({'vhost': scratch_vhost})}")
+    expect(page.get_by_test_id("tap-mode")).to_have_text("bindings", timeout=15_000)
+    expect(page.get_by_test_id("firehose-offer")).to_be_hidden()

@@ -86,6 +86,29 @@ def test_consumers_carry_their_channels_deliveries():
     ]
 
 
+def test_consumers_are_labelled_by_their_connection_name():
+    consumers = parse_consumers(
+        [
+            {
+                "queue": {"name": "work"},
+                "consumer_tag": "ctag1.x",
+                "channel_details": {"name": "ch1", "connection_name": "c1"},
+            },
+            {
+                "queue": {"name": "work"},
+                "consumer_tag": "ctag2.y",
+                "channel_details": {"name": "ch2", "connection_name": "c2"},
+            },
+        ],
+        [],
+        [{"name": "c1", "user_provided_name": "belery worker 1"}, {"name": "c2"}],
+    )
+    assert [(c.consumer_tag, c.label) for c in consumers] == [
+        ("ctag1.x", "belery worker 1"),
+        ("ctag2.y", "ctag2.y"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("values", "top", "points"),
     [

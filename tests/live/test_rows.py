@@ -65,7 +65,13 @@ TOPOLOGY = build_topology(
             "consumer_tag": "worker-2",
             "channel_details": {"connection_name": "c1", "number": 2},
         },
+        {
+            "queue": {"name": "all"},
+            "consumer_tag": "ctag1.0732618046416430393d",
+            "channel_details": {"connection_name": "c3", "number": 1},
+        },
     ],
+    connections=[{"name": "c3", "user_provided_name": "belery worker 2"}],
 )
 
 
@@ -118,6 +124,14 @@ def test_firehose_routes_draw_exactly_the_routed_queues(routed_queues, hops):
     assert [(h["source"], h["destination"], h["destination_type"]) for h in route["hops"]] == hops
     assert route["exchange"] == "food"
     assert route["unroutable"] is (not hops)
+
+
+def test_a_deliver_row_names_the_consumer_by_its_connection_name():
+    row = build_row(delivered(queue="all", connection="c3", channel=1), topology=TOPOLOGY)
+    assert row.consumer == "belery worker 2"
+    # The graph still knows the consumer node by its tag.
+    assert row.consumer_tag == "ctag1.0732618046416430393d"
+    assert json.loads(row.route_json)["consumer_tag"] == "ctag1.0732618046416430393d"
 
 
 @pytest.mark.parametrize(

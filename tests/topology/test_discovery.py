@@ -193,3 +193,31 @@ def test_discovery_reads_every_page_of_a_long_list(roomy_vhost: str, management_
 
     read = [item.name for item in topology.exchanges if not item.is_builtin]
     assert sorted(read) == sorted(names)  # all of them, none twice
+
+
+def test_consumers_are_labelled_by_the_name_their_client_gave_the_connection(
+    scratch_vhost: str, channel
+):
+    from flows.broker.amqp import connection_parameters
+
+    channel.queue_declare("jobs")
+
+    def client(name: str | None) -> pika.BlockingConnection:
+        parameters = connection_parameters(vhost=scratch_vhost, purpose="test")
+        # The dashboard names its own connections; these clients name theirs, or not.
+        parameters.client_properties = {"connection_name": name} if name else {}
+        return pika.BlockingConnection(parameters)
+
+    with client("belery worker 2") as named, client(None) as unnamed:
+        named.channel().basic_consume("jobs", lambda *args: None, consumer_tag="ctag1.0732")
+        unnamed.channel().basic_consume("jobs", lambda *args: None, consumer_tag="anonymous")
+
+        def labels() -> dict[str, str]:
+            topology = load_topology(scratch_vhost)
+            found = {c.consumer_tag: c.label for c in topology.consumers_by_queue.get("jobs", ())}
+            # The broker lists a new connection a moment after its consumers: until then the
+            # consumer goes by its tag.
+            assert found == {"ctag1.0732": "belery worker 2", "anonymous": "anonymous"}
+            return found
+
+        eventually(labels, what="each consumer labelled by its connection's name, else its tag")

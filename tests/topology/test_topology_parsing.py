@@ -6,6 +6,7 @@ import pytest
 
 from flows.topology.parsing import (
     build_topology,
+    connection_labels,
     matching_policy,
     parse_binding,
     parse_bindings,
@@ -330,6 +331,61 @@ def test_a_consumer_on_a_closing_channel_still_parses():
     assert (consumer.queue, consumer.channel, consumer.prefetch_count) == ("work", "", None)
 
 
+@pytest.mark.parametrize(
+    ("connections", "labels"),
+    [
+        ([], {}),
+        # 3.x: the client's `connection_name` as `user_provided_name`.
+        ([{"name": "a -> b", "user_provided_name": "worker 2"}], {"a -> b": "worker 2"}),
+        # Only in the client properties (older brokers).
+        (
+            [{"name": "a -> b", "client_properties": {"connection_name": "mailer"}}],
+            {"a -> b": "mailer"},
+        ),
+        # The listed name wins over the property.
+        (
+            [
+                {
+                    "name": "a -> b",
+                    "user_provided_name": "listed",
+                    "client_properties": {"connection_name": "property"},
+                }
+            ],
+            {"a -> b": "listed"},
+        ),
+        # Clients that do not name their connection are left out.
+        ([{"name": "a -> b", "client_properties": {"product": "pika"}}], {}),
+        ([{"name": "a -> b", "user_provided_name": ""}], {}),
+        ([{"user_provided_name": "no connection name"}, "garbage", None], {}),
+    ],
+)
+def test_connection_labels_are_what_clients_named_their_connections(connections, labels):
+    assert connection_labels(connections) == labels
+
+
+@pytest.mark.parametrize(
+    ("connection", "labels", "label"),
+    [
+        ("a -> b", {"a -> b": "food lover 1"}, "food lover 1"),
+        ("a -> b", {"c -> d": "someone else"}, "ctag1.abc"),  # its connection is unnamed
+        ("a -> b", {}, "ctag1.abc"),
+        ("", {"": "never joined on an empty name"}, "ctag1.abc"),
+    ],
+)
+def test_a_consumer_is_labelled_by_its_connection_name_else_its_tag(connection, labels, label):
+    consumer = parse_consumer(
+        {
+            "queue": {"name": "work"},
+            "consumer_tag": "ctag1.abc",
+            "channel_details": {"connection_name": connection, "number": 1},
+        },
+        labels,
+    )
+    assert consumer.label == label
+    assert consumer.consumer_tag == "ctag1.abc"
+    assert consumer.connection_label == (label if label != "ctag1.abc" else "")
+
+
 # --- the whole ---------------------------------------------------------------------------------
 
 
@@ -354,6 +410,21 @@ def test_build_topology_indexes_by_name_and_source():
     assert [c.consumer_tag for c in topology.consumers_by_queue["q"]] == ["c1"]
     assert topology.exchange("a").policy == "p"
     assert topology.policies_readable is True
+
+
+def test_build_topology_names_consumers_from_the_connections_list():
+    topology = build_topology(
+        "v",
+        exchanges=[],
+        queues=[{"name": "q"}],
+        bindings=[],
+        consumers=[
+            {"queue": "q", "consumer_tag": "t1", "channel_details": {"connection_name": "c1"}},
+            {"queue": "q", "consumer_tag": "t2", "channel_details": {"connection_name": "c2"}},
+        ],
+        connections=[{"name": "c1", "user_provided_name": "belery worker 1"}, {"name": "c2"}],
+    )
+    assert [c.label for c in topology.consumers_by_queue["q"]] == ["belery worker 1", "t2"]
 
 
 def test_unreadable_policies_are_flagged():

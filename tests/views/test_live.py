@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import uuid
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pika
 import pytest
@@ -14,6 +13,7 @@ from django.urls import reverse
 
 from flows.broker.amqp import connection_parameters
 from flows.tap.events import TapEvent
+from tests.support.live_page import ws_query
 from tests.support.tap_events import published
 from tests.support.waiting import eventually
 
@@ -24,13 +24,6 @@ def client_in(db, django_user_model) -> Client:
     client = Client()
     client.force_login(user)
     return client
-
-
-def ws_query(html: str) -> dict[str, list[str]]:
-    start = html.index('ws-connect="') + len('ws-connect="')
-    path = html[start : html.index('"', start)].replace("&amp;", "&")
-    assert urlsplit(path).path == "/ws/live/"
-    return parse_qs(urlsplit(path).query)
 
 
 @pytest.mark.parametrize("url", ["/live/", "/live/consumption", "/live/details"])
@@ -178,3 +171,20 @@ def test_the_tap_mode_travels_in_the_url(client_in, mode, status, in_ws):
         assert 'id="filter-error-mode" class="field-error" role="alert">must be auto' in html
     else:
         assert ws_query(html).get("mode") == in_ws
+
+
+def test_the_firehose_is_offered_to_a_user_who_may_switch_it_on(client_in, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    assert "data-firehose-offer" not in client_in.get("/live/", {"vhost": "v"}).content.decode()
+    user = django_user_model.objects.get(username="bob")
+    user.user_permissions.add(
+        Permission.objects.get(content_type__app_label="flows", codename="use_firehose")
+    )
+    assert "data-firehose-offer" in client_in.get("/live/", {"vhost": "v"}).content.decode()
+
+
+def test_the_firehose_is_offered_where_an_administrator_configured_it(client_in, settings):
+    settings.FLOWS_FIREHOSE_VHOSTS = ["traced"]
+    assert "data-firehose-offer" in client_in.get("/live/", {"vhost": "traced"}).content.decode()
+    assert "data-firehose-offer" not in client_in.get("/live/", {"vhost": "v"}).content.decode()

@@ -141,9 +141,11 @@ def test_a_consumer_shows_its_prefetch_and_ack_mode_and_its_queue_lists_it(
         connection.process_data_events(time_limit=0.1)
 
         def the_consumer() -> Consumer | None:
-            # The management API may list a new consumer before it knows its channel.
+            # The management API may list a new consumer before it knows its channel, or
+            # before it lists its connection (which names it).
             consumers = load_topology(scratch_vhost).consumers
-            return consumers[0] if consumers and consumers[0].channel else None
+            listed = consumers and consumers[0].channel and consumers[0].connection_label
+            return consumers[0] if listed else None
 
         consumer = eventually(the_consumer, what="the consumer listed with its channel")
 
@@ -157,9 +159,12 @@ def test_a_consumer_shows_its_prefetch_and_ack_mode_and_its_queue_lists_it(
         assert attribute(markup, "data-channel") == consumer.channel
 
         _, queue_markup = details(api, scratch_vhost, "queue", "work")
-        assert f"Consumers (1) worker-1 prefetch 7 · manual ack · {consumer.channel}" in (
-            text_of(queue_markup)
-        )
+        # Listed by the name the dashboard gave its connection; the tag on hovering.
+        assert (
+            f"Consumers (1) flows-dashboard: panel test prefetch 7 · manual ack · "
+            f"{consumer.channel}"
+        ) in text_of(queue_markup)
+        assert '<code title="worker-1">flows-dashboard: panel test</code>' in queue_markup
     finally:
         connection.close()
 
