@@ -14,6 +14,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
+
 from flows.broker.errors import BrokerError
 from flows.demo.loading import LoadRefused, LoadResult, UnloadResult, find_load, load, unload
 from flows.demo.run import JOIN_TIMEOUT_S, DemoRun, RunReport
@@ -25,6 +28,9 @@ from flows.demo.scenario import (
 )
 from flows.models import DemoLoad
 from flows.publishing.policy import permission_refusal
+
+# Whoever a request has: permissions decide, not the kind of user.
+AnyUser = AbstractBaseUser | AnonymousUser
 
 
 class DemoRefused(Exception):
@@ -121,7 +127,7 @@ def scenario_entries() -> list[ScenarioEntry]:
 # --- changing ---------------------------------------------------------------------------------
 
 
-def refusal(user) -> str | None:
+def refusal(user: AnyUser) -> str | None:
     """Why `user` may not load, unload or run scenarios, or None when they may."""
     if permission_refusal(user) is None:
         return None
@@ -131,13 +137,13 @@ def refusal(user) -> str | None:
     )
 
 
-def _require_permission(user) -> None:
+def _require_permission(user: AnyUser) -> None:
     reason = refusal(user)
     if reason:
         raise DemoRefused(reason, forbidden=True)
 
 
-def load_for(user, scenario: Scenario, *, vhost: str | None = None) -> LoadResult:
+def load_for(user: AnyUser, scenario: Scenario, *, vhost: str | None = None) -> LoadResult:
     _require_permission(user)
     try:
         return load(scenario, vhost=vhost)
@@ -147,7 +153,7 @@ def load_for(user, scenario: Scenario, *, vhost: str | None = None) -> LoadResul
         raise DemoRefused(f"The broker refused the load: {exc}") from exc
 
 
-def unload_for(user, scenario: Scenario, *, vhost: str) -> UnloadResult:
+def unload_for(user: AnyUser, scenario: Scenario, *, vhost: str) -> UnloadResult:
     """Stop the scenario's run there, then remove what its load created."""
     _require_permission(user)
     demo_runs().stop_run(scenario.name, vhost)
@@ -160,7 +166,7 @@ def unload_for(user, scenario: Scenario, *, vhost: str) -> UnloadResult:
     return result
 
 
-def running_for(user, scenario: Scenario, *, vhost: str) -> DemoRun:
+def running_for(user: AnyUser, scenario: Scenario, *, vhost: str) -> DemoRun:
     """The scenario's run there, for changing it; refused unless loaded and running."""
     _require_permission(user)
     run = demo_runs().get(scenario.name, vhost)
@@ -169,20 +175,26 @@ def running_for(user, scenario: Scenario, *, vhost: str) -> DemoRun:
     return run
 
 
-def start_for(user, scenario: Scenario, *, vhost: str) -> DemoRun:
+def start_for(user: AnyUser, scenario: Scenario, *, vhost: str) -> DemoRun:
     _require_permission(user)
     if loaded_record(scenario, vhost) is None:
         raise DemoRefused(f"Load {scenario.name!r} into vhost {vhost!r} before starting it.")
     return demo_runs().start(scenario, vhost)
 
 
-def stop_for(user, scenario: Scenario, *, vhost: str) -> RunReport | None:
+def stop_for(user: AnyUser, scenario: Scenario, *, vhost: str) -> RunReport | None:
     _require_permission(user)
     return demo_runs().stop_run(scenario.name, vhost)
 
 
 def change_publisher(
-    user, scenario: Scenario, *, vhost: str, name: str, action: str, rate: float | None
+    user: AnyUser,
+    scenario: Scenario,
+    *,
+    vhost: str,
+    name: str,
+    action: str,
+    rate: float | None,
 ) -> None:
     """`action`: `start`, `stop`, or `set` (the rate, messages per second)."""
     run = running_for(user, scenario, vhost=vhost)
@@ -199,7 +211,7 @@ def change_publisher(
 
 
 def change_workers(
-    user,
+    user: AnyUser,
     scenario: Scenario,
     *,
     vhost: str,
