@@ -12,6 +12,8 @@ here does blocking I/O (database, management API, AMQP): call it from a sync vie
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -188,17 +190,11 @@ def stop_for(user: AnyUser, scenario: Scenario, *, vhost: str) -> RunReport | No
 
 
 def change_publisher(
-    user: AnyUser,
-    scenario: Scenario,
-    *,
-    vhost: str,
-    name: str,
-    action: str,
-    rate: float | None,
+    user: AnyUser, scenario: Scenario, *, vhost: str, name: str, action: str, rate: float | None
 ) -> None:
     """`action`: `start`, `stop`, or `set` (the rate, messages per second)."""
     run = running_for(user, scenario, vhost=vhost)
-    try:
+    with _refused_when_wrong():
         scenario.publisher(name)
         if rate is not None:
             run.set_rate(name, rate)
@@ -206,8 +202,6 @@ def change_publisher(
             run.start_publisher(name)
         elif action == "stop":
             run.stop_publisher(name)
-    except (LookupError, ValueError) as exc:
-        raise DemoRefused(_reason(exc)) from exc
 
 
 def change_workers(
@@ -221,7 +215,7 @@ def change_workers(
     failure_rate: float | None = None,
 ) -> None:
     run = running_for(user, scenario, vhost=vhost)
-    try:
+    with _refused_when_wrong():
         scenario.worker(name)
         if prefetch is not None:
             run.set_prefetch(name, prefetch)
@@ -229,10 +223,13 @@ def change_workers(
             run.set_failure_rate(name, failure_rate)
         if count is not None:
             run.set_worker_count(name, count)
+
+
+@contextmanager
+def _refused_when_wrong() -> Iterator[None]:
+    """A name the scenario lacks, or a value out of range, as a refusal the page shows."""
+    try:
+        yield
     except (LookupError, ValueError) as exc:
-        raise DemoRefused(_reason(exc)) from exc
-
-
-def _reason(exc: Exception) -> str:
-    # A KeyError's str() is its message in quotes.
-    return str(exc.args[0]) if exc.args else str(exc)
+        # A KeyError's str() is its message in quotes.
+        raise DemoRefused(str(exc.args[0]) if exc.args else str(exc)) from exc
