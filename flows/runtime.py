@@ -85,7 +85,8 @@ class Runtime:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        # Reentrant: a member's factory may itself ask for another member (made under the lock).
+        self._lock = threading.RLock()
         self._started = False
         self._members: dict[str, object] = {}  # attribute name -> member, as made so far
         self._tap_manager: TapManager | None = None
