@@ -274,7 +274,7 @@
   function toggleGraph() {
     const button = root.querySelector('[data-action="graph"]');
     graphPanel.hidden = !graphPanel.hidden;
-    button.setAttribute("aria-pressed", String(!graphPanel.hidden));
+    button?.setAttribute("aria-pressed", String(!graphPanel.hidden)); // none on the audience page
     if (graphPanel.hidden || state.graph || state.graphLoading) return;
     if (!root.dataset.graphApiUrl) {
       graphMode.textContent = "The topology graph is not available on this server.";
