@@ -38,9 +38,19 @@ LABELS = {
 }
 _JSON_TYPES = frozenset({"application/json", "text/json", "application/x-json"})
 # Bodies whose content type says nothing of their format: their first bytes may.
-_UNSPECIFIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
-# How much JSON text a decoded body is shown as (more than the tap's largest preview).
-MAX_SHOWN_JSON_CHARS = 4 * MAX_TEXT_CHARS
+UNSPECIFIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
+# How much text a decoded body is shown as (more than the tap's largest preview).
+MAX_SHOWN_CHARS = 4 * MAX_TEXT_CHARS
+
+
+# Content types a decoder reads whatever the body holds (JSON only for a task).
+DECODED_TYPES = (
+    pickle_reader.CONTENT_TYPES
+    | binary_formats.MSGPACK_CONTENT_TYPES
+    | binary_formats.CBOR_CONTENT_TYPES
+    | binary_formats.YAML_CONTENT_TYPES
+    | protobuf_wire.CONTENT_TYPES
+)
 
 
 def media_type(content_type: str | None) -> str:
@@ -80,7 +90,7 @@ def _decode(
     notes: list[str] = []
     decompressed = ""
     compression = compression_of(content_encoding, headers.get("compression"))
-    if compression is None and ctype in _UNSPECIFIC_TYPES and data.startswith(GZIP_MAGIC):
+    if compression is None and ctype in UNSPECIFIC_TYPES and data.startswith(GZIP_MAGIC):
         compression = "gzip"
         notes.append("gzip, recognised by its first bytes")
     if compression is not None:
@@ -118,7 +128,7 @@ def _choose(ctype: str, data: bytes, headers: Mapping[str, Any], *, compressed: 
         return "protobuf"
     if ctype in _JSON_TYPES or ctype.endswith("+json"):
         return "json"
-    if ctype in _UNSPECIFIC_TYPES:
+    if ctype in UNSPECIFIC_TYPES:
         if pickle_reader.looks_like_pickle(data):
             return "pickle"
         if data.lstrip()[:1] in (b"{", b"["):
@@ -130,11 +140,12 @@ def _choose(ctype: str, data: bytes, headers: Mapping[str, Any], *, compressed: 
 # --- the readers: (data, headers, compressed) -> Decoded | None -------------------------------
 
 
-def _json_text(value: Any) -> tuple[str, bool]:
-    text = json.dumps(value, indent=2, ensure_ascii=False)
-    if len(text) > MAX_SHOWN_JSON_CHARS:
-        return text[:MAX_SHOWN_JSON_CHARS] + "…", False
-    return text, True
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_SHOWN_CHARS else text[:MAX_SHOWN_CHARS] + "…"
+
+
+def _json_text(value: Any) -> Callable[[], str]:
+    return lambda: _cut(json.dumps(value, indent=2, ensure_ascii=False))
 
 
 def _show_json(value: Any) -> str:
@@ -163,13 +174,12 @@ def _structured(
         return failed(decoder, LABELS[decoder], _reason(exc), celery=task)
     task = celery_task(headers, value, body_read=True, show=show)
     shown = plain(value)
-    text, is_json = _json_text(shown)
     return Decoded(
         decoder=decoder,
         label=_label(decoder, task),
         value=shown,
-        text=text,
-        text_is_json=is_json,
+        render=_json_text(shown),
+        text_is_json=True,
         celery=task,
         notes=notes,
     )
@@ -195,9 +205,8 @@ def _read_json(data: bytes, headers: Mapping[str, Any], compressed: bool) -> Dec
 
 
 def _read_text(data: bytes, headers: Mapping[str, Any], compressed: bool) -> Decoded:
-    text = data.decode("utf-8", errors="replace")
-    shown = text if len(text) <= MAX_SHOWN_JSON_CHARS else text[:MAX_SHOWN_JSON_CHARS] + "…"
-    return Decoded(decoder="text", label="text", value=shown, text=shown)
+    shown = _cut(data.decode("utf-8", errors="replace"))
+    return Decoded(decoder="text", label="text", value=shown, render=lambda: shown)
 
 
 def _read_msgpack(data: bytes, headers: Mapping[str, Any], compressed: bool) -> Decoded:
@@ -216,12 +225,12 @@ def _read_yaml(data: bytes, headers: Mapping[str, Any], compressed: bool) -> Dec
     yaml = binary_formats.yaml_module()
     if yaml is None:
         task = celery_task(headers, None, body_read=False, show=_show_json)
-        text = data.decode("utf-8", errors="replace")
+        text = _cut(data.decode("utf-8", errors="replace"))
         return Decoded(
             decoder="text",
             label=_label("yaml", task) if task else "YAML, shown as text",
             value=text,
-            text=text,
+            render=lambda: text,
             celery=task,
             notes=("PyYAML is not installed here, so YAML is shown as text",),
         )
@@ -246,7 +255,7 @@ def _read_pickle(data: bytes, headers: Mapping[str, Any], compressed: bool) -> D
         decoder="pickle",
         label=_label("pickle", task),
         value=plain(reading.value),
-        text=literal_text(reading.value),
+        render=lambda: literal_text(reading.value),
         disassembly=disassembly,
         celery=task,
         notes=tuple(notes),
@@ -258,14 +267,11 @@ def _read_protobuf(data: bytes, headers: Mapping[str, Any], compressed: bool) ->
         fields = protobuf_wire.read_wire_format(data, budget=Budget())
     except (protobuf_wire.WireError, LimitReached) as exc:
         return failed("protobuf", LABELS["protobuf"], str(exc))
-    text = protobuf_wire.as_text(fields)
-    if len(text) > MAX_SHOWN_JSON_CHARS:
-        text = text[:MAX_SHOWN_JSON_CHARS] + "…"
     return Decoded(
         decoder="protobuf",
         label=LABELS["protobuf"],
         value=protobuf_wire.as_plain(fields),
-        text=text,
+        render=lambda: _cut(protobuf_wire.as_text(fields)),
         notes=("without its schema: field numbers and wire types only",),
     )
 

@@ -45,12 +45,12 @@ class _BoundedText(io.StringIO):
 
     def __init__(self, limit: int) -> None:
         super().__init__()
-        self.limit = limit
+        self.left = limit
 
     def write(self, text: str) -> int:
-        room = self.limit - self.tell()
-        if len(text) > room:
-            super().write(text[: max(room, 0)])
+        self.left -= len(text)
+        if self.left < 0:
+            super().write(text[: len(text) + self.left])
             raise _Full
         return super().write(text)
 

@@ -6,7 +6,9 @@ Both are plain, frozen data: the live page's details render them, and `as_json` 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 
@@ -85,7 +87,9 @@ class Decoded:
     decoder: str  # json, text, pickle, msgpack, cbor, yaml, protobuf; or the compression
     label: str  # what a person reads as the title: "Celery task (protocol 2, pickle)"
     value: Any = None  # the decoded body as JSON data
-    text: str = ""  # the decoded body as a person reads it
+    # Writes the decoded body for a person (`text`): only the page needs it, so only the page
+    # pays for it (JSON with indentation has no fast encoder).
+    render: Callable[[], str] | None = field(default=None, compare=False, repr=False)
     text_is_json: bool = False  # `text` is JSON (the page colours it)
     error: str = ""
     decompressed: str = ""  # how it was decompressed, when it was
@@ -96,6 +100,11 @@ class Decoded:
     @property
     def ok(self) -> bool:
         return not self.error
+
+    @cached_property
+    def text(self) -> str:
+        """The decoded body as a person reads it (pretty JSON, Python literals, fields)."""
+        return self.render() if self.render is not None else ""
 
     def as_json(self) -> dict[str, Any]:
         result: dict[str, Any] = {
