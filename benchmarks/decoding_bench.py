@@ -42,7 +42,7 @@ def event(body: bytes, headers: dict | None = None, **properties: str) -> TapEve
 
 CASES = {
     "plain JSON, 15 B": event(b'{"order": 4711}', content_type="application/json"),
-    "plain JSON, 62 KiB": event(json.dumps(ROWS).encode()[:63_000]),
+    "text (cut JSON), 62 KiB": event(json.dumps(ROWS).encode()[:63_000]),
     "Celery task, JSON": event(
         json.dumps([[2, 3], {}, {}]).encode(), TASK, content_type="application/json"
     ),
