@@ -161,7 +161,6 @@ def test_yaml_without_pyyaml_is_shown_as_text(monkeypatch):
 
 
 def test_yaml_with_pyyaml_is_read_safely():
-    pytest.importorskip("yaml")
     decoded = decode_message(b"a: [1, 2]\n", content_type="application/x-yaml")
     assert decoded is not None and decoded.value == {"a": [1, 2]}
     refused = decode_message(b"!!python/object/apply:os.system ['echo']", content_type="text/yaml")
