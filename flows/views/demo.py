@@ -17,12 +17,15 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from flows import access
+from flows.access import Action
 from flows.demo import service
 from flows.demo.run import DemoRun, RunReport
 from flows.demo.scenario import Scenario, ScenarioInvalid, UnknownScenario, load_scenario
 from flows.tap.filters import EventFilter
 from flows.tap.firehose import user_may_choose_firehose
 from flows.tap.modes import DEFAULT_TAP_MODE, TapMode
+from flows.views.access import page_vhost, requires
 from flows.views.live import live_view_context
 
 
@@ -34,31 +37,40 @@ def _scenario(name: str) -> Scenario:
 
 
 def _vhost(request: HttpRequest, scenario: Scenario) -> str:
-    return request.POST.get("vhost") or request.GET.get("vhost") or scenario.default_vhost()
+    """The vhost asked for, or the scenario's own; refused outside the user's vhosts."""
+    vhost = request.POST.get("vhost") or request.GET.get("vhost") or scenario.default_vhost()
+    return page_vhost(request, vhost)
 
 
 # --- the list -----------------------------------------------------------------------------------
 
 
 @require_GET
+@requires(Action.VIEW)
 def demo_list(request: HttpRequest) -> HttpResponse:
     return render(request, "flows/demo/list.html", _list_context(request))
 
 
 def _list_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
     return {
-        "entries": service.scenario_entries(),
-        "refusal": service.refusal(request.user),
+        "entries": [
+            entry
+            for entry in service.scenario_entries()
+            if access.vhost_allowed(request.user, entry.vhost)
+        ],
+        "refusal": service.load_refusal(request.user),
         **extra,
     }
 
 
 @require_POST
+@requires(Action.MANAGE_DEMO)
 def demo_load(request: HttpRequest, name: str) -> HttpResponse:
     return _load_or_unload(request, name, service.load_for)
 
 
 @require_POST
+@requires(Action.MANAGE_DEMO)
 def demo_unload(request: HttpRequest, name: str) -> HttpResponse:
     return _load_or_unload(request, name, service.unload_for)
 
@@ -98,6 +110,7 @@ def _status(exc: service.DemoRefused) -> int:
 
 
 @require_GET
+@requires(Action.VIEW)
 def demo_page(request: HttpRequest, name: str) -> HttpResponse:
     scenario = _scenario(name)
     vhost = _vhost(request, scenario)
@@ -111,6 +124,7 @@ def demo_page(request: HttpRequest, name: str) -> HttpResponse:
         "firehose": mode == "firehose",
         "graph_open": True,
         "live_title": scenario.title,
+        "load_refusal": service.load_refusal(request.user, vhost),
         **_controls_context(request, scenario, vhost),
     }
     if loaded:
@@ -136,7 +150,7 @@ def _controls_context(
         "run_errors": report.errors if report else {},
         "publishers": _publishers(scenario, run, report),
         "workers": _workers(scenario, run),
-        "refusal": service.refusal(request.user),
+        "refusal": service.run_refusal(request.user, vhost),
         **extra,
     }
 
@@ -186,6 +200,7 @@ def _controls(
 
 
 @require_GET
+@requires(Action.VIEW)
 def demo_controls(request: HttpRequest, name: str) -> HttpResponse:
     """The controls; with `counts=1` only their counters, polled while the scenario runs."""
     scenario = _scenario(name)
@@ -197,6 +212,7 @@ def demo_controls(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @require_POST
+@requires(Action.RUN_DEMO)
 def demo_run(request: HttpRequest, name: str) -> HttpResponse:
     """`action=start` starts the scenario's workers, then its publishers; `stop` stops all."""
     scenario = _scenario(name)
@@ -209,6 +225,7 @@ def demo_run(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @require_POST
+@requires(Action.RUN_DEMO)
 def demo_publisher(request: HttpRequest, name: str) -> HttpResponse:
     """One publisher: `action` start, stop or set, and its `rate` (messages per second)."""
     return _change_settings(
@@ -227,6 +244,7 @@ def demo_publisher(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @require_POST
+@requires(Action.RUN_DEMO)
 def demo_workers(request: HttpRequest, name: str) -> HttpResponse:
     """One worker group: its `count`, `prefetch` and `failure_rate` (0 to 1)."""
     return _change_settings(

@@ -4,6 +4,8 @@ One rule for every connection:
 
 - an anonymous visitor is accepted only to be told to sign in, then closed with 4401 (see
   `close_codes`: refusing the handshake would look like a network fault to the page);
+- a user `flows.access` does not let view the vhost (no role, or a vhost outside their
+  limits) with a frame saying why, then 4403;
 - a query that cannot be used is answered with a frame naming the parameter, then 4400;
 - a tap the user may not have (the firehose) with a frame saying why, then 4403;
 - otherwise the vhost's tap is joined *before* accepting, so once the socket is open every
@@ -19,9 +21,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from flows import access
+from flows.access import Action
 from flows.tap.filters import FilterError
 from flows.tap.groups import TapBatchMessage, TapStatusMessage
 from flows.tap.viewer import (
@@ -85,6 +90,10 @@ class TapViewerConsumer(AsyncWebsocketConsumer):
             await self.refuse(Refusal(CLOSE_BAD_REQUEST, exc.message, exc.field))
             return
         self.vhost = query.vhost
+        refusal = await database_sync_to_async(access.refusal)(user, Action.VIEW, self.vhost)
+        if refusal is not None:
+            await self.refuse(Refusal(CLOSE_FORBIDDEN, refusal.message, "vhost"))
+            return
         self.stream = ViewerStream(query.event_filter, max_events_per_second=query.max_rate)
         try:
             self.ticket = await join_tap(self, self.vhost, user, mode=query.mode)
