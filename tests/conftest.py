@@ -14,7 +14,7 @@ from django.conf import settings
 
 from flows.broker.management_api import ManagementClient
 from flows.runtime import Runtime, runtime
-from tests.support.accounts import TEST_PASSWORD, dashboard_users
+from tests.support.accounts import TEST_PASSWORD, dashboard_users, make_user
 from tests.support.broker_admin import create_vhost_for
 from tests.support.live_server import LiveDashboard, database_url_for
 from tests.support.publishing import DemoTopology, declare_demo_topology
@@ -121,10 +121,8 @@ def start_dashboard(
 
 @pytest.fixture
 def user(transactional_db: None):
-    """A signed-up user, committed so the live server sees it."""
-    from django.contrib.auth import get_user_model
-
-    return get_user_model().objects.create_user(username="alice", password=TEST_PASSWORD)
+    """A signed-up user in the viewer role, committed so the live server sees it."""
+    return make_user("alice", password=TEST_PASSWORD)
 
 
 # --- what several suites share -----------------------------------------------------------------
