@@ -9,7 +9,7 @@ import json
 from urllib.parse import quote
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
@@ -228,3 +228,18 @@ def test_the_audit_link_shows_for_admins_only(admin):
     other = Client()
     other.force_login(make_user("pub", role="publisher"))
     assert 'href="/audit/"' not in other.get("/").content.decode()
+
+
+def test_the_demo_command_records_its_changes_and_refuses_when_read_only(
+    db, scratch_vhost, settings
+):
+    out = io.StringIO()
+    call_command("demo", "load", "topics", "--vhost", scratch_vhost, stdout=out)
+    call_command("demo", "unload", "topics", "--vhost", scratch_vhost, stdout=out)
+    assert list(AuditEntry.objects.order_by("id").values_list("username", "action")) == [
+        ("manage.py demo", audit.DEMO_LOAD),
+        ("manage.py demo", audit.DEMO_UNLOAD),
+    ]
+    settings.FLOWS_READ_ONLY = True
+    with pytest.raises(CommandError, match="read-only"):
+        call_command("demo", "load", "topics", "--vhost", scratch_vhost, stdout=out)
