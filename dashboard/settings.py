@@ -55,6 +55,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A page refused by flows.access (a vhost outside the user's limits): the refusal page.
+    "flows.views.access.AccessDeniedMiddleware",
 ]
 
 ROOT_URLCONF = "dashboard.urls"
@@ -71,6 +73,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "flows.context_processors.vhost_selection",
+                "flows.context_processors.access_context",
             ],
         },
     },
@@ -181,3 +184,11 @@ FLOWS_TOPOLOGY_MAX_AGE_S = float(os.environ.get("FLOWS_TOPOLOGY_MAX_AGE_S", "2")
 FLOWS_TOPOLOGY_SLOW_READ_S = float(os.environ.get("FLOWS_TOPOLOGY_SLOW_READ_S", "1"))
 # ...but never from a read older than this (seconds).
 FLOWS_TOPOLOGY_MAX_STALE_S = float(os.environ.get("FLOWS_TOPOLOGY_MAX_STALE_S", "60"))
+
+# --- access and audit (flows/access.py, flows/audit.py) ---------------------------------------
+# No write to any broker (publish, repeat, tracing, demo load/unload/runs, moves) for anyone.
+FLOWS_READ_ONLY = env.parse_bool(os.environ.get("FLOWS_READ_ONLY"), default=False)
+# Days the audit log keeps an entry (pruned on every write and by `manage.py prune_audit`).
+FLOWS_AUDIT_RETENTION_DAYS = env.parse_positive_int(
+    os.environ.get("FLOWS_AUDIT_RETENTION_DAYS"), default=90
+)

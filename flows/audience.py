@@ -31,13 +31,13 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser, User
 from django.utils import timezone
 
+from flows import access, audit
+from flows.access import Action
 from flows.demo.loading import find_load
 from flows.models import AudienceLink
 
 # Whoever a request has; only an account (the project keeps Django's `User`) may make links.
 AnyUser = AbstractBaseUser | AnonymousUser
-
-PERMISSION = "flows.create_audience_links"
 
 
 class Lifetime(NamedTuple):
@@ -97,13 +97,12 @@ def audience_group(link_id: int) -> str:
 
 
 def refusal(user: AnyUser) -> str | None:
-    """Why `user` may not make or revoke audience links, or None when they may."""
-    if isinstance(user, User) and user.has_perm(PERMISSION):  # superusers have it
-        return None
-    return (
-        "Your account may not share this demo: audience links take the “Can create audience "
-        "links” permission (flows.create_audience_links), which an administrator has."
-    )
+    """Why `user` may not make or revoke audience links (or keep one working), or None.
+
+    The admin role's `create_audience_links` (`flows.access`); superusers have it.
+    """
+    refused = access.refusal(user, Action.CREATE_AUDIENCE_LINKS)
+    return refused.message if refused is not None else None
 
 
 def find_link(token: str) -> AudienceLink | None:
@@ -172,7 +171,13 @@ def create_link(
         created_by=user,
         expires_at=timezone.now() + LIFETIMES[lifetime].duration,
     )
-    # AUDIT: the one place an audience link is created (record `user`, `link`).
+    audit.record(
+        user,
+        audit.AUDIENCE_LINK,
+        vhost=link.vhost,
+        target=link.scenario,
+        details={"link": link.pk, "lifetime": lifetime, "expires_at": link.expires_at.isoformat()},
+    )
     return CreatedLink(link=link, token=token)
 
 
@@ -187,7 +192,13 @@ def revoke_link(user: AnyUser, *, link_id: int, scenario: str, vhost: str) -> Au
     if link.revoked_at is None:
         link.revoked_at = timezone.now()
         link.save(update_fields=["revoked_at"])
-        # AUDIT: the one place an audience link is revoked (record `user`, `link`).
+        audit.record(
+            user,
+            audit.AUDIENCE_LINK_REVOKE,
+            vhost=link.vhost,
+            target=link.scenario,
+            details={"link": link.pk},
+        )
     # Sockets check the link when they connect; these are the ones already open.
     layer = get_channel_layer()
     if layer is not None:

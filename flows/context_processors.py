@@ -1,15 +1,29 @@
 from django.http import HttpRequest
 
+from flows import access
+from flows.access import Action
 from flows.broker_status import vhost_names
 from flows.vhosts import selected_vhost
 
 
 def vhost_selection(request: HttpRequest) -> dict[str, object]:
-    """The selected vhost and the choices, for the selector every page's header shows."""
-    if not getattr(request, "user", None) or not request.user.is_authenticated:
+    """The selected vhost and the choices (those the user may see), for every page's header."""
+    user = getattr(request, "user", None)
+    if not user or not user.is_authenticated or not access.can(user, Action.VIEW):
         return {}
     vhost = selected_vhost(request)
-    names = vhost_names()
-    if vhost not in names:
+    names = access.allowed_vhosts(user, vhost_names())
+    if vhost not in names and access.vhost_allowed(user, vhost):
         names = [vhost, *names]
     return {"vhost": vhost, "vhost_choices": names}
+
+
+def access_context(request: HttpRequest) -> dict[str, object]:
+    """What the header says: read-only mode, and which links this user gets."""
+    user = getattr(request, "user", None)
+    return {
+        "read_only": access.read_only(),
+        "read_only_reason": access.READ_ONLY,
+        "can_view": access.can(user, Action.VIEW),
+        "can_view_audit": access.can(user, Action.VIEW_AUDIT),
+    }

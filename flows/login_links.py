@@ -1,7 +1,8 @@
 """One-time sign-in links for the local demo path (like Jupyter's token URL).
 
 On a first start there is no user and no default password: `manage.py serve` creates a
-passwordless superuser and prints a link that signs in once. A link is a random token;
+passwordless user in the `admin` role (`flows.access`) and prints a link that signs in once;
+`manage.py adduser` prints one for a new user it gives no password. A link is a random token;
 only its SHA-256 is stored, it expires, and redeeming it marks it used atomically.
 """
 
@@ -16,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from flows import access
 from flows.models import LoginLink
 
 if TYPE_CHECKING:
@@ -37,14 +39,14 @@ def needs_login_link() -> bool:
 
 
 def demo_user() -> User:
-    """The passwordless superuser that login links sign in, created on first use."""
+    """The passwordless admin that first-start login links sign in, created on first use."""
     user_model = get_user_model()
-    user, created = user_model.objects.get_or_create(
-        username=DEMO_USERNAME, defaults={"is_staff": True, "is_superuser": True}
-    )
+    user, created = user_model.objects.get_or_create(username=DEMO_USERNAME)
     if created:
         user.set_unusable_password()
         user.save(update_fields=["password"])
+    if access.role_of(user) != access.ADMIN:
+        access.set_role(user, access.ADMIN)
     return user
 
 

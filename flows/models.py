@@ -110,6 +110,74 @@ class DemoLoad(models.Model):
         return f"demo {self.scenario!r} in vhost {self.vhost!r}"
 
 
+# --- access (flows/access.py) -------------------------------------------------------------------
+
+
+class VhostLimit(models.Model):
+    """The vhosts a user, or every member of a group, may see and change: shell-style patterns.
+
+    A user with no limit (of their own or of a group) has every vhost; with some, only the
+    vhosts one of their patterns matches. The model also carries the dashboard's own
+    permissions (`flows.access.PERMISSIONS` names each and the roles holding it).
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE
+    )
+    group = models.ForeignKey("auth.Group", null=True, blank=True, on_delete=models.CASCADE)
+    patterns = models.JSONField(default=list, help_text='shell-style vhost patterns: ["demo-*"]')
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(user__isnull=False, group__isnull=True)
+                | models.Q(user__isnull=True, group__isnull=False),
+                name="vhost_limit_user_or_group",
+            )
+        ]
+        permissions = [
+            ("view_dashboard", "Can view the dashboard"),
+            ("run_demo", "Can run demo scenarios' publishers and workers"),
+            ("manage_demo", "Can load and unload demo scenarios"),
+            ("move_messages", "Can move dead-lettered messages"),
+            ("create_audience_links", "Can create audience links"),
+            ("view_audit", "Can read the audit log"),
+        ]
+
+    def __str__(self) -> str:
+        who = f"user {self.user}" if self.user_id else f"group {self.group}"
+        return f"{who}: vhosts {', '.join(self.patterns)}"
+
+
+# --- the audit log (flows/audit.py) -------------------------------------------------------------
+
+
+class AuditEntry(models.Model):
+    """One write the dashboard made (or tried to make) to a broker, or a change of a role.
+
+    `username` is kept as it was, so an entry still says who after the account is gone;
+    `details` never holds a secret (a message's size and id, never its body or headers).
+    """
+
+    at = models.DateTimeField(db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    username = models.CharField(max_length=150, blank=True, db_index=True)
+    action = models.CharField(max_length=40, db_index=True)
+    vhost = models.CharField(max_length=255, blank=True, db_index=True)
+    target = models.CharField(max_length=500, blank=True)
+    details = models.JSONField(default=dict)
+    ok = models.BooleanField(default=True)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username or '-'} {self.action} {self.target}"
+
+
 # --- audience links -----------------------------------------------------------------------------
 
 
@@ -117,8 +185,8 @@ class AudienceLink(models.Model):
     """A read-only, expiring, revocable URL that shows a demo vhost's live view to anyone.
 
     Made by an administrator on a scenario page for the people in the room (`flows.audience`).
-    Only a hash of the token is stored: the URL is shown once, when it is made. The model also
-    carries the permission to make one: `flows.create_audience_links`.
+    Only a hash of the token is stored: the URL is shown once, when it is made. Making one
+    takes `flows.create_audience_links` (held by the admin role: `flows.access`).
     """
 
     token_sha256 = models.CharField(max_length=64, unique=True)
@@ -134,7 +202,6 @@ class AudienceLink(models.Model):
     class Meta:
         ordering = ["expires_at", "id"]
         indexes = [models.Index(fields=["vhost", "scenario"], name="audience_link_vhost_scenario")]
-        permissions = [("create_audience_links", "Can create audience links")]
 
     def __str__(self) -> str:
         return (

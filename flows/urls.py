@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, include, path, re_path
 
-from flows.views import audience, demo, json_api, live, overview, publish
+from flows.views import audience, audit, demo, json_api, live, overview, publish
 from flows.views import topology as topology_views
 from flows.views.publish_api import api_management_publish, api_publish, api_run, api_run_cancel
 
@@ -50,6 +50,7 @@ api_patterns = [
     re_path(r"^exchanges/(?P<names>.+)/publish$", api_management_publish, name="api-mgmt-publish"),
     path("topology", topology_views.api_topology, name="api-topology"),
     path("route", topology_views.api_route, name="api-route"),
+    path("audit", audit.api_audit, name="api-audit"),
     # Last: any other /api/ path is a JSON 404, never Django's HTML page.
     re_path(r"^(?P<path>.*)$", json_api.api_not_found, name="api-not-found"),
 ]
@@ -65,6 +66,7 @@ urlpatterns = [
     path("live/details", live.live_details, name="live-details"),
     path("live/consumption", live.live_consumption, name="live-consumption"),
     path("demo/", include(demo_patterns)),
+    path("audit/", audit.audit_page, name="audit"),
     path("api/", include(api_patterns)),
     path("watch/<str:token>/", include(watch_patterns)),
 ]

@@ -16,7 +16,7 @@ from django.conf import settings
 from flows.broker.errors import BrokerNotFound
 from flows.broker.management_api import ManagementClient
 from flows.runtime import Runtime, runtime
-from tests.support.accounts import TEST_PASSWORD, dashboard_users
+from tests.support.accounts import TEST_PASSWORD, dashboard_users, make_user
 from tests.support.broker_admin import create_vhost_for
 from tests.support.live_server import LiveDashboard, database_url_for
 from tests.support.publishing import DemoTopology, declare_demo_topology
@@ -123,10 +123,8 @@ def start_dashboard(
 
 @pytest.fixture
 def user(transactional_db: None):
-    """A signed-up user, committed so the live server sees it."""
-    from django.contrib.auth import get_user_model
-
-    return get_user_model().objects.create_user(username="alice", password=TEST_PASSWORD)
+    """A signed-up user in the viewer role, committed so the live server sees it."""
+    return make_user("alice", password=TEST_PASSWORD)
 
 
 # --- what several suites share -----------------------------------------------------------------
@@ -187,15 +185,10 @@ def loaded_topics(db: None, management_client: ManagementClient) -> Iterator[str
 
 @pytest.fixture
 def link_maker(db: None):
-    """A user who may make audience links (`flows.create_audience_links`), and nothing else."""
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Permission
+    """A user who may make audience links: an admin (`flows.create_audience_links`)."""
+    from tests.support.accounts import make_user
 
-    user = get_user_model().objects.create_user(username="link-maker", password=TEST_PASSWORD)
-    user.user_permissions.add(
-        Permission.objects.get(codename="create_audience_links", content_type__app_label="flows")
-    )
-    return user
+    return make_user("link-maker", role="admin", password=TEST_PASSWORD)
 
 
 # --- test order ---------------------------------------------------------------------------------

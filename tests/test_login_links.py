@@ -35,9 +35,12 @@ def test_the_passwordless_demo_user_alone_still_needs_a_link():
     assert needs_login_link()
 
 
-def test_demo_user_is_a_passwordless_superuser():
+def test_demo_user_is_a_passwordless_admin():
+    from flows import access
+
     user = demo_user()
-    assert user.is_superuser and user.is_staff
+    assert access.role_of(user) == access.ADMIN
+    assert all(access.can(user, action) for action in access.Action)
     assert not user.has_usable_password()
     assert demo_user().pk == user.pk
 

@@ -1,8 +1,9 @@
 """What the scenario pages do: list, load, unload, and run a scenario from the dashboard.
 
-The views, like `manage.py demo`, only call these. Whoever may publish may load, unload and
-run a scenario (`flows.publish_messages`; roles come later): a run publishes, and a load
-declares, on the speaker's behalf. A refusal is a `DemoRefused` whose message a page shows.
+The views, like `manage.py demo`, only call these. Loading and unloading take the
+`manage_demo` action (the admin role), starting, stopping and changing runs `run_demo` (the
+publisher role), each on the vhost concerned (`flows.access`). A refusal is a `DemoRefused`
+whose message a page shows. Every change made is recorded in the audit log (`flows.audit`).
 
 The dashboard's running `DemoRun`s are held by one `DemoRuns`, owned by the process's
 runtime, so they stop when the dashboard stops and none is left on the broker. Everything
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 
+from flows import access, audit
+from flows.access import Action
 from flows.broker.errors import BrokerError
 from flows.demo.loading import LoadRefused, LoadResult, UnloadResult, find_load, load, unload
 from flows.demo.run import JOIN_TIMEOUT_S, DemoRun, RunReport
@@ -32,7 +35,6 @@ from flows.demo.scenario import (
     load_scenario,
 )
 from flows.models import DemoLoad
-from flows.publishing.policy import permission_refusal
 
 # Whoever a request has: permissions decide, not the kind of user.
 AnyUser = AbstractBaseUser | AnonymousUser
@@ -162,48 +164,61 @@ def scenario_entries() -> list[ScenarioEntry]:
 # --- changing ---------------------------------------------------------------------------------
 
 
-def refusal(user: AnyUser) -> str | None:
-    """Why `user` may not load, unload or run scenarios, or None when they may."""
-    if permission_refusal(user) is None:
-        return None
-    return (
-        "Your account may not load or run demo scenarios: that takes the “Can publish "
-        "messages” permission (flows.publish_messages), which an administrator can grant."
-    )
+def load_refusal(user: AnyUser, vhost: str | None = None) -> str | None:
+    """Why `user` may not load or unload scenarios (in `vhost`), or None when they may."""
+    refusal = access.refusal(user, Action.MANAGE_DEMO, vhost)
+    return refusal.message if refusal is not None else None
 
 
-def _require_permission(user: AnyUser) -> None:
-    reason = refusal(user)
+def run_refusal(user: AnyUser, vhost: str | None = None) -> str | None:
+    """Why `user` may not start, stop or change runs (in `vhost`), or None when they may."""
+    refusal = access.refusal(user, Action.RUN_DEMO, vhost)
+    return refusal.message if refusal is not None else None
+
+
+def _require(reason: str | None) -> None:
     if reason:
         raise DemoRefused(reason, forbidden=True)
 
 
 def load_for(user: AnyUser, scenario: Scenario, *, vhost: str | None = None) -> LoadResult:
-    _require_permission(user)
+    vhost = vhost or scenario.default_vhost()
+    _require(load_refusal(user, vhost))
     try:
-        return load(scenario, vhost=vhost)
-    except LoadRefused as exc:
+        result = load(scenario, vhost=vhost)
+    except LoadRefused as exc:  # refused before anything changed: nothing to record
         raise DemoRefused(exc.message) from exc
     except BrokerError as exc:
+        _record_failure(user, audit.DEMO_LOAD, scenario, vhost, exc)
         raise DemoRefused(f"The broker refused the load: {exc}") from exc
+    audit.record(user, audit.DEMO_LOAD, vhost=vhost, target=scenario.name)
+    return result
 
 
 def unload_for(user: AnyUser, scenario: Scenario, *, vhost: str) -> UnloadResult:
     """Stop the scenario's run there, then remove what its load created."""
-    _require_permission(user)
+    _require(load_refusal(user, vhost))
     demo_runs().stop_run(scenario.name, vhost)
     try:
         result = unload(scenario.name, vhost=vhost)
     except BrokerError as exc:
+        _record_failure(user, audit.DEMO_UNLOAD, scenario, vhost, exc)
         raise DemoRefused(f"The broker refused the unload: {exc}") from exc
     if result is None:
         raise DemoRefused(f"{scenario.name!r} is not loaded in vhost {vhost!r}.")
+    audit.record(user, audit.DEMO_UNLOAD, vhost=vhost, target=scenario.name)
     return result
+
+
+def _record_failure(
+    user: AnyUser, action: str, scenario: Scenario, vhost: str, error: BrokerError
+) -> None:
+    audit.record(user, action, vhost=vhost, target=scenario.name, ok=False, message=str(error))
 
 
 def running_for(user: AnyUser, scenario: Scenario, *, vhost: str) -> DemoRun:
     """The scenario's run there, for changing it; refused unless loaded and running."""
-    _require_permission(user)
+    _require(run_refusal(user, vhost))
     run = demo_runs().get(scenario.name, vhost)
     if run is None:
         raise DemoRefused(f"{scenario.name!r} is not running in vhost {vhost!r}: start it first.")
@@ -211,15 +226,20 @@ def running_for(user: AnyUser, scenario: Scenario, *, vhost: str) -> DemoRun:
 
 
 def start_for(user: AnyUser, scenario: Scenario, *, vhost: str) -> DemoRun:
-    _require_permission(user)
+    _require(run_refusal(user, vhost))
     if loaded_record(scenario, vhost) is None:
         raise DemoRefused(f"Load {scenario.name!r} into vhost {vhost!r} before starting it.")
-    return demo_runs().start(scenario, vhost)
+    run = demo_runs().start(scenario, vhost)
+    audit.record(user, audit.DEMO_RUN_START, vhost=vhost, target=scenario.name)
+    return run
 
 
 def stop_for(user: AnyUser, scenario: Scenario, *, vhost: str) -> RunReport | None:
-    _require_permission(user)
-    return demo_runs().stop_run(scenario.name, vhost)
+    _require(run_refusal(user, vhost))
+    report = demo_runs().stop_run(scenario.name, vhost)
+    if report is not None:
+        audit.record(user, audit.DEMO_RUN_STOP, vhost=vhost, target=scenario.name)
+    return report
 
 
 def change_publisher(
@@ -235,6 +255,8 @@ def change_publisher(
             run.start_publisher(name)
         elif action == "stop":
             run.stop_publisher(name)
+    details = {"publisher": name, "action": action, "rate": rate}
+    audit.record(user, audit.DEMO_RUN_CHANGE, vhost=vhost, target=scenario.name, details=details)
 
 
 def change_workers(
@@ -256,6 +278,8 @@ def change_workers(
             run.set_failure_rate(name, failure_rate)
         if count is not None:
             run.set_worker_count(name, count)
+    details = {"worker": name, "count": count, "prefetch": prefetch, "failure_rate": failure_rate}
+    audit.record(user, audit.DEMO_RUN_CHANGE, vhost=vhost, target=scenario.name, details=details)
 
 
 @contextmanager

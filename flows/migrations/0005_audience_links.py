@@ -27,7 +27,6 @@ class Migration(migrations.Migration):
             ],
             options={
                 'ordering': ['expires_at', 'id'],
-                'permissions': [('create_audience_links', 'Can create audience links')],
                 'indexes': [models.Index(fields=['vhost', 'scenario'], name='audience_link_vhost_scenario')],
             },
         ),

@@ -1,4 +1,4 @@
-"""Who may publish where: the permission and the staging allow-list of exchanges.
+"""Who may publish where: the permission (`flows.access`) and the staging allow-list of exchanges.
 
 The allow-list (`FLOWS_PUBLISH_EXCHANGES`) holds shell-style patterns (`demo.*`), matched
 case-sensitively against the exchange name. The default exchange has no name; in the
@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from fnmatch import fnmatchcase
 
+from flows import access
+from flows.access import Action
 from flows.topology.records import DEFAULT_EXCHANGE_ALIAS
 
-PUBLISH_PERMISSION = "flows.publish_messages"
+PUBLISH_PERMISSION = access.permission_name(Action.PUBLISH)
 
 
 class PublishForbidden(Exception):
@@ -42,13 +44,7 @@ def refusal_outside_allow_list(exchange: str, patterns: Sequence[str]) -> str | 
     )
 
 
-def permission_refusal(user) -> str | None:
-    """Why `user` may not publish at all, or None when they may."""
-    if not getattr(user, "is_authenticated", False):
-        return "Sign in to publish."
-    if not user.has_perm(PUBLISH_PERMISSION):
-        return (
-            "Your account may not publish messages: an administrator can grant the "
-            "“Can publish messages” permission (flows.publish_messages)."
-        )
-    return None
+def permission_refusal(user, vhost: str | None = None) -> str | None:
+    """Why `user` may not publish at all (or to `vhost`), or None when they may."""
+    refusal = access.refusal(user, Action.PUBLISH, vhost)
+    return refusal.message if refusal is not None else None

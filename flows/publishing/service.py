@@ -19,6 +19,7 @@ from typing import Any
 
 from django.conf import settings
 
+from flows import audit
 from flows.broker.errors import BrokerError
 from flows.publishing import publisher
 from flows.publishing.fields import DEFAULT_MAX_BODY_BYTES, PublishRequest, parse_publish_request
@@ -31,6 +32,7 @@ from flows.publishing.policy import (
 from flows.routing_rules.prediction import Prediction, no_prediction
 from flows.routing_rules.prediction import predict as predict_route
 from flows.runtime import runtime
+from flows.topology.records import DEFAULT_EXCHANGE_ALIAS
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,9 @@ def check_request(user, raw: Mapping[str, Any]) -> PublishRequest:
     if refusal:
         raise PublishForbidden(refusal)
     request = parse_publish_request(raw, max_body_bytes=max_body_bytes())
+    refusal = permission_refusal(user, request.vhost)
+    if refusal:
+        raise PublishForbidden(refusal, field="vhost")
     refusal = refusal_outside_allow_list(request.exchange, allowed_exchange_patterns())
     if refusal:
         raise PublishForbidden(refusal, field="exchange")
@@ -189,6 +194,39 @@ class IdempotentPublishes:
         return result
 
 
+def _audit(
+    user,
+    request: PublishRequest,
+    *,
+    result: PublishResult | None = None,
+    ok: bool = True,
+    message: str = "",
+) -> None:
+    """One entry per publish, and one per repeat run (not one per copy); never the body."""
+    extra: dict[str, Any] = {"mandatory": request.mandatory}
+    if request.repeat > 1:
+        extra.update(repeat=request.repeat, rate=request.rate)
+        if result is not None and result.run is not None:
+            extra["run"] = result.run.id
+    if result is not None and result.outcome is not None:
+        message = result.outcome.status
+    audit.record(
+        user,
+        audit.REPEAT_RUN if request.repeat > 1 else audit.PUBLISH,
+        vhost=request.vhost,
+        target=request.exchange or DEFAULT_EXCHANGE_ALIAS,
+        details=audit.message_details(
+            exchange=request.exchange,
+            routing_key=request.routing_key,
+            message_id=request.message_id,
+            body_bytes=len(request.body),
+            **extra,
+        ),
+        ok=ok,
+        message=message,
+    )
+
+
 def publish_message(
     user, raw: Mapping[str, Any], *, idempotency_key: str | None = None
 ) -> PublishResult:
@@ -199,7 +237,13 @@ def publish_message(
 
     def work() -> PublishResult:
         request = check_request(user, raw)
-        return publish_checked(request, owner_id=getattr(user, "pk", None))
+        try:
+            result = publish_checked(request, owner_id=getattr(user, "pk", None))
+        except publisher.PublishFailed as exc:
+            _audit(user, request, ok=False, message=exc.message)
+            raise
+        _audit(user, request, result=result)
+        return result
 
     if not idempotency_key:
         return work()

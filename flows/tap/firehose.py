@@ -1,9 +1,11 @@
 """Switching a vhost's tracing on for a firehose tap, and always back again.
 
 Tracing is the broker administrator's setting: the tap turns it on only when an
-administrator allowed it (`flows.use_firehose`, or the vhost listed in
-`FLOWS_FIREHOSE_VHOSTS`), records what it found in a `TapFirehoseLease` row *before*
-changing anything, and restores that when the last tap on the vhost stops. A tap that
+administrator allowed it (the `use_firehose` action of `flows.access`, held by the admin
+role, or the vhost listed in `FLOWS_FIREHOSE_VHOSTS`), never on a read-only dashboard
+(`FLOWS_READ_ONLY`), records what it found in a `TapFirehoseLease` row *before*
+changing anything, and restores that when the last tap on the vhost stops. Every switch is
+recorded in the audit log (`flows.audit`), with the user whose viewer started the tap. A tap that
 died without cleaning up leaves its lease behind; `restore_stale_leases` (run by
 `manage.py tap --restore-tracing` and before any firehose tap starts) puts the vhost back.
 
@@ -23,6 +25,9 @@ from django.conf import settings
 from django.db import close_old_connections, transaction
 from django.utils import timezone
 
+from flows import access, audit
+from flows.access import Action
+from flows.broker.errors import BrokerError
 from flows.broker.management_api import ManagementClient
 from flows.runtime import runtime
 
@@ -36,16 +41,37 @@ def this_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+class ReadOnlyTracing(BrokerError):
+    """A read-only dashboard does not switch tracing on."""
+
+
 def firehose_configured(vhost: str) -> bool:
-    """The administrator allowed the firehose on this vhost by configuration."""
-    return vhost in getattr(settings, "FLOWS_FIREHOSE_VHOSTS", [])
+    """The administrator allowed the firehose on this vhost by configuration (not read-only)."""
+    return vhost in getattr(settings, "FLOWS_FIREHOSE_VHOSTS", []) and not access.read_only()
 
 
 def user_may_choose_firehose(user, vhost: str) -> bool:
     """Blocking (database): the user may switch tracing on for this vhost."""
-    if not getattr(user, "is_authenticated", False):
-        return False
-    return firehose_configured(vhost) or user.has_perm("flows.use_firehose")
+    if firehose_configured(vhost):
+        return access.can(user, Action.VIEW, vhost)
+    return access.can(user, Action.USE_FIREHOSE, vhost)
+
+
+def _set_tracing(
+    client: ManagementClient, vhost: str, *, enabled: bool, by: str, reason: str
+) -> None:
+    """Switch tracing, and record it (or its failure) in the audit log."""
+    action = audit.TRACING_ON if enabled else audit.TRACING_OFF
+    details = {"reason": reason, "tap": this_owner()}
+    who = by or f"tap {this_owner()}"
+    try:
+        client.set_tracing(vhost, enabled=enabled)
+    except BrokerError as exc:
+        audit.record_from_thread(
+            who, action, vhost=vhost, target=vhost, details=details, ok=False, message=exc.message
+        )
+        raise
+    audit.record_from_thread(who, action, vhost=vhost, target=vhost, details=details)
 
 
 def _owner_is_dead(owner: str) -> bool:
@@ -70,6 +96,7 @@ class Lease:
     id: int
     vhost: str
     tracing_was_on: bool
+    started_by: str = ""
 
 
 def restore_stale_leases(
@@ -98,7 +125,9 @@ def restore_stale_leases(
             continue
         if len(stale) == len(vhost_leases):
             was_on = stale[0].tracing_was_on
-            client.set_tracing(name, enabled=was_on)
+            _set_tracing(
+                client, name, enabled=was_on, by="", reason="restored after a firehose tap died"
+            )
             LOGGER.warning(
                 "restored tracing on vhost %r to %s after a firehose tap died",
                 name,
@@ -109,11 +138,19 @@ def restore_stale_leases(
     return restored
 
 
-def acquire_lease(vhost: str, *, client: ManagementClient | None = None) -> Lease:
-    """Record the vhost's tracing state, then make sure tracing is on."""
+def acquire_lease(
+    vhost: str, *, client: ManagementClient | None = None, started_by: str = ""
+) -> Lease:
+    """Record the vhost's tracing state, then make sure tracing is on.
+
+    `started_by`: the user whose viewer started the tap, for the audit log. On a read-only
+    dashboard tracing must be on already (`ReadOnlyTracing` otherwise).
+    """
     from flows.models import TapFirehoseLease
 
     client = client or runtime().management_client
+    if access.read_only() and not client.vhost(vhost).tracing:
+        raise ReadOnlyTracing(access.READ_ONLY)
     restore_stale_leases(vhost, client=client)
     with transaction.atomic():
         oldest = TapFirehoseLease.objects.filter(vhost=vhost).order_by("started_at", "id").first()
@@ -122,17 +159,19 @@ def acquire_lease(vhost: str, *, client: ManagementClient | None = None) -> Leas
             vhost=vhost, tracing_was_on=was_on, owner=this_owner(), heartbeat_at=timezone.now()
         )
     if not client.vhost(vhost).tracing:
-        client.set_tracing(vhost, enabled=True)
+        _set_tracing(client, vhost, enabled=True, by=started_by, reason="firehose tap started")
         LOGGER.info("switched tracing on for vhost %r (firehose tap)", vhost)
-    return Lease(id=lease.id, vhost=vhost, tracing_was_on=was_on)
+    return Lease(id=lease.id, vhost=vhost, tracing_was_on=was_on, started_by=started_by)
 
 
 def ensure_tracing(lease: Lease, *, client: ManagementClient | None = None) -> bool:
     """Turn tracing back on after a broker restart (it does not persist). True if it was off."""
     client = client or runtime().management_client
-    if client.vhost(lease.vhost).tracing:
+    if client.vhost(lease.vhost).tracing or access.read_only():
         return False
-    client.set_tracing(lease.vhost, enabled=True)
+    _set_tracing(
+        client, lease.vhost, enabled=True, by=lease.started_by, reason="put back after it went off"
+    )
     return True
 
 
@@ -153,5 +192,7 @@ def release_lease(lease: Lease, *, client: ManagementClient | None = None) -> No
         TapFirehoseLease.objects.filter(id=lease.id).delete()
         others = TapFirehoseLease.objects.filter(vhost=lease.vhost).exists()
     if not others and not lease.tracing_was_on:
-        client.set_tracing(lease.vhost, enabled=False)
+        _set_tracing(
+            client, lease.vhost, enabled=False, by=lease.started_by, reason="firehose tap stopped"
+        )
         LOGGER.info("switched tracing off again for vhost %r", lease.vhost)

@@ -43,7 +43,15 @@ def tracing_is_on(vhost: str) -> bool:
 class TapRunner:
     """One running tap and the task that forwards its batches to the group."""
 
-    def __init__(self, vhost: str, mode: CaptureMode, layer, tap_settings: TapSettings) -> None:
+    def __init__(
+        self,
+        vhost: str,
+        mode: CaptureMode,
+        layer,
+        tap_settings: TapSettings,
+        *,
+        started_by: str = "",
+    ) -> None:
         self.vhost = vhost
         self.mode = mode
         self.run_id = uuid.uuid4().hex[:12]
@@ -54,7 +62,9 @@ class TapRunner:
         self._layer_dropped = 0
         self._last_seq = 0
         self._last_status: dict[str, Any] = {}
-        self.tap = Tap(vhost, mode, self._from_tap_thread, tap_settings=tap_settings)
+        self.tap = Tap(
+            vhost, mode, self._from_tap_thread, tap_settings=tap_settings, started_by=started_by
+        )
         self._task: asyncio.Task | None = None
         self._stopping = False
 
@@ -171,8 +181,15 @@ class TapManager:
         return "bindings"
 
     async def join(
-        self, vhost: str, viewer: str, *, mode: str = "auto", firehose_allowed: bool = False
+        self,
+        vhost: str,
+        viewer: str,
+        *,
+        mode: str = "auto",
+        firehose_allowed: bool = False,
+        started_by: str = "",
     ) -> TapRunner:
+        """`started_by`: the viewer's user, named in the audit log if this starts the tap."""
         resolved = await self.resolve_mode(vhost, mode, firehose_allowed=firehose_allowed)
         async with self._lock:
             if not self._restored_stale:
@@ -191,7 +208,9 @@ class TapManager:
                 await runner.stop()
                 runner = None
             if runner is None:
-                runner = TapRunner(vhost, resolved, self.layer, self.tap_settings)
+                runner = TapRunner(
+                    vhost, resolved, self.layer, self.tap_settings, started_by=started_by
+                )
                 runner.start()
                 self.runners[vhost] = runner
         await runner.send_status(channel=viewer)

@@ -138,11 +138,13 @@ class Tap:
         sink: Sink,
         *,
         tap_settings: TapSettings | None = None,
+        started_by: str = "",
     ) -> None:
         if mode not in CAPTURE_MODES:
             raise ValueError(f"mode must be one of {CAPTURE_MODES}, not {mode!r}")
         self.vhost = vhost
         self.mode = mode
+        self.started_by = started_by  # the user whose viewer started it (the audit log's who)
         self.settings = tap_settings or TapSettings()
         self._sink = sink
         # The process's, held for the tap's whole life: the stop restores tracing through it.
@@ -242,7 +244,9 @@ class Tap:
         try:
             if self.mode == "firehose":
                 try:
-                    self._lease = firehose.acquire_lease(self.vhost, client=self._client)
+                    self._lease = firehose.acquire_lease(
+                        self.vhost, client=self._client, started_by=self.started_by
+                    )
                 except BrokerError as exc:
                     self._set_state("error", f"Could not switch tracing on: {exc.message}")
                     self._emit_status()

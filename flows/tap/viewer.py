@@ -56,6 +56,7 @@ class TapTicket:
     mode: TapMode
     firehose_allowed: bool
     layer: Any = field(repr=False)
+    started_by: str = ""  # the viewer's user, for the audit log of the tap it may start
     heartbeat: asyncio.Task | None = field(default=None, repr=False)
 
 
@@ -88,7 +89,8 @@ async def join_tap(
     if mode == "firehose" and not allowed and not await asyncio.to_thread(tracing_is_on, vhost):
         raise TapRefused(
             "The firehose switches tracing on for the whole vhost: only a user an "
-            "administrator allowed (permission flows.use_firehose) can choose it here."
+            "administrator allowed (the admin role, permission flows.use_firehose) can "
+            "choose it here, and never on a read-only dashboard."
         )
     layer = consumer.channel_layer
     ticket = TapTicket(
@@ -98,13 +100,20 @@ async def join_tap(
         mode=mode,
         firehose_allowed=allowed,
         layer=layer,
+        started_by=user.get_username(),
     )
     await layer.group_add(ticket.group, ticket.channel_name)
     if _runs_in_web_process():
         await (
             runtime()
             .tap_manager()
-            .join(vhost, ticket.channel_name, mode=mode, firehose_allowed=allowed)
+            .join(
+                vhost,
+                ticket.channel_name,
+                mode=mode,
+                firehose_allowed=allowed,
+                started_by=ticket.started_by,
+            )
         )
     else:
         await layer.send(control_channel(), _control_message("tap.join", ticket))
@@ -132,6 +141,7 @@ def _control_message(kind: str, ticket: TapTicket) -> dict[str, Any]:
         "viewer": ticket.channel_name,
         "mode": ticket.mode,
         "firehose_allowed": ticket.firehose_allowed,
+        "started_by": ticket.started_by,
     }
 
 

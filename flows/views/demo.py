@@ -18,13 +18,15 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from flows import audience
+from flows import access, audience
+from flows.access import Action
 from flows.demo import service
 from flows.demo.run import DemoRun, RunReport
 from flows.demo.scenario import Scenario, ScenarioInvalid, UnknownScenario, load_scenario
 from flows.tap.filters import EventFilter
 from flows.tap.firehose import user_may_choose_firehose
 from flows.tap.modes import DEFAULT_TAP_MODE, TapMode
+from flows.views.access import page_vhost, requires
 from flows.views.live import live_view_context
 
 
@@ -36,31 +38,40 @@ def _scenario(name: str) -> Scenario:
 
 
 def _vhost(request: HttpRequest, scenario: Scenario) -> str:
-    return request.POST.get("vhost") or request.GET.get("vhost") or scenario.default_vhost()
+    """The vhost asked for, or the scenario's own; refused outside the user's vhosts."""
+    vhost = request.POST.get("vhost") or request.GET.get("vhost") or scenario.default_vhost()
+    return page_vhost(request, vhost)
 
 
 # --- the list -----------------------------------------------------------------------------------
 
 
 @require_GET
+@requires(Action.VIEW)
 def demo_list(request: HttpRequest) -> HttpResponse:
     return render(request, "flows/demo/list.html", _list_context(request))
 
 
 def _list_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
     return {
-        "entries": service.scenario_entries(),
-        "refusal": service.refusal(request.user),
+        "entries": [
+            entry
+            for entry in service.scenario_entries()
+            if access.vhost_allowed(request.user, entry.vhost)
+        ],
+        "refusal": service.load_refusal(request.user),
         **extra,
     }
 
 
 @require_POST
+@requires(Action.MANAGE_DEMO)
 def demo_load(request: HttpRequest, name: str) -> HttpResponse:
     return _load_or_unload(request, name, service.load_for)
 
 
 @require_POST
+@requires(Action.MANAGE_DEMO)
 def demo_unload(request: HttpRequest, name: str) -> HttpResponse:
     return _load_or_unload(request, name, service.unload_for)
 
@@ -100,6 +111,7 @@ def _status(exc: service.DemoRefused) -> int:
 
 
 @require_GET
+@requires(Action.VIEW)
 def demo_page(request: HttpRequest, name: str) -> HttpResponse:
     scenario = _scenario(name)
     vhost = _vhost(request, scenario)
@@ -113,6 +125,7 @@ def demo_page(request: HttpRequest, name: str) -> HttpResponse:
         "firehose": mode == "firehose",
         "graph_open": True,
         "live_title": scenario.title,
+        "load_refusal": service.load_refusal(request.user, vhost),
         **_controls_context(request, scenario, vhost),
         **_audience_context(request, scenario, vhost),
     }
@@ -139,7 +152,7 @@ def _controls_context(
         "run_errors": report.errors if report else {},
         "publishers": _publishers(scenario, run, report),
         "workers": _workers(scenario, run),
-        "refusal": service.refusal(request.user),
+        "refusal": service.run_refusal(request.user, vhost),
         **extra,
     }
 
@@ -189,6 +202,7 @@ def _controls(
 
 
 @require_GET
+@requires(Action.VIEW)
 def demo_controls(request: HttpRequest, name: str) -> HttpResponse:
     """The controls; with `counts=1` only their counters, polled while the scenario runs."""
     scenario = _scenario(name)
@@ -200,6 +214,7 @@ def demo_controls(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @require_POST
+@requires(Action.RUN_DEMO)
 def demo_run(request: HttpRequest, name: str) -> HttpResponse:
     """`action=start` starts the scenario's workers, then its publishers; `stop` stops all."""
     scenario = _scenario(name)
@@ -212,6 +227,7 @@ def demo_run(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @require_POST
+@requires(Action.RUN_DEMO)
 def demo_publisher(request: HttpRequest, name: str) -> HttpResponse:
     """One publisher: `action` start, stop or set, and its `rate` (messages per second)."""
     return _change_settings(
@@ -230,6 +246,7 @@ def demo_publisher(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @require_POST
+@requires(Action.RUN_DEMO)
 def demo_workers(request: HttpRequest, name: str) -> HttpResponse:
     """One worker group: its `count`, `prefetch` and `failure_rate` (0 to 1)."""
     return _change_settings(
@@ -308,6 +325,7 @@ def _audience_status(exc: audience.AudienceRefused) -> int:
 
 
 @require_POST
+@requires(Action.CREATE_AUDIENCE_LINKS)
 def demo_audience(request: HttpRequest, name: str) -> HttpResponse:
     """Create an audience link (`lifetime`: 1h, 4h or 24h); its URL is shown this once."""
     scenario = _scenario(name)
@@ -328,6 +346,7 @@ def demo_audience(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @require_POST
+@requires(Action.CREATE_AUDIENCE_LINKS)
 def demo_audience_revoke(request: HttpRequest, name: str, link_id: int) -> HttpResponse:
     scenario = _scenario(name)
     vhost = _vhost(request, scenario)

@@ -12,7 +12,9 @@ no field is to blame. The HTTP status says whose fault it is:
   parameter (refused, never ignored: a typo must not pass silently), an invalid value;
 - 401 not signed in (a session cookie, or HTTP Basic with a dashboard account), instead
   of the login page's redirect, which a `fetch()` would follow and then fail to parse;
-- 403 signed in but not allowed; 404 no such object (vhost, exchange, run, `/api/` path);
+- 403 signed in but not allowed (`flows.access`: no role, a role without the endpoint's
+  action, a vhost outside the user's limits, a write on a read-only dashboard);
+  404 no such object (vhost, exchange, run, `/api/` path);
   405 a wrong method (with `Allow`); 413 a body too large to read; 415 a request body
   that is not `Content-Type: application/json`;
 - 502 the broker refused the dashboard; 503 the broker does not answer;
@@ -43,6 +45,8 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from flows import access
+from flows.access import AccessDenied, Action
 from flows.broker import errors as broker_errors
 
 LOGGER = logging.getLogger(__name__)
@@ -191,15 +195,22 @@ def json_api(
     methods: Iterable[str] = ("GET",),
     query: Collection[str] = (),
     body: Schema | None = None,
+    action: Action = Action.VIEW,
     signed_in: bool = True,
 ) -> Callable[..., Any]:
     """Decorate a view as a JSON endpoint (see the module docstring).
 
     `query` names the query parameters it takes, `body` the fields of the JSON object a
     POST carries; anything else is refused with a 400 naming it. A view that declares a
-    `body` is called with it as the `body` keyword argument. `signed_in=False` is for a
-    view whose URL carries its own credential (an audience link's token, `flows.audience`):
-    it decides who may call it, and nothing else of the convention changes.
+    `body` is called with it as the `body` keyword argument.
+
+    `action` is what the caller must be allowed (`flows.access`), checked before anything
+    else is read; the vhost a request names is checked where the view knows it
+    (`access.require(user, action, vhost)`), and an `AccessDenied` is answered 403.
+
+    `signed_in=False` is for a view whose URL carries its own credential (an audience link's
+    token, `flows.audience`): it decides who may call it, and `action` is not checked;
+    nothing else of the convention changes.
     """
     allowed = tuple(method.upper() for method in methods)
     query_schema: Schema = dict.fromkeys(query)
@@ -212,6 +223,9 @@ def json_api(
                 if user is None:
                     return unauthorised(request)
                 request.user = user
+                refusal = access.refusal(user, action)
+                if refusal is not None:
+                    return error_response(refusal.message, status=refusal.status)
             if request.method not in allowed:
                 response = error_response(
                     f"Method {request.method} not allowed; use {', '.join(allowed)}", status=405
@@ -228,6 +242,8 @@ def json_api(
                 result = func(request, *args, **kwargs)
             except ApiError as exc:
                 return error_response(exc.message, status=exc.status, fields=exc.fields)
+            except AccessDenied as exc:
+                return error_response(exc.message, status=exc.status)
             except broker_errors.BrokerError as exc:
                 return error_response(exc.message, status=broker_error_status(exc))
             except Exception:
@@ -239,6 +255,7 @@ def json_api(
                 return result
             return JsonResponse(result, safe=False, json_dumps_params={"ensure_ascii": False})
 
+        wrapper.access_action = action  # type: ignore[attr-defined]
         # The view answers anonymous callers itself (401), instead of the middleware's redirect.
         return csrf_exempt(login_not_required(wrapper))
 

@@ -17,13 +17,14 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from flows.access import Action
 from flows.broker.errors import BrokerError
 from flows.live.consumption import consumption
 from flows.live.rows import build_details
 from flows.tap.filters import EventFilter, FilterError
 from flows.tap.firehose import user_may_choose_firehose
 from flows.tap.modes import DEFAULT_TAP_MODE, TAP_MODES, TapMode
-from flows.vhosts import selected_vhost
+from flows.views.access import page_vhost, requires
 from flows.websockets.query import parse_tap_mode
 
 FILTER_FIELDS = (
@@ -48,8 +49,9 @@ def live_ws_path(vhost: str, event_filter: EventFilter, mode: TapMode = DEFAULT_
 
 
 @require_GET
+@requires(Action.VIEW)
 def live_page(request: HttpRequest) -> HttpResponse:
-    vhost = selected_vhost(request)
+    vhost = page_vhost(request)
     filter_error: FilterError | None = None
     mode: TapMode = DEFAULT_TAP_MODE
     try:
@@ -117,6 +119,7 @@ def graph_api_url(vhost: str) -> str:
 
 
 @require_POST
+@requires(Action.VIEW)
 def live_details(request: HttpRequest) -> HttpResponse:
     """The details panel for one row: the page posts back the event the row carries."""
     raw = request.POST.get("event", "")
@@ -136,9 +139,10 @@ def live_details(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+@requires(Action.VIEW)
 def live_consumption(request: HttpRequest) -> HttpResponse:
     """The consumption panel, polled by the live page every few seconds."""
-    vhost = selected_vhost(request)
+    vhost = page_vhost(request)
     try:
         panels, consumers, hidden = consumption(vhost)
     except BrokerError as exc:

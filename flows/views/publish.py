@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
+from flows.access import Action
 from flows.broker.errors import BrokerError
 from flows.models import PublishTemplate
 from flows.publishing import publisher, service
@@ -28,7 +29,7 @@ from flows.publishing.fields import (
 )
 from flows.publishing.policy import PublishForbidden, permission_refusal
 from flows.runtime import runtime
-from flows.vhosts import selected_vhost
+from flows.views.access import page_vhost, requires
 
 # Fields that belong to the page, not to the message.
 FORM_ONLY_FIELDS = ("csrfmiddlewaretoken", "idempotency_key", "template_name", "template_shared")
@@ -87,7 +88,7 @@ def _context(
     error: str | None = None,
     result: service.PublishResult | None = None,
 ) -> dict[str, Any]:
-    vhost = raw.get("vhost") or selected_vhost(request)
+    vhost = raw.get("vhost") or page_vhost(request)
     errors = errors or {}
     rows = _header_rows(raw, errors)
     return {
@@ -100,7 +101,7 @@ def _context(
         "result": result,
         "run": result.run if result else None,
         "mandatory": raw.get("mandatory", "true") not in ("false", False),
-        "refusal": permission_refusal(request.user),
+        "refusal": permission_refusal(request.user, vhost),
         "allowed_patterns": service.allowed_exchange_patterns(),
         "max_body_bytes": service.max_body_bytes(),
         "idempotency_key": uuid.uuid4().hex,
@@ -118,7 +119,7 @@ def _initial_raw(request: HttpRequest) -> dict[str, Any]:
         if template is not None:
             return dict(template.fields)
     return {
-        "vhost": selected_vhost(request),
+        "vhost": page_vhost(request),
         "exchange": request.GET.get("exchange", ""),
         "routing_key": request.GET.get("routing_key", ""),
         "body_encoding": "text",
@@ -127,6 +128,7 @@ def _initial_raw(request: HttpRequest) -> dict[str, Any]:
 
 
 @require_GET
+@requires(Action.VIEW)
 def publish_page(request: HttpRequest) -> HttpResponse:
     return render(request, "flows/publish.html", _context(request, _initial_raw(request)))
 
@@ -140,6 +142,7 @@ def _message_fields(data: QueryDict) -> dict[str, Any]:
 
 
 @require_POST
+@requires(Action.PUBLISH)
 def publish_submit(request: HtmxHttpRequest) -> HttpResponse:
     """Publish from the form; htmx swaps in the form (errors, fresh token) and the result."""
     raw = _message_fields(request.POST)
@@ -183,11 +186,13 @@ def _run_or_404(request: HttpRequest, run_id: str) -> publisher.RepeatRun:
 
 
 @require_GET
+@requires(Action.VIEW)
 def run_progress(request: HttpRequest, run_id: str) -> HttpResponse:
     return render(request, "flows/_publish_progress.html", {"run": _run_or_404(request, run_id)})
 
 
 @require_POST
+@requires(Action.VIEW)
 def run_cancel(request: HttpRequest, run_id: str) -> HttpResponse:
     run = _run_or_404(request, run_id)
     run.cancel()
@@ -207,6 +212,7 @@ def _templates_fragment(request: HttpRequest, **extra: Any) -> HttpResponse:
 
 
 @require_POST
+@requires(Action.PUBLISH)
 def template_save(request: HttpRequest) -> HttpResponse:
     """Save the form's message under a name (replacing the user's template of that name)."""
     name = (request.POST.get("template_name") or "").strip()
@@ -234,6 +240,7 @@ def template_save(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
+@requires(Action.PUBLISH)
 def template_publish(request: HttpRequest, template_id: int) -> HttpResponse:
     """Publish a saved template as it stands, in one click."""
     template = get_object_or_404(
@@ -258,6 +265,7 @@ def template_publish(request: HttpRequest, template_id: int) -> HttpResponse:
 
 
 @require_POST
+@requires(Action.VIEW)
 def template_delete(request: HttpRequest, template_id: int) -> HttpResponse:
     template = get_object_or_404(PublishTemplate, pk=template_id)
     if template.owner_id != request.user.pk and not request.user.is_superuser:

@@ -18,6 +18,7 @@ from urllib.parse import unquote_to_bytes
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 
+from flows.access import Action
 from flows.publishing import publisher, service
 from flows.publishing.fields import PUBLISH_FIELDS, PublishInvalid
 from flows.publishing.management_body import MANAGEMENT_BODY, management_field, publish_fields
@@ -65,7 +66,7 @@ def publish(
     return answer
 
 
-@json_api(methods=("POST",), body=PUBLISH_BODY)
+@json_api(methods=("POST",), body=PUBLISH_BODY, action=Action.PUBLISH)
 def api_publish(request: HttpRequest, *, body: dict[str, Any]) -> dict[str, Any] | JsonResponse:
     key = body.pop("idempotency_key", None)
     if key is not None and not isinstance(key, str):
@@ -92,7 +93,7 @@ def management_target(request: HttpRequest, names: str) -> tuple[str, str]:
     return vhost, exchange
 
 
-@json_api(methods=("POST",), body=MANAGEMENT_BODY)
+@json_api(methods=("POST",), body=MANAGEMENT_BODY, action=Action.PUBLISH)
 def api_management_publish(
     request: HttpRequest, names: str, *, body: dict[str, Any]
 ) -> dict[str, Any] | JsonResponse:

@@ -23,13 +23,16 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
 
+from flows import access
+from flows.access import Action
 from flows.broker.errors import BrokerError, BrokerNotFound
 from flows.routing_rules.dry_run import UnknownExchange
 from flows.routing_rules.prediction import Prediction, predict
 from flows.runtime import runtime
 from flows.topology.panels import REQUESTABLE_KINDS, NodeDetails, node_details, route_panel
 from flows.topology.shapes import DEFAULT_EXCHANGE_NOTE
-from flows.vhosts import DEFAULT_VHOST, SESSION_KEY, selected_vhost
+from flows.vhosts import SESSION_KEY, default_vhost
+from flows.views.access import page_vhost, requires
 from flows.views.json_api import ApiError, broker_error_status, json_api, required_param
 
 # Above this many objects the page asks the user to search or focus instead of drawing
@@ -38,11 +41,15 @@ GRAPH_NODE_LIMIT = 300
 
 
 def _api_vhost(request: HttpRequest) -> str:
-    """`?vhost=`, else the page's selected vhost. The API never changes the selection."""
-    requested = request.GET.get("vhost")
-    if requested:
-        return requested
-    return request.session.get(SESSION_KEY, DEFAULT_VHOST)
+    """`?vhost=`, else the page's selected vhost. The API never changes the selection.
+
+    Raises `AccessDenied` for a vhost outside the user's limits.
+    """
+    vhost = request.GET.get("vhost") or request.session.get(SESSION_KEY)
+    if not vhost:
+        vhost = default_vhost(request.user)
+    access.require(request.user, Action.VIEW, vhost)
+    return vhost
 
 
 def parse_headers_param(raw: str | None) -> dict[str, Any] | None:
@@ -160,12 +167,14 @@ def _route_answer(request: HttpRequest) -> dict[str, Any]:
 
 
 @require_GET
+@requires(Action.VIEW)
 def topology_details(request: HttpRequest) -> HttpResponse:
     """The details panel of one exchange, queue or consumer."""
     return _panel(request, "flows/topology/_details.html", _details_answer)
 
 
 @require_GET
+@requires(Action.VIEW)
 def topology_route(request: HttpRequest) -> HttpResponse:
     """The dry-run's answer: where a message would go, drawn by the page on its graph."""
     return _panel(request, "flows/topology/_route.html", _route_answer)
@@ -186,8 +195,9 @@ def _publish_href(vhost: str, exchange: str) -> str:
 
 
 @require_GET
+@requires(Action.VIEW)
 def topology_page(request: HttpRequest) -> HttpResponse:
-    vhost = selected_vhost(request)
+    vhost = page_vhost(request)
     error: str | None = None
     try:
         # The page draws from the API; one cheap question here lets it say plainly, on

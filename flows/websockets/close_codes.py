@@ -11,5 +11,5 @@ from __future__ import annotations
 
 CLOSE_BAD_REQUEST = 4400  # a query parameter cannot be used: the frame before names it
 CLOSE_NOT_SIGNED_IN = 4401  # no signed-in session: sign in again
-CLOSE_FORBIDDEN = 4403  # signed in, but this tap is not for this user (the firehose)
+CLOSE_FORBIDDEN = 4403  # signed in, but not allowed: no role, another's vhost, the firehose
 CLOSE_LINK_ENDED = 4410  # an audience link that expired, was revoked or never existed

@@ -5,9 +5,12 @@ One rule for every connection:
 - an anonymous visitor is accepted only to be told to sign in, then closed with 4401 (see
   `close_codes`: refusing the handshake would look like a network fault to the page);
 - on a consumer that `accepts_audience_links` (the live page's), `audience=<token>` stands
-  in for the session: a link that does not work is told why and closed with 4410, another
-  vhost than the link's with 4403; the socket joins the link's group, so revoking the link
-  (`flows.audience.revoke_link`) closes it with 4410, and it closes so when the link expires;
+  in for the session and its role: a link that does not work is told why and closed with
+  4410, another vhost than the link's with 4403; the socket joins the link's group, so
+  revoking the link (`flows.audience.revoke_link`) closes it with 4410, and it closes so
+  when the link expires;
+- a user `flows.access` does not let view the vhost (no role, or a vhost outside their
+  limits) with a frame saying why, then 4403;
 - a query that cannot be used is answered with a frame naming the parameter, then 4400;
 - a tap the user may not have (the firehose) with a frame saying why, then 4403;
 - otherwise the vhost's tap is joined *before* accepting, so once the socket is open every
@@ -30,7 +33,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
-from flows import audience
+from flows import access, audience
+from flows.access import Action
 from flows.tap.filters import FilterError
 from flows.tap.groups import TapBatchMessage, TapStatusMessage
 from flows.tap.viewer import (
@@ -111,6 +115,12 @@ class TapViewerConsumer(AsyncWebsocketConsumer):
             await self.refuse(Refusal(CLOSE_BAD_REQUEST, exc.message, exc.field))
             return
         self.vhost = query.vhost
+        # An audience link is its own permission, bound to its vhost (`_admit_audience`).
+        if token is None:
+            refusal = await database_sync_to_async(access.refusal)(user, Action.VIEW, self.vhost)
+            if refusal is not None:
+                await self.refuse(Refusal(CLOSE_FORBIDDEN, refusal.message, "vhost"))
+                return
         self.stream = ViewerStream(query.event_filter, max_events_per_second=query.max_rate)
         try:
             self.ticket = await join_tap(

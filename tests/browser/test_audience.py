@@ -11,7 +11,6 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.test_live import sign_in_with_a_session
-from tests.support.publishing import grant_publish
 from tests.support.tap_harness import amqp_channel
 
 pytestmark = pytest.mark.browser
@@ -27,7 +26,6 @@ def browser_context_args(browser_context_args: dict) -> dict:
 def test_an_audience_link_shows_the_live_view_and_nothing_more(
     page: Page, browser: Browser, live_dashboard, transactional_db, link_maker, loaded_topics
 ):
-    grant_publish(link_maker)
     sign_in_with_a_session(page, live_dashboard.url, link_maker)
     page.goto(f"{live_dashboard.url}/demo/topics/?{urlencode({'vhost': loaded_topics})}")
     panel = page.get_by_test_id("demo-audience")

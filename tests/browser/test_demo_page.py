@@ -14,6 +14,7 @@ from flows.broker.errors import BrokerNotFound
 from flows.broker.management_api import ManagementClient
 from flows.demo.loading import unload
 from tests.browser.test_live import sign_in_with_a_session
+from tests.support.accounts import make_user
 
 pytestmark = pytest.mark.browser
 
@@ -37,16 +38,8 @@ def demo_vhost(management_client: ManagementClient) -> Iterator[str]:
 
 @pytest.fixture
 def speaker(transactional_db: None):
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Permission
-
-    user = get_user_model().objects.create_user(username="speaker")
-    user.user_permissions.add(
-        *Permission.objects.filter(
-            content_type__app_label="flows", codename__in=["publish_messages", "use_firehose"]
-        )
-    )
-    return user
+    """An admin: loads scenarios and watches them with the firehose."""
+    return make_user("speaker", role="admin")
 
 
 def test_load_topics_start_it_and_watch_a_message_reach_a_consumer(

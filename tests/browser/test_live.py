@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 
 from flows.broker.amqp import connection_parameters
 from flows.broker.management_api import ManagementClient
-from tests.support.accounts import dashboard_users
+from tests.support.accounts import dashboard_users, give_role, make_user
 from tests.support.broker_admin import create_vhost_for
 from tests.support.live_server import free_port
 from tests.support.tcp_proxy import TcpProxy
@@ -52,10 +52,8 @@ def food_vhost(management_client: ManagementClient) -> Iterator[str]:
 
 @pytest.fixture
 def watcher(transactional_db: None):
-    """A user without a password (no slow hashing); the tests sign in with a session."""
-    from django.contrib.auth import get_user_model
-
-    return get_user_model().objects.create_user(username="watcher")
+    """A viewer without a password (no slow hashing); the tests sign in with a session."""
+    return make_user("watcher")
 
 
 def sign_in_with_a_session(page: Page, base_url: str, user) -> None:
@@ -130,11 +128,7 @@ def test_a_published_message_appears_with_its_routed_queues(
 def test_a_message_published_through_the_form_appears(
     signed_in_page: Page, live_dashboard, food_vhost, watcher
 ):
-    from django.contrib.auth.models import Permission
-
-    watcher.user_permissions.add(
-        Permission.objects.get(content_type__app_label="flows", codename="publish_messages")
-    )
+    give_role(watcher, "publisher")
     live = signed_in_page
     open_live(live, live_dashboard.url, food_vhost, kind="publish")
     form = live.context.new_page()

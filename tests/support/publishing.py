@@ -89,8 +89,7 @@ def bare_connection(vhost: str) -> pika.BlockingConnection:
 
 
 def grant_publish(user) -> None:
-    from django.contrib.auth.models import Permission
+    """Give `user` the publisher role: publish, and run demo scenarios."""
+    from flows import access
 
-    user.user_permissions.add(
-        Permission.objects.get(codename="publish_messages", content_type__app_label="flows")
-    )
+    access.set_role(user, access.PUBLISHER)

@@ -1,4 +1,4 @@
-"""Fixtures of the views: a test client signed in as a user without permissions, one signed
+"""Fixtures of the views: a test client signed in as a viewer, one signed
 in as a user allowed to publish (the publish views), and the shop topology in a vhost of its
 own (the topology views)."""
 
@@ -11,6 +11,7 @@ import pytest
 
 from flows.broker.management_api import ManagementClient
 from flows.runtime import Runtime
+from tests.support.accounts import make_user
 from tests.support.live_server import free_port
 from tests.support.publishing import grant_publish
 from tests.support.topology_definitions import SHOP_BINDINGS, SHOP_EXCHANGES, SHOP_QUEUES, declare
@@ -26,9 +27,8 @@ def publisher_user(django_user_model):
 
 @pytest.fixture
 def signed_in(client, django_user_model):
-    """A test client signed in as a user with no permissions (reading pages and the API)."""
-    # No password: hashing one costs more than the whole request under test.
-    client.force_login(django_user_model.objects.create_user(username="reader"))
+    """A test client signed in as a viewer (reading pages and the API), who may not publish."""
+    client.force_login(make_user("reader"))
     return client
 
 

@@ -23,8 +23,7 @@ URL = re.compile(r'data-testid="audience-url">(http://testserver/watch/([^/<]+)/
 
 @pytest.fixture
 def admin(link_maker) -> Client:
-    """Signed in as a user who may make links, and publish (so load and run scenarios)."""
-    grant_publish(link_maker)
+    """Signed in as an admin: may make links, and publish (so load and run scenarios)."""
     client = Client()
     client.force_login(link_maker)
     return client

@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.test import Client
 
 from flows.broker.errors import BrokerNotFound
@@ -15,8 +14,8 @@ from flows.broker.management_api import ManagementClient
 from flows.demo import service
 from flows.demo.loading import find_load, unload
 from flows.demo.scenario import available_scenarios
+from tests.support.accounts import make_user
 from tests.support.live_page import ws_query
-from tests.support.publishing import grant_publish
 from tests.support.waiting import eventually
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -37,20 +36,16 @@ def demo_vhost(management_client: ManagementClient) -> Iterator[str]:
 
 @pytest.fixture
 def viewer(db, django_user_model) -> Client:
-    """Signed in, with no permission to publish."""
+    """Signed in as a viewer: may not load or run scenarios."""
     client = Client()
-    client.force_login(django_user_model.objects.create_user(username="viewer"))
+    client.force_login(make_user("viewer"))
     return client
 
 
 @pytest.fixture
 def speaker(db, django_user_model) -> Client:
-    """Signed in, may publish (so load and run scenarios) and choose the firehose."""
-    user = django_user_model.objects.create_user(username="speaker")
-    grant_publish(user)
-    user.user_permissions.add(
-        Permission.objects.get(codename="use_firehose", content_type__app_label="flows")
-    )
+    """Signed in as an admin: may load, unload and run scenarios and choose the firehose."""
+    user = make_user("speaker", role="admin")
     client = Client()
     client.force_login(user)
     return client
@@ -79,15 +74,27 @@ def test_the_list_names_every_scenario_with_a_load_button(speaker):
     assert "demo-refusal" not in html
 
 
-def test_a_user_who_may_not_publish_sees_why_and_cannot_load(viewer, demo_vhost):
-    html = viewer.get("/demo/").content.decode()
-    assert "flows.publish_messages" in html
+@pytest.mark.parametrize("role", ["viewer", "publisher"])
+def test_only_an_admin_may_load_and_the_others_see_why(client, db, role, demo_vhost):
+    client.force_login(make_user(f"a-{role}", role=role))
+    html = client.get("/demo/").content.decode()
+    assert "flows.manage_demo" in html
     assert "disabled" in html
 
-    response = viewer.post("/demo/topics/load", {"vhost": demo_vhost})
+    response = client.post("/demo/topics/load", {"vhost": demo_vhost})
     assert response.status_code == 403
-    assert "may not load or run demo scenarios" in response.content.decode()
+    assert "may not load or unload demo scenarios" in response.content.decode()
     assert find_load("topics", demo_vhost) is None
+
+
+def test_a_publisher_may_run_a_loaded_scenario(client, speaker, demo_vhost):
+    load_through_page(speaker, "topics", demo_vhost)
+    client.force_login(make_user("runner", role="publisher"))
+    response = client.post("/demo/topics/run", {"vhost": demo_vhost, "action": "start"})
+    assert response.status_code == 200
+    assert service.demo_runs().get("topics", demo_vhost) is not None
+    client.post("/demo/topics/run", {"vhost": demo_vhost, "action": "stop"})
+    assert service.demo_runs().get("topics", demo_vhost) is None
 
 
 def test_loading_and_unloading_from_the_list(speaker, demo_vhost, management_client):

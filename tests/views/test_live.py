@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from flows.broker.amqp import connection_parameters
 from flows.tap.events import TapEvent
+from tests.support.accounts import make_user
 from tests.support.live_page import ws_query
 from tests.support.tap_events import published
 from tests.support.waiting import eventually
@@ -21,7 +22,7 @@ from tests.support.waiting import eventually
 
 @pytest.fixture
 def client_in(db, django_user_model) -> Client:
-    user = django_user_model.objects.create_user(username="bob", password="pw-long-enough-1")
+    user = make_user("bob")
     client = Client()
     client.force_login(user)
     return client
@@ -113,7 +114,7 @@ def test_details_show_x_death_and_hex_bodies(client_in):
 
 
 def test_details_need_a_csrf_token(db, django_user_model):
-    user = django_user_model.objects.create_user(username="carol", password="pw-long-enough-2")
+    user = make_user("carol")
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)
     response = client.post(reverse("live-details"), {"event": json.dumps(tap_event())})

@@ -7,6 +7,7 @@ import pytest
 from flows.models import PublishTemplate
 from flows.publishing.fields import parse_publish_request
 from flows.runtime import runtime
+from tests.support.accounts import make_user
 from tests.support.live_server import free_port
 from tests.support.publishing import DemoTopology
 
@@ -53,10 +54,13 @@ def test_without_htmx_the_whole_page_answers(api, demo):
 def test_a_user_without_the_permission_is_refused_and_nothing_is_published(
     client, demo, django_user_model
 ):
-    client.force_login(django_user_model.objects.create_user("viewer", password="pw-viewer-1"))
-    html = submit(client, form(demo)).content.decode()
-    assert "may not publish messages" in html
-    assert "<fieldset disabled" in html
+    client.force_login(make_user("viewer"))
+    page = client.get("/publish/", {"vhost": demo.vhost}).content.decode()
+    assert "may not publish messages" in page
+    assert "<fieldset disabled" in page
+    response = submit(client, form(demo))
+    assert response.status_code == 403
+    assert "may not publish messages" in response.content.decode()
     assert demo.depth("q.a") == 0
 
 
@@ -78,7 +82,7 @@ def test_a_broker_that_cannot_be_reached_is_shown_plainly(api, demo, settings):
 
 
 def test_someone_elses_run_is_not_found(api, demo, django_user_model):
-    other = django_user_model.objects.create_user("other", password="pw-other-1")
+    other = make_user("other", password="pw-other-1")
     run = runtime().publishers.start_repeat(
         parse_publish_request({"vhost": demo.vhost, "exchange": "demo.topic", "repeat": "5"}),
         owner_id=other.pk,
@@ -100,7 +104,7 @@ def test_templates_are_private_unless_shared(api, demo, publisher_user, django_u
         {**form(demo), "template_name": "ours", "template_shared": "1"},
     )
     assert PublishTemplate.objects.filter(owner=publisher_user).count() == 2
-    other = django_user_model.objects.create_user("other", password="pw-other-1")
+    other = make_user("other", role="publisher")
     api.force_login(other)
     html = api.get("/publish/", {"vhost": demo.vhost}).content.decode()
     assert "ours" in html and "mine" not in html

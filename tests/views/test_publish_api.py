@@ -18,7 +18,7 @@ from django.conf import settings as django_settings
 
 from flows.broker.management_api import ManagementClient, api_path
 from flows.runtime import runtime
-from tests.support.accounts import TEST_PASSWORD, dashboard_users
+from tests.support.accounts import TEST_PASSWORD, dashboard_users, make_user
 from tests.support.broker_admin import create_vhost_for
 from tests.support.publishing import (
     DemoTopology,
@@ -136,7 +136,7 @@ def test_http_basic_with_a_dashboard_account_works(client, demo, publisher_user)
 
 
 def test_a_user_without_the_permission_gets_403(client, demo, django_user_model):
-    user = django_user_model.objects.create_user(username="nobody", password="x-pw-12345")
+    user = make_user("nobody")
     client.force_login(user)
     response = client.post(
         "/api/publish", data=json.dumps(demo.fields()), content_type="application/json"

@@ -75,10 +75,13 @@ class Command(BaseCommand):
                 )
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
+        from flows import access
         from flows.broker.errors import BrokerError
         from flows.demo.loading import LoadRefused
         from flows.demo.scenario import ScenarioInvalid, UnknownScenario
 
+        if action != "list" and access.read_only():
+            raise CommandError(access.READ_ONLY)
         try:
             if action == "list":
                 self._list()
@@ -122,7 +125,10 @@ class Command(BaseCommand):
         from flows.demo.loading import load
         from flows.demo.scenario import load_scenario
 
-        self.stdout.write(load(load_scenario(name), vhost=vhost).describe())
+        result = load(load_scenario(name), vhost=vhost)
+        if not result.already_loaded:
+            _audit("demo.load", result.vhost, name)
+        self.stdout.write(result.describe())
 
     def _unload(self, name: str, vhost: str | None) -> None:
         from flows.demo.loading import unload
@@ -133,6 +139,7 @@ class Command(BaseCommand):
         if result is None:
             self.stdout.write(f"{name!r} is not loaded in vhost {vhost!r}: nothing to unload")
         else:
+            _audit("demo.unload", vhost, name)
             self.stdout.write(result.describe())
 
     def _run(self, name: str, vhost: str | None, seconds: float, keep: bool) -> None:
@@ -143,13 +150,18 @@ class Command(BaseCommand):
             raise CommandError("--seconds must be 0 or more")
         scenario = load_scenario(name)
         loaded = load(scenario, vhost=vhost)
+        if not loaded.already_loaded:
+            _audit("demo.load", loaded.vhost, name)
         self.stdout.write(loaded.describe())
+        _audit("demo.run.start", loaded.vhost, name, seconds=seconds)
         try:
             report = self._run_loaded(scenario, loaded.vhost, seconds)
         finally:
+            _audit("demo.run.stop", loaded.vhost, name)
             if not loaded.already_loaded and not keep:
                 result = unload(scenario.name, vhost=loaded.vhost)
                 if result is not None:
+                    _audit("demo.unload", loaded.vhost, name)
                     self.stdout.write(result.describe())
         if report.errors:
             raise CommandError("some publishers or workers failed (see errors above)")
@@ -171,3 +183,9 @@ class Command(BaseCommand):
         self.stdout.write("")
         self.stdout.write(format_report(scenario, report), ending="")
         return report
+
+
+def _audit(action: str, vhost: str, scenario: str, **details: Any) -> None:
+    from flows import audit
+
+    audit.record("manage.py demo", action, vhost=vhost, target=scenario, details=details)

@@ -100,6 +100,7 @@ class Command(BaseCommand):
         options = {
             "mode": str(message.get("mode") or "auto"),
             "firehose_allowed": bool(message.get("firehose_allowed")),
+            "started_by": str(message.get("started_by") or ""),
         }
         if kind == "tap.join":
             await manager.join(vhost, viewer, **options)
