@@ -41,8 +41,6 @@ class TapJsonConsumer(TapViewerConsumer):
         return self._frame("batch", message.get("status"), events=events)
 
     def status_frame(self, message: TapStatusMessage) -> str:
-        assert self.stream is not None
-        self.stream.process_status(message)
         status = message.get("status") or {}
         return self._frame("status", status, status=status)
 

@@ -116,6 +116,9 @@ class TapViewerConsumer(AsyncWebsocketConsumer):
 
     async def tap_status(self, message: TapStatusMessage) -> None:
         if self._watches(message):
+            assert self.stream is not None
+            # Batches that never came before this status count as dropped, on every socket.
+            self.stream.process_status(message)
             await self._send_frame(self.status_frame(message))
 
     def _watches(self, message: Mapping[str, Any]) -> bool:
