@@ -26,12 +26,14 @@ from flows.tap.filters import FilterError
 from flows.tap.groups import TapBatchMessage, TapStatusMessage
 from flows.tap.viewer import (
     SIGN_IN_TO_WATCH,
+    SLOW_VIEWER,
     TapRefused,
     TapTicket,
     ViewerStream,
     join_tap,
     leave_tap,
 )
+from flows.websockets.backpressure import SocketBacklog, socket_backlog
 from flows.websockets.close_codes import CLOSE_BAD_REQUEST, CLOSE_FORBIDDEN, CLOSE_NOT_SIGNED_IN
 from flows.websockets.query import ViewerQuery, query_params
 
@@ -50,6 +52,7 @@ class TapViewerConsumer(AsyncWebsocketConsumer):
 
     ticket: TapTicket | None = None
     stream: ViewerStream | None = None
+    backlog: SocketBacklog | None = None
     vhost: str = "/"
 
     # --- what a subclass says -------------------------------------------------------------------
@@ -61,8 +64,8 @@ class TapViewerConsumer(AsyncWebsocketConsumer):
     def refusal_frame(self, refusal: Refusal) -> str:
         raise NotImplementedError
 
-    async def batch_frame(self, message: TapBatchMessage) -> str | None:
-        """The frame for a batch of the tap's events, or None to send nothing."""
+    async def batch_frames(self, message: TapBatchMessage) -> list[str]:
+        """The frames for a batch of the tap's events, in order (none: send nothing)."""
         raise NotImplementedError
 
     def status_frame(self, message: TapStatusMessage) -> str | None:
@@ -85,6 +88,7 @@ class TapViewerConsumer(AsyncWebsocketConsumer):
             await self.refuse(Refusal(CLOSE_BAD_REQUEST, exc.message, exc.field))
             return
         self.vhost = query.vhost
+        self.backlog = socket_backlog(self.scope)
         self.stream = ViewerStream(query.event_filter, max_events_per_second=query.max_rate)
         try:
             self.ticket = await join_tap(self, self.vhost, user, mode=query.mode)
@@ -111,19 +115,33 @@ class TapViewerConsumer(AsyncWebsocketConsumer):
     # --- from the tap (`flows.tap.groups` describes the messages) -------------------------------
 
     async def tap_batch(self, message: TapBatchMessage) -> None:
-        if self._watches(message):
-            await self._send_frame(await self.batch_frame(message))
+        if not self._watches(message):
+            return
+        assert self.stream is not None
+        if self._backed_up():
+            # Its reader is too slow: drop (and count) rather than buffer without end.
+            self.stream.drop_batch(message, SLOW_VIEWER)
+            return
+        for frame in await self.batch_frames(message):
+            await self._send_frame(frame)
 
     async def tap_status(self, message: TapStatusMessage) -> None:
-        if self._watches(message):
-            assert self.stream is not None
-            # Batches that never came before this status count as dropped, on every socket.
-            self.stream.process_status(message)
+        if not self._watches(message):
+            return
+        assert self.stream is not None
+        # Batches that never came before this status count as dropped, on every socket.
+        self.stream.process_status(message)
+        if not self._backed_up():  # a later status says as much
             await self._send_frame(self.status_frame(message))
 
     def _watches(self, message: Mapping[str, Any]) -> bool:
         return self.stream is not None and message.get("vhost") == self.vhost
 
+    def _backed_up(self) -> bool:
+        return self.backlog is not None and self.backlog.full
+
     async def _send_frame(self, frame: str | None) -> None:
         if frame is not None:
             await self.send(frame)
+            if self.backlog is not None:
+                self.backlog.sent(len(frame))

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 
 from tests.support.flood import Flood, flood
 from tests.support.live_server import LiveDashboard, database_url_for
@@ -54,9 +54,12 @@ def flood_of(vhost: str, exchange: str) -> Flood:
 
 
 def everything_reported(published: int):
-    """A JSON message whose tap counts account for all `published` messages."""
+    """A JSON message whose tap counts account for all `published` messages (the last
+    message of its batch: the viewer's counts are as of the events sent so far)."""
 
     def predicate(message: dict) -> bool:
+        if message.get("more"):
+            return False
         tap = message.get("counts", {}).get("tap", {})
         return tap.get("received", 0) + tap.get("overflow_dropped", 0) == published
 
