@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
-from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import ClientConnection, connect
 
 from tests.support.flood import Flood, flood
 from tests.support.live_server import LiveDashboard, database_url_for
@@ -82,15 +84,16 @@ class Reader:
     async def wait_for(self, predicate, *, what: str, timeout: float = 60) -> list[Any]:
         """Every message up to and including the first one `predicate` accepts."""
 
-        def seen() -> int | None:
+        def seen() -> list[Any]:
+            """The messages up to the first one accepted ([] while there is none)."""
             if self.task.done():
                 raise StopWaiting(f"the websocket closed: {self.task.exception()!r}")
-            return next((i for i, m in enumerate(self.messages) if predicate(m)), None)
+            for index, message in enumerate(self.messages):
+                if predicate(message):
+                    return self.messages[: index + 1]
+            return []
 
-        index = await eventually_async(
-            lambda: seen() is not None and seen(), what=what, timeout=timeout, interval=0.05
-        )
-        return self.messages[: index + 1]
+        return await eventually_async(seen, what=what, timeout=timeout, interval=0.05)
 
 
 def test_a_json_viewer_counts_every_event_once_after_a_flood(
@@ -126,3 +129,58 @@ def test_a_json_viewer_counts_every_event_once_after_a_flood(
     missing = set(range(1, tap["received"] + 1)) - set(seqs)
     assert viewer["dropped"] == len(missing)
     assert viewer["dropped"] == sum(viewer["drop_reasons"].values())
+
+
+COUNTER = re.compile(r'data-counter="(\w+)">(\d+)<')
+ROW_SEQ = re.compile(r'<div class="live-row[^"]*"[^>]*data-seq="(\d+)"')
+
+
+def live_counters(frame: str) -> dict[str, int]:
+    return {name: int(value) for name, value in COUNTER.findall(frame) if name != "rate"}
+
+
+def test_the_live_page_counts_add_up_after_a_flood(
+    flood_dashboard: LiveDashboard, scratch_vhost: str, user
+) -> None:
+    cookie = session_cookie(user)
+    with amqp_channel(scratch_vhost) as channel:
+        channel.exchange_declare("flood", "fanout")
+    live_url = (
+        flood_dashboard.url.replace("http://", "ws://")
+        + "/ws/live/?"
+        + urlencode({"vhost": scratch_vhost})
+    )
+
+    async def scenario() -> tuple[int, list[str], dict]:
+        async with (
+            connect(
+                live_url, origin=flood_dashboard.url, additional_headers={"Cookie": cookie}
+            ) as live,
+            open_tap(flood_dashboard.url, cookie, vhost=scratch_vhost) as tap_ws,
+        ):
+            page, program = Reader(live, decode=str), Reader(tap_ws)
+            await program.wait_for(is_running, what="the tap running")
+            await page.wait_for(lambda f: "live-tap-status" in f, what="the tap's status")
+            published = await asyncio.to_thread(flood, flood_of(scratch_vhost, "flood"))
+            reported = await program.wait_for(
+                everything_reported(published), what=f"the tap reporting all {published}"
+            )
+            # At least everything: a phantom drop would take the total past `published`.
+            frames = await page.wait_for(
+                lambda f: live_counters(f).get("total", 0) >= published,
+                what=f"the live page counting all {published}",
+            )
+            return published, frames, reported[-1]["counts"]["tap"]
+
+    published, frames, tap = run_async(scenario)
+    counts = live_counters(frames[-1])
+    assert counts["total"] == published
+    assert counts["total"] == (
+        counts["shown"] + counts["filtered_out"] + counts["sampled_out"] + counts["dropped"]
+    )
+    seqs = [int(seq) for frame in frames for seq in ROW_SEQ.findall(frame)]
+    assert len(seqs) == len(set(seqs)) == counts["shown"]
+    assert counts["sampled_out"] > 0  # the page keeps its readable cap
+    # Dropped: what the tap's queue overflowed, and batches this page truly never got.
+    assert counts["dropped"] >= tap["overflow_dropped"]
+    assert counts["dropped"] == published - counts["shown"] - counts["sampled_out"]
