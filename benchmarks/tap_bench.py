@@ -1,92 +1,135 @@
-"""How fast is the tap, next to a bare pika consumer on the same broker, in the same run?
+"""The tap next to the real limit: a bare pika consumer draining a queue, on the same broker, in
+the same run.
 
     flock /tmp/flows-bench.lock .venv/bin/python benchmarks/tap_bench.py [--messages 200000]
+    .venv/bin/python benchmarks/tap_bench.py --quick      # a smoke run of a few seconds
 
-Prints one table:
-1. a bare pika consumer (prefetch 2000, acks every 1000, like the tap) taking N small
-   messages as the broker dead-letters them in one burst (the same burst the bindings tap
-   gets below);
-2. the tap's ingest rate in bindings mode and in firehose mode, inside a real dashboard
-   (daphne) with one JSON websocket viewer connected (capped at its default 200 events/s,
-   the rest sampled out and counted). The bindings-mode burst is made on the broker: a
-   pre-filled queue dead-letters all N messages at once into a tapped fanout exchange when a
-   `max-length: 0` policy is applied. The firehose burst is a bare consumer draining a
-   pre-filled queue (every delivery is traced);
-3. publish-to-viewer latency p50/p95/p99 at 100, 1,000 and 5,000 messages/s (publish time
-   in a header, microseconds, viewer uncapped for the run);
-4. the dashboard process's peak memory (VmHWM), the tap living inside it;
-and whether every message was accounted for (received + overflow dropped == published,
-and each viewer's received == sent + filtered out + sampled out + dropped).
+One table (figures, ratios and the load average, which says how far to trust them):
+
+1. **the limit**: a bare pika consumer (prefetch 2,000, one multiple ack every 1,000)
+   draining a queue pre-filled with N small messages;
+2. **ingest**, the tap inside a real dashboard (daphne) with one JSON viewer taking every
+   event: bindings mode under N messages from several unpaced publisher processes into a
+   tapped fanout exchange (offered as fast as they go, printed beside it); firehose mode
+   while a bare consumer drains N pre-filled messages (every delivery traced);
+3. **CPU time per message** at one fixed offered rate (paced publisher processes): the
+   dashboard process with its tap and one JSON viewer, next to a bare consumer process
+   taking the same load. A rate moves with a noisy machine; CPU per message far less;
+4. **publish-to-viewer latency** p50/p95/p99 at 100, 1,000, 5,000 and 20,000 msg/s (paced
+   publisher processes stamp the publish time in a header);
+5. **peak memory**: the dashboard's VmHWM (its ru_maxrss), the bare consumer's ru_maxrss;
+6. **unaccounted** messages per run: offered - (tap received + tap overflow), and each
+   viewer's received - (sent + filtered out + sampled out + dropped).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing
+import os
 import statistics
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import _harness
 
 BODY = b'{"bench": true, "n": 0}'
+SPAWN = multiprocessing.get_context("spawn")  # publishers inherit nothing of this process
 
 
-# --- set-up ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Plan:
+    messages: int
+    cpu_rate: int
+    cpu_seconds: float
+    latency: tuple[tuple[int, float], ...]  # (msg/s, seconds)
+    publishers: int
 
 
-def _publish_worker(vhost: str, queue: str, count: int) -> None:
-    from flows.broker.amqp import open_blocking_connection
+FULL = Plan(
+    messages=200_000,
+    cpu_rate=5_000,
+    cpu_seconds=6,
+    latency=((100, 5), (1_000, 4), (5_000, 3), (20_000, 3)),
+    publishers=4,
+)
+QUICK = Plan(
+    messages=3_000, cpu_rate=1_000, cpu_seconds=1, latency=((100, 1), (1_000, 1)), publishers=2
+)
 
-    connection = open_blocking_connection(vhost=vhost, purpose="bench publisher")
+
+# --- publisher and consumer processes (plain pika: nothing of Django) -------------------------
+
+
+def _url(amqp_url: str, vhost: str) -> str:
+    return urlsplit(amqp_url)._replace(path="/" + quote(vhost, safe="")).geturl()
+
+
+def _publish(amqp_url, vhost, exchange, key, count, rate, window) -> None:
+    """Publish `count` messages; `rate` > 0 paces them (msg/s) and stamps the publish time.
+    Puts (first, last) publish times (time.time) on `window`."""
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(_url(amqp_url, vhost)))
     channel = connection.channel()
-    for _ in range(count):
-        channel.basic_publish("", queue, BODY)
-    connection.close()
-
-
-def prefill(vhost: str, queue: str, count: int, processes: int = 2) -> float:
-    """Publish `count` small messages to `queue` from a few processes; return msg/s."""
     started = time.perf_counter()
-    share = count // processes
+    first = time.time()
+    for i in range(count):
+        if rate > 0:
+            delay = started + i / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            stamp = {"x-bench-sent-us": int(time.time() * 1e6)}
+            channel.basic_publish(exchange, key, BODY, pika.BasicProperties(headers=stamp))
+        else:
+            channel.basic_publish(exchange, key, BODY)
+    connection.close()  # after the broker has them all
+    window.put((first, time.time()))
+
+
+def publish(amqp_url, vhost, exchange, key, count, *, processes, rate=0.0) -> float:
+    """`count` messages from `processes` publisher processes; msg/s offered, from the first
+    publish of any of them to the last (their start-up left out)."""
+    shares = [count // processes + (1 if i < count % processes else 0) for i in range(processes)]
+    window = SPAWN.Queue()
     workers = [
-        multiprocessing.Process(
-            target=_publish_worker,
-            args=(vhost, queue, share + (count - share * processes if i == 0 else 0)),
+        SPAWN.Process(
+            target=_publish, args=(amqp_url, vhost, exchange, key, n, rate / processes, window)
         )
-        for i in range(processes)
+        for n in shares
     ]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
-    return count / (time.perf_counter() - started)
+        if worker.exitcode != 0:
+            raise SystemExit(f"a publisher exited with {worker.exitcode}")
+    windows = [window.get(timeout=60) for _ in workers]
+    elapsed = max(end for _, end in windows) - min(start for start, _ in windows)
+    return count / elapsed if elapsed > 0 else math.nan
 
 
-def wait_queue_length(channel, queue: str, count: int, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while channel.queue_declare(queue, passive=True).method.message_count < count:
-        if time.monotonic() > deadline:
-            raise SystemExit(f"queue {queue} never reached {count} messages")
-        time.sleep(0.1)
+def _consume(amqp_url, vhost, queue, count, ready, results) -> None:
+    """A bare consumer in a process of its own: (msg/s, CPU s, ru_maxrss KiB) for `count`."""
+    import resource
 
+    import pika
 
-def drain(vhost: str, queue: str, count: int) -> float:
-    """The bare consumer: take `count` messages; msg/s from the first to the last."""
-    from flows.broker.amqp import open_blocking_connection
-
-    connection = open_blocking_connection(vhost=vhost, purpose="bench bare consumer")
+    connection = pika.BlockingConnection(pika.URLParameters(_url(amqp_url, vhost)))
     channel = connection.channel()
     channel.basic_qos(prefetch_count=2000)
     received = 0
     first: float | None = None
+    cpu_start = 0.0
 
     def on_message(ch, method, properties, body) -> None:
-        nonlocal received, first
+        nonlocal received, first, cpu_start
         if first is None:
             first = time.perf_counter()
         received += 1
@@ -95,11 +138,30 @@ def drain(vhost: str, queue: str, count: int) -> float:
         if received >= count:
             ch.stop_consuming()
 
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_start = usage.ru_utime + usage.ru_stime
     channel.basic_consume(queue, on_message)
+    ready.set()
     channel.start_consuming()
     elapsed = time.perf_counter() - (first or 0.0)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     connection.close()
-    return (count - 1) / elapsed if elapsed > 0 else float("nan")
+    rate = (count - 1) / elapsed if elapsed > 0 else float("nan")
+    results.put((rate, usage.ru_utime + usage.ru_stime - cpu_start, usage.ru_maxrss))
+
+
+def consume(amqp_url: str, vhost: str, queue: str, count: int, during=None):
+    """Run a bare consumer process taking `count` messages; `during()` runs once it listens."""
+    ready, results = SPAWN.Event(), SPAWN.Queue()
+    process = SPAWN.Process(target=_consume, args=(amqp_url, vhost, queue, count, ready, results))
+    process.start()
+    if not ready.wait(60):
+        raise SystemExit("the bare consumer never started")
+    if during is not None:
+        during()
+    outcome = results.get(timeout=600)
+    process.join()
+    return outcome
 
 
 # --- a websocket viewer ------------------------------------------------------------------------
@@ -120,11 +182,12 @@ class Viewer(threading.Thread):
             max_size=None,
         )
         self.timeline: list[tuple[float, int, int]] = []  # (time, received, overflow)
+        # What the tap had received before this viewer joined (the tap may be running already):
+        # from then on the viewer's received is the tap's received less this, exactly.
+        self.baseline: int | None = None
         self.latencies: list[float] = []
         self.last: dict[str, Any] = {}
         self.state = ""
-        self.mode = ""
-        self.shown = 0
         self.start()
 
     def run(self) -> None:
@@ -132,22 +195,25 @@ class Viewer(threading.Thread):
             for raw in self.ws:
                 now = time.time()
                 message = json.loads(raw)
-                self.last = message
                 if message.get("type") == "status":
                     self.state = message["status"].get("state", "")
-                    self.mode = message["status"].get("mode", "")
-                tap = (message.get("counts") or {}).get("tap") or {}
-                if "received" in tap:
-                    self.timeline.append((now, tap["received"], tap.get("overflow_dropped", 0)))
                 for event in message.get("events") or []:
-                    self.shown += 1
                     sent_us = (event.get("headers") or {}).get("x-bench-sent-us")
                     if isinstance(sent_us, int):
                         self.latencies.append(now - sent_us / 1e6)
+                if message.get("more"):
+                    continue  # counts as of part of a batch
+                self.last = message
+                counts = message.get("counts") or {}
+                tap = counts.get("tap") or {}
+                if self.baseline is None and "received" in tap:
+                    self.baseline = tap["received"] - counts["viewer"]["received"]
+                if "received" in tap:
+                    self.timeline.append((now, tap["received"], tap.get("overflow_dropped", 0)))
         except Exception:  # the socket closed: the run is over
             return
 
-    def wait(self, predicate, timeout: float = 180) -> None:
+    def wait(self, predicate, timeout: float = 300) -> None:
         deadline = time.monotonic() + timeout
         while not predicate():
             if time.monotonic() > deadline:
@@ -155,214 +221,216 @@ class Viewer(threading.Thread):
             time.sleep(0.02)
 
     def wait_running(self) -> None:
-        self.wait(lambda: self.state == "running", timeout=30)
+        self.wait(lambda: self.state == "running" and bool(self.timeline), timeout=60)
 
     def taken(self) -> int:
         return self.timeline[-1][1] + self.timeline[-1][2] if self.timeline else 0
 
-    def ingest_rate(self, count: int) -> float:
-        """From the first message received to the `count`-th (received + overflowed)."""
-        first = next(t for t, received, overflow in self.timeline if received + overflow > 0)
-        base = next(received + overflow for t, received, overflow in self.timeline if t >= first)
-        done = next(t for t, received, overflow in self.timeline if received + overflow >= count)
-        return (count - base) / max(done - first, 1e-9) if done > first else float("nan")
+    def wait_taken(self, count: int) -> None:
+        """Until the tap accounts for `count`, and this viewer for all the tap received."""
+        self.wait(lambda: self.taken() >= count and self.caught_up())
 
-    def accounting(self, published: int) -> int:
-        """Unaccounted messages: tap and viewer identities, from the last counts seen."""
+    def caught_up(self) -> bool:
         counts = self.last.get("counts") or {}
-        tap, viewer = counts.get("tap") or {}, counts.get("viewer") or {}
-        tap_gap = published - tap.get("received", 0) - tap.get("overflow_dropped", 0)
-        viewer_gap = viewer.get("received", 0) - (
-            viewer.get("sent", 0)
-            + viewer.get("filtered_out", 0)
-            + viewer.get("sampled_out", 0)
-            + viewer.get("dropped", 0)
+        tap_received = counts.get("tap", {}).get("received", 0) - (self.baseline or 0)
+        return counts.get("viewer", {}).get("received") == tap_received
+
+    def ingest_rate(self, count: int) -> float:
+        """From the first message taken to the `count`-th (received + overflowed)."""
+        started = next((t, r + o) for t, r, o in self.timeline if r + o > 0)
+        done = next(t for t, r, o in self.timeline if r + o >= count)
+        return (count - started[1]) / (done - started[0]) if done > started[0] else math.nan
+
+    def unaccounted(self, offered: int, before: int = 0) -> int:
+        """`offered` messages since the tap had taken `before`: those neither taken nor
+        dropped by the tap, plus those the viewer's counts do not explain."""
+        counts = self.last.get("counts") or {}
+        viewer = counts.get("viewer") or {}
+        tap_gap = offered - (self.taken() - before)
+        viewer_gap = viewer.get("received", 0) - sum(
+            viewer.get(k, 0) for k in ("sent", "filtered_out", "sampled_out", "dropped")
         )
-        return abs(tap_gap) + abs(viewer_gap)
+        since_join = counts.get("tap", {}).get("received", 0) - (self.baseline or 0)
+        return abs(tap_gap) + abs(viewer_gap) + abs(viewer.get("received", 0) - since_join)
+
+    def viewer_dropped(self) -> int:
+        return (self.last.get("counts") or {}).get("viewer", {}).get("dropped", 0)
 
     def close(self) -> None:
         self.ws.close()
         self.join(5)
 
 
+def process_cpu_s(pid: int) -> float:
+    """utime + stime of a process (and its threads), from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
-    return float("nan")
+    return math.nan
+
+
+def wait_queue_length(channel, queue: str, count: int, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while channel.queue_declare(queue, passive=True).method.message_count < count:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"queue {queue} never reached {count} messages")
+        time.sleep(0.1)
 
 
 # --- the runs ----------------------------------------------------------------------------------
 
 
-def run(args: argparse.Namespace) -> None:
+class Table:
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, str]] = []
+
+    def add(self, what: str, figure: str, notes: str = "") -> None:
+        self.rows.append((what, figure, notes))
+        print(f"  {what}: {figure}  {notes}", flush=True)
+
+    def print(self) -> None:
+        width = max(len(row[0]) for row in self.rows)
+        value_width = max(len(row[1]) for row in self.rows)
+        print()
+        print(f"{'what':<{width}}  {'figure':<{value_width}}  notes")
+        for what, figure, notes in self.rows:
+            print(f"{what:<{width}}  {figure:<{value_width}}  {notes}")
+
+
+def load() -> str:
+    return "load average " + ", ".join(f"{value:.1f}" for value in os.getloadavg())
+
+
+def run(plan: Plan) -> Table:
+    from django.conf import settings
+
     from flows.runtime import runtime
 
-    n = args.messages
     cookie = _harness.session_cookie(_harness.bench_user(superuser=True))
     client = runtime().management_client
-    rows: list[tuple[str, str, str]] = []
-    dashboard_env = {
-        "FLOWS_TAP_QUEUE_MAX_LENGTH": str(n + 50_000),
-        "FLOWS_TAP_STOP_DELAY": "1",
-    }
+    table = Table()
+    table.add("machine at the start", load())
+    env = {"FLOWS_TAP_QUEUE_MAX_LENGTH": str(plan.messages + 50_000), "FLOWS_TAP_STOP_DELAY": "1"}
     scratch = _harness.ScratchVhost(client, description="tap benchmark (deleted afterwards)")
-    with (
-        scratch as vhost,
-        _harness.dashboard(**dashboard_env, FLOWS_FIREHOSE_VHOSTS=vhost) as dashboard,
-    ):
-        measure(n, client, vhost, dashboard, cookie, rows)
-
-    width = max(len(row[0]) for row in rows)
-    value_width = max(len(row[1]) for row in rows)
-    print()
-    print(f"{'what':<{width}}  {'figure':<{value_width}}  notes")
-    for what, figure, notes in rows:
-        print(f"{what:<{width}}  {figure:<{value_width}}  {notes}")
+    with scratch as vhost, _harness.dashboard(**env, FLOWS_FIREHOSE_VHOSTS=vhost) as dashboard:
+        measure(plan, settings.AMQP_URL, vhost, dashboard, cookie, table)
+    table.add("machine at the end", load())
+    return table
 
 
-def measure(n: int, client, vhost: str, dashboard, cookie: str, rows: list) -> None:
+def measure(plan: Plan, amqp_url: str, vhost: str, dashboard, cookie: str, table: Table) -> None:
     from flows.broker.amqp import open_blocking_connection
-    from tests.support.broker_admin import delete_policy, set_policy
 
+    n = plan.messages
+    assert dashboard.process is not None
+    pid = dashboard.process.pid
     # No heartbeats: this connection idles for minutes while the tap is measured.
     connection = open_blocking_connection(vhost=vhost, purpose="bench set-up", heartbeat=0)
     channel = connection.channel()
+    channel.exchange_declare("bench.fan", "fanout")  # declared first: the tap binds it at once
+    channel.exchange_declare("bench.cpu", "fanout")
+    channel.exchange_declare("bench.lat", "fanout")
+    unaccounted = 0
     try:
-        # 1. the bare consumer, on the same dead-lettered messages the bindings tap gets
-        channel.exchange_declare("bench.bare.fan", "fanout")
-        channel.queue_declare("bench.bare")
-        channel.queue_bind("bench.bare", "bench.bare.fan")
-        channel.queue_declare(
-            "bench.bare.hold", arguments={"x-dead-letter-exchange": "bench.bare.fan"}
-        )
-        rate = prefill(vhost, "bench.bare.hold", n)
-        wait_queue_length(channel, "bench.bare.hold", n)
-        # The bare consumer takes the burst as it arrives, exactly as the tap does below
-        # (the broker dead-letters and delivers at the same time in both runs).
-        result: list[float] = []
-        consumer = threading.Thread(
-            target=lambda: result.append(drain(vhost, "bench.bare", n)), daemon=True
-        )
-        consumer.start()
-        time.sleep(1)
-        burst_started = time.perf_counter()
-        set_policy(
-            client,
-            vhost,
-            "bench-burst-bare",
-            pattern=r"^bench\.bare\.hold$",
-            definition={"max-length": 0},
-        )
-        consumer.join()
-        burst = n / (time.perf_counter() - burst_started)
-        bare = result[0]
-        rows.append(("bare pika consumer, drain", f"{bare:,.0f} msg/s", f"{n:,} msgs"))
-        print(
-            f"prefill publish {rate:,.0f} msg/s; burst taken in {burst:,.0f} msg/s; "
-            f"bare {bare:,.0f} msg/s",
-            flush=True,
-        )
+        # 1. the limit: a bare consumer draining a pre-filled queue
+        channel.queue_declare("bench.drain")
+        prefill = publish(amqp_url, vhost, "", "bench.drain", n, processes=plan.publishers)
+        wait_queue_length(channel, "bench.drain", n)
+        bare, _, _ = consume(amqp_url, vhost, "bench.drain", n)
+        table.add("bare pika consumer, drain (the limit)", f"{bare:,.0f} msg/s",
+                  f"{n:,} msgs pre-filled at {prefill:,.0f} msg/s")  # fmt: skip
 
-        # 2a. bindings mode: a server-side burst into a tapped fanout exchange
-        channel.exchange_declare("bench.fan", "fanout")
-        channel.queue_declare("bench.hold", arguments={"x-dead-letter-exchange": "bench.fan"})
-        prefill(vhost, "bench.hold", n)
-        wait_queue_length(channel, "bench.hold", n)
-        viewer = Viewer(dashboard.url, cookie, vhost=vhost, mode="bindings")
+        # 2a. bindings mode, unpaced publisher processes into a tapped fanout exchange
+        viewer = Viewer(dashboard.url, cookie, vhost=vhost, mode="bindings", exchange="bench.fan")
         viewer.wait_running()
-        time.sleep(1)
-        set_policy(
-            client, vhost, "bench-burst", pattern=r"^bench\.hold$", definition={"max-length": 0}
-        )
-        viewer.wait(lambda: viewer.taken() >= n)
-        time.sleep(0.5)
-        bindings = viewer.ingest_rate(n)
-        unaccounted = viewer.accounting(n)
-        overflow = viewer.timeline[-1][2]
+        offered = publish(amqp_url, vhost, "bench.fan", "", n, processes=plan.publishers)
+        viewer.wait_taken(n)
+        rate = viewer.ingest_rate(n)
+        gap = viewer.unaccounted(n)
+        unaccounted += gap
+        figure = f"{rate:,.0f} msg/s ({rate / bare:.2f}x drain)"
+        table.add("tap ingest, bindings, 1 JSON viewer", figure,
+                  f"offered {offered:,.0f} msg/s by {plan.publishers} publishers"
+                  f"{' (below the drain: ingest bounded by them)' if offered < bare else ''}; "
+                  f"viewer dropped {viewer.viewer_dropped():,}; unaccounted {gap}")  # fmt: skip
         viewer.close()
-        delete_policy(client, vhost, "bench-burst")
-        rows.append(
-            (
-                "tap, bindings mode, 1 JSON viewer",
-                f"{bindings:,.0f} msg/s ({bindings / bare:.2f}x bare)",
-                f"unaccounted {unaccounted}, overflow {overflow}",
-            )
-        )
-        print(f"bindings {bindings:,.0f} msg/s", flush=True)
 
         # 2b. firehose mode: every delivery of a draining consumer is traced
         channel.queue_declare("bench.fire")
-        prefill(vhost, "bench.fire", n)
+        publish(amqp_url, vhost, "", "bench.fire", n, processes=plan.publishers)
         wait_queue_length(channel, "bench.fire", n)
-        viewer = Viewer(dashboard.url, cookie, vhost=vhost, mode="firehose")
+        viewer = Viewer(dashboard.url, cookie, vhost=vhost, mode="firehose", kind="deliver")
         viewer.wait_running()
-        time.sleep(1)
-        traced_drain = drain(vhost, "bench.fire", n)
+        traced, _, _ = consume(amqp_url, vhost, "bench.fire", n)
         viewer.wait(lambda: viewer.taken() >= n)
-        time.sleep(0.5)
-        fire = viewer.ingest_rate(n)
-        unaccounted = viewer.accounting(n)
+        rate = viewer.ingest_rate(n)
+        gap = viewer.unaccounted(viewer.taken())  # publishes while tracing count too
+        unaccounted += gap
+        figure = f"{rate:,.0f} msg/s ({rate / traced:.2f}x traced drain, {rate / bare:.2f}x drain)"
+        table.add("tap ingest, firehose, 1 JSON viewer", figure,
+                  f"traced drain {traced:,.0f} msg/s; unaccounted {gap}")  # fmt: skip
         viewer.close()
-        rows.append(
-            (
-                "tap, firehose mode, 1 JSON viewer",
-                f"{fire:,.0f} msg/s ({fire / bare:.2f}x bare)",
-                f"unaccounted {unaccounted}; traced drain {traced_drain:,.0f} msg/s",
-            )
-        )
-        print(f"firehose {fire:,.0f} msg/s", flush=True)
         time.sleep(2)  # the firehose tap stops and switches tracing off again
 
-        # 3. latency, publish time in a header, viewer uncapped
-        channel.exchange_declare("bench.lat", "fanout")
-        for rate_per_s, seconds in ((100, 5), (1000, 3), (5000, 2)):
-            viewer = Viewer(
-                dashboard.url, cookie, vhost=vhost, mode="bindings", max_rate=10_000,
-                exchange="bench.lat",
-            )  # fmt: skip
-            viewer.wait_running()
-            viewer.wait(lambda v=viewer: bool(v.timeline), timeout=10)
-            time.sleep(1)
-            total = rate_per_s * seconds
-            started = time.perf_counter()
-            import pika
+        # 3. CPU per message at one fixed offered rate, bare consumer vs the dashboard
+        count = int(plan.cpu_rate * plan.cpu_seconds)
+        channel.queue_declare("bench.cpu.bare")
+        channel.queue_bind("bench.cpu.bare", "bench.cpu")
+        processes = max(1, math.ceil(plan.cpu_rate / 10_000))
 
-            for i in range(total):
-                due = started + i / rate_per_s
-                delay = due - time.perf_counter()
-                if delay > 0:
-                    time.sleep(delay)
-                channel.basic_publish(
-                    "bench.lat",
-                    "",
-                    BODY,
-                    pika.BasicProperties(headers={"x-bench-sent-us": int(time.time() * 1e6)}),
-                )
-            achieved = total / (time.perf_counter() - started)
-            viewer.wait(lambda v=viewer, t=total: len(v.latencies) >= t, timeout=30)
-            time.sleep(0.3)
-            ms = sorted(1000 * value for value in viewer.latencies)
-            q = statistics.quantiles(ms, n=100)
-            rows.append(
-                (
-                    f"publish-to-viewer latency at {rate_per_s:,}/s",
-                    f"p50 {q[49]:.1f} ms, p95 {q[94]:.1f} ms, p99 {q[98]:.1f} ms",
-                    f"{len(ms):,} of {total:,} seen; published at {achieved:,.0f}/s",
-                )
+        def paced() -> None:
+            publish(amqp_url, vhost, "bench.cpu", "", count, processes=processes,
+                    rate=plan.cpu_rate)  # fmt: skip
+
+        _, bare_cpu, bare_rss_kib = consume(amqp_url, vhost, "bench.cpu.bare", count, paced)
+        channel.queue_delete("bench.cpu.bare")
+        viewer = Viewer(dashboard.url, cookie, vhost=vhost, mode="bindings", exchange="bench.cpu")
+        viewer.wait_running()
+        before = viewer.taken()
+        cpu_before = process_cpu_s(pid)
+        paced()
+        viewer.wait_taken(before + count)
+        tap_cpu = process_cpu_s(pid) - cpu_before
+        unaccounted += viewer.unaccounted(count, before)
+        viewer.close()
+        bare_us, tap_us = 1e6 * bare_cpu / count, 1e6 * tap_cpu / count
+        table.add(f"CPU per message at {plan.cpu_rate:,} msg/s, bare consumer", f"{bare_us:.1f} us",
+                  f"{count:,} msgs; process CPU (getrusage)")  # fmt: skip
+        table.add(f"CPU per message at {plan.cpu_rate:,} msg/s, dashboard + tap",
+                  f"{tap_us:.1f} us ({tap_us / bare_us:.2f}x bare)",
+                  "daphne process CPU (/proc stat), 1 JSON viewer taking every event")  # fmt: skip
+
+        # 4. latency, publish time in a header, the viewer taking every event
+        for rate_per_s, seconds in plan.latency:
+            total = int(rate_per_s * seconds)
+            viewer = Viewer(
+                dashboard.url, cookie, vhost=vhost, mode="bindings", exchange="bench.lat"
             )
-            print(rows[-1], flush=True)
+            viewer.wait_running()
+            before = viewer.taken()
+            achieved = publish(amqp_url, vhost, "bench.lat", "", total,
+                               processes=max(1, math.ceil(rate_per_s / 10_000)),
+                               rate=rate_per_s)  # fmt: skip
+            viewer.wait_taken(before + total)
+            gap = viewer.unaccounted(total, before)
+            unaccounted += gap
+            ms = sorted(1000 * value for value in viewer.latencies)
+            q = statistics.quantiles(ms, n=100) if len(ms) >= 2 else [math.nan] * 99
+            table.add(f"publish-to-viewer latency at {rate_per_s:,}/s",
+                      f"p50 {q[49]:.1f} ms, p95 {q[94]:.1f} ms, p99 {q[98]:.1f} ms",
+                      f"{len(ms):,} of {total:,} seen; offered {achieved:,.0f}/s; "
+                      f"unaccounted {gap}")  # fmt: skip
             viewer.close()
 
-        # 4. memory
-        assert dashboard.process is not None
-        rows.append(
-            (
-                "dashboard process peak RSS (tap inside)",
-                f"{peak_rss_mb(dashboard.process.pid):.0f} MB",
-                "VmHWM",
-            )
-        )
+        # 5, 6. memory, and what no count explains
+        table.add("peak memory, dashboard + tap", f"{peak_rss_mb(pid):.0f} MB", "VmHWM")
+        table.add("peak memory, bare consumer", f"{bare_rss_kib / 1024:.0f} MB", "ru_maxrss")
+        table.add("unaccounted messages, all runs", f"{unaccounted}", "must be 0")
     finally:
         if connection.is_open:
             connection.close()
@@ -370,10 +438,15 @@ def measure(n: int, client, vhost: str, dashboard, cookie: str, rows: list) -> N
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--messages", type=int, default=200_000)
+    parser.add_argument("--messages", type=int, default=None, help="N for the drain and ingest")
+    parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
     args = parser.parse_args()
+    plan = QUICK if args.quick else FULL
+    if args.messages:
+        plan = Plan(**{**plan.__dict__, "messages": args.messages})
     _harness.setup_django("tap-bench-")
-    run(args)
+    table = run(plan)
+    table.print()
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from flows.demo.service import start_demo_from_environment  # noqa: E402
 from flows.runtime import stop_before_daphne_shuts_down  # noqa: E402
+from flows.websockets.backpressure import SocketBacklogMiddleware  # noqa: E402
 from flows.websockets.urls import websocket_urlpatterns  # noqa: E402
 
 stop_before_daphne_shuts_down()
@@ -29,8 +30,9 @@ application = ProtocolTypeRouter(
         "http": django_asgi_app,
         # Origin checked against ALLOWED_HOSTS; the session identifies the user, and each
         # consumer closes an anonymous connection with 4401 (`flows.websockets.viewer`).
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        # Outermost, while `send` is still daphne's: how far behind each reader is.
+        "websocket": SocketBacklogMiddleware(
+            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

@@ -41,7 +41,15 @@ def tracing_is_on(vhost: str) -> bool:
 
 
 class TapRunner:
-    """One running tap and the task that forwards its batches to the group."""
+    """One running tap and the task that forwards its batches to the group.
+
+    Every status it sends is *as of the last batch forwarded*: its `last_seq` and its
+    `counts.received` cover exactly the batches already handed to the channel layer (or
+    dropped here, and counted), never those still waiting in the inbox. A viewer takes any
+    sequence number up to `last_seq` it has not seen as lost, so a status that ran ahead of
+    the batches queued behind it made viewers count as missed batches that then arrived
+    (phantom drops: counted twice, once dropped and once received).
+    """
 
     def __init__(
         self,
@@ -58,9 +66,14 @@ class TapRunner:
         self.group = tap_group(vhost)
         self._layer = layer
         self._loop = asyncio.get_running_loop()
-        self._inbox: asyncio.Queue[tuple[list, dict]] = asyncio.Queue()
+        # (events, the tap's status with them, the last seq handed over up to them, and how
+        # many events the tap handed over up to them): the last two survive a dropped batch.
+        self._inbox: asyncio.Queue[tuple[list, dict, int, int]] = asyncio.Queue()
         self._layer_dropped = 0
-        self._last_seq = 0
+        self._received_seq = 0  # from the tap thread, in the inbox or beyond
+        self._received_events = 0
+        self._forwarded_seq = 0  # handed to the channel layer (or dropped, and counted)
+        self._forwarded_events = 0
         self._last_status: dict[str, Any] = {}
         self.tap = Tap(
             vhost, mode, self._from_tap_thread, tap_settings=tap_settings, started_by=started_by
@@ -79,16 +92,24 @@ class TapRunner:
 
     def _receive(self, events: list, status: dict) -> None:
         if events:
-            self._last_seq = events[-1]["seq"]
+            self._received_seq = events[-1]["seq"]
+            self._received_events += len(events)
         if events and self._inbox.qsize() >= MAX_BACKLOG_BATCHES:
             # Viewers see the seq gap and count it; the tap's counts say why.
             self._layer_dropped += len(events)
             events = SharedEvents()
-        self._inbox.put_nowait((events, status))
+        self._inbox.put_nowait((events, status, self._received_seq, self._received_events))
 
-    def status(self, status: dict | None = None) -> dict[str, Any]:
+    def status(
+        self, status: dict | None = None, *, as_of: tuple[int, int] | None = None
+    ) -> dict[str, Any]:
+        """The tap's status as viewers get it, as of (last seq, events) `as_of`: by default
+        the last batch forwarded."""
+        last_seq, received = as_of or (self._forwarded_seq, self._forwarded_events)
         status = dict(status or self._last_status or self.tap.status())
         counts = dict(status.get("counts") or {})
+        # The tap thread's own count may already include batches still in the inbox.
+        counts["received"] = received
         counts["layer_dropped"] = self._layer_dropped
         if self._layer_dropped:
             counts["drop_reasons"] = {
@@ -97,17 +118,22 @@ class TapRunner:
             }
         status["counts"] = counts
         status["run"] = self.run_id
-        status["last_seq"] = self._last_seq
+        status["last_seq"] = last_seq
         return SharedStatus(status)
 
     async def _forward(self) -> None:
         while True:
             try:
-                events, status = await asyncio.wait_for(self._inbox.get(), timeout=1.0)
+                events, status, last_seq, received = await asyncio.wait_for(
+                    self._inbox.get(), timeout=1.0
+                )
             except TimeoutError:
+                # A quiet second: the tap's fresh status (state, overflow), as of what
+                # was forwarded already.
                 events, status = SharedEvents(), self.tap.status()
+                last_seq, received = self._forwarded_seq, self._forwarded_events
             self._last_status = status
-            full = self.status(status)
+            full = self.status(status, as_of=(last_seq, received))
             try:
                 if events:
                     await self._layer.group_send(
@@ -126,6 +152,9 @@ class TapRunner:
                     await self.send_status(full)
             except Exception:
                 LOGGER.exception("could not forward tap batch for %r", self.vhost)
+            # Only now: a status sent meanwhile (a viewer joining) must not claim this batch
+            # before the batch itself is on its way.
+            self._forwarded_seq, self._forwarded_events = last_seq, received
             if self._stopping and not self.tap.running and self._inbox.empty():
                 return
 

@@ -28,7 +28,7 @@ from flows.tap.modes import DEFAULT_TAP_MODE, TAP_MODES, TapMode
 LOGGER = logging.getLogger(__name__)
 
 SIGN_IN_TO_WATCH = "Sign in to watch messages."
-SLOW_VIEWER = "slow viewer"
+SLOW_VIEWER = "viewer too slow to read (its socket is backed up)"
 MISSED_BATCHES = "missed batches (viewer too slow)"
 # What a viewer's stream counts; always received = sent + filtered_out + sampled_out + dropped.
 COUNT_NAMES = ("received", "sent", "filtered_out", "sampled_out", "dropped")
@@ -188,6 +188,20 @@ class ViewerStream:
         this viewer missed (a full channel-layer queue, or the tap's own backlog): those
         count as dropped. A new run (the tap restarted) starts the count afresh.
         """
+        return self.process(self._arrived(message))
+
+    def drop_batch(self, message: Mapping[str, Any], reason: str) -> None:
+        """A `tap.batch` that reached this viewer but cannot be sent (its socket is backed
+        up): what the filters let through counts as dropped, for `reason`; the rest as
+        filtered out, as it would have been."""
+        events = self._arrived(message)
+        wanted = len(self._wanted(events))
+        self._counts["received"] += len(events) - wanted
+        self._counts["filtered_out"] += len(events) - wanted
+        self.count_dropped(wanted, reason)  # received, and dropped
+
+    def _arrived(self, message: Mapping[str, Any]) -> list[TapEvent]:
+        """A batch's events, once the batches missed before it are counted."""
         events = message.get("events") or []
         first_seq = message.get("first_seq", events[0]["seq"] if events else None)
         run = message.get("run")
@@ -197,7 +211,7 @@ class ViewerStream:
             self.count_dropped(first_seq - self._next_seq, MISSED_BATCHES)
         if events:
             self._next_seq = message.get("last_seq", events[-1]["seq"]) + 1
-        return self.process(events)
+        return events
 
     def process_status(self, message: Mapping[str, Any]) -> None:
         """Count batches missed before a `tap.status` message (none may follow them).
@@ -222,15 +236,17 @@ class ViewerStream:
         The events returned are ready to show (JSON bodies pretty-printed).
         """
         self._counts["received"] += len(events)
-        if self.event_filter.is_empty:
-            wanted = events
-        else:
-            wanted = [event for event in events if self.event_filter.matches(event)]
+        wanted = self._wanted(events)
         self._counts["filtered_out"] += len(events) - len(wanted)
         chosen = self._sample(wanted)
         self._counts["sampled_out"] += len(wanted) - len(chosen)
         self._counts["sent"] += len(chosen)
         return [prettify(event) for event in chosen]
+
+    def _wanted(self, events: list[TapEvent]) -> list[TapEvent]:
+        if self.event_filter.is_empty:
+            return events
+        return [event for event in events if self.event_filter.matches(event)]
 
     def _sample(self, events: list[TapEvent]) -> list[TapEvent]:
         limit = self.max_events_per_second

@@ -34,8 +34,9 @@ class LiveConsumer(TapViewerConsumer):
         self.feed = LiveFeed(self.vhost, self.stream)
         await self.feed.warm()
 
-    async def batch_frame(self, message: TapBatchMessage) -> str | None:
-        return None if self.feed is None else await self.feed.batch_frame(message)
+    async def batch_frames(self, message: TapBatchMessage) -> list[str]:
+        frame = None if self.feed is None else await self.feed.batch_frame(message)
+        return [] if frame is None else [frame]
 
     def status_frame(self, message: TapStatusMessage) -> str | None:
         return None if self.feed is None else self.feed.update_frame(message.get("status"), [])

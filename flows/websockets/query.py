@@ -38,15 +38,15 @@ def parse_tap_mode(raw: str | None) -> TapMode:
 
 @dataclass(frozen=True)
 class ViewerQuery:
-    """What a viewer asked to watch, and how much of it per second at most."""
+    """What a viewer asked to watch, and how much of it per second at most (None: all)."""
 
     vhost: str
     mode: TapMode
     event_filter: EventFilter
-    max_rate: int
+    max_rate: int | None
 
     @classmethod
-    def from_params(cls, params: Mapping[str, str], *, max_rate: int) -> ViewerQuery:
+    def from_params(cls, params: Mapping[str, str], *, max_rate: int | None) -> ViewerQuery:
         """Raises `FilterError` naming the first parameter that cannot be used."""
         return cls(
             vhost=params.get("vhost") or DEFAULT_VHOST,
@@ -56,8 +56,9 @@ class ViewerQuery:
         )
 
 
-def parse_max_rate(raw: str | None, default: int) -> int:
-    """`max_rate=N`: events per second sent to the viewer, the rest sampled out."""
+def parse_max_rate(raw: str | None, default: int | None = None) -> int | None:
+    """`max_rate=N`: events per second sent to the viewer, the rest sampled out; unset or
+    empty means `default` (None: every event)."""
     if raw is None or raw == "":
         return default
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_RATE_CEILING:

@@ -39,12 +39,14 @@ from flows.tap.filters import FilterError
 from flows.tap.groups import TapBatchMessage, TapStatusMessage
 from flows.tap.viewer import (
     SIGN_IN_TO_WATCH,
+    SLOW_VIEWER,
     TapRefused,
     TapTicket,
     ViewerStream,
     join_tap,
     leave_tap,
 )
+from flows.websockets.backpressure import SocketBacklog, socket_backlog
 from flows.websockets.close_codes import (
     CLOSE_BAD_REQUEST,
     CLOSE_FORBIDDEN,
@@ -68,6 +70,7 @@ class TapViewerConsumer(AsyncWebsocketConsumer):
 
     ticket: TapTicket | None = None
     stream: ViewerStream | None = None
+    backlog: SocketBacklog | None = None
     vhost: str = "/"
     # Whether `audience=<token>` may stand in for a session here (`flows.audience`).
     accepts_audience_links: bool = False
@@ -84,8 +87,8 @@ class TapViewerConsumer(AsyncWebsocketConsumer):
     def refusal_frame(self, refusal: Refusal) -> str:
         raise NotImplementedError
 
-    async def batch_frame(self, message: TapBatchMessage) -> str | None:
-        """The frame for a batch of the tap's events, or None to send nothing."""
+    async def batch_frames(self, message: TapBatchMessage) -> list[str]:
+        """The frames for a batch of the tap's events, in order (none: send nothing)."""
         raise NotImplementedError
 
     def status_frame(self, message: TapStatusMessage) -> str | None:
@@ -117,10 +120,11 @@ class TapViewerConsumer(AsyncWebsocketConsumer):
         self.vhost = query.vhost
         # An audience link is its own permission, bound to its vhost (`_admit_audience`).
         if token is None:
-            refusal = await database_sync_to_async(access.refusal)(user, Action.VIEW, self.vhost)
-            if refusal is not None:
-                await self.refuse(Refusal(CLOSE_FORBIDDEN, refusal.message, "vhost"))
+            denied = await database_sync_to_async(access.refusal)(user, Action.VIEW, self.vhost)
+            if denied is not None:
+                await self.refuse(Refusal(CLOSE_FORBIDDEN, denied.message, "vhost"))
                 return
+        self.backlog = socket_backlog(self.scope)
         self.stream = ViewerStream(query.event_filter, max_events_per_second=query.max_rate)
         try:
             self.ticket = await join_tap(
@@ -191,11 +195,23 @@ class TapViewerConsumer(AsyncWebsocketConsumer):
     # --- from the tap (`flows.tap.groups` describes the messages) -------------------------------
 
     async def tap_batch(self, message: TapBatchMessage) -> None:
-        if self._watches(message):
-            await self._send_frame(await self.batch_frame(message))
+        if not self._watches(message):
+            return
+        assert self.stream is not None
+        if self._backed_up():
+            # Its reader is too slow: drop (and count) rather than buffer without end.
+            self.stream.drop_batch(message, SLOW_VIEWER)
+            return
+        for frame in await self.batch_frames(message):
+            await self._send_frame(frame)
 
     async def tap_status(self, message: TapStatusMessage) -> None:
-        if self._watches(message):
+        if not self._watches(message):
+            return
+        assert self.stream is not None
+        # Batches that never came before this status count as dropped, on every socket.
+        self.stream.process_status(message)
+        if not self._backed_up():  # a later status says as much
             await self._send_frame(self.status_frame(message))
 
     async def audience_ended(self, message: Mapping[str, Any]) -> None:
@@ -205,6 +221,11 @@ class TapViewerConsumer(AsyncWebsocketConsumer):
     def _watches(self, message: Mapping[str, Any]) -> bool:
         return self.stream is not None and message.get("vhost") == self.vhost
 
+    def _backed_up(self) -> bool:
+        return self.backlog is not None and self.backlog.full
+
     async def _send_frame(self, frame: str | None) -> None:
         if frame is not None:
             await self.send(frame)
+            if self.backlog is not None:
+                self.backlog.sent(len(frame))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -37,6 +38,25 @@ def open_tap(base_url: str, cookie: str | None, *, origin: str | None = None, **
         additional_headers=headers,
         max_size=None,
         open_timeout=10,
+    )
+
+
+def open_slow_tap(base_url: str, cookie: str, **params: Any):
+    """`open_tap` for a client that reads only when the test says so: it buffers one message
+    and a small socket buffer, so once the test stops calling `recv` the server's side backs
+    up within a few megabytes."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+    port = int(urlsplit(base_url).port or 80)
+    sock.connect(("127.0.0.1", port))
+    return connect(
+        tap_url(base_url, **params),
+        origin=base_url,
+        additional_headers={"Cookie": cookie},
+        max_size=None,
+        max_queue=1,
+        open_timeout=10,
+        sock=sock,
     )
 
 

@@ -45,6 +45,11 @@ def test_parse_max_rate(raw: str | None, rate: int) -> None:
     assert parse_max_rate(raw, 200) == rate
 
 
+@pytest.mark.parametrize(("raw", "rate"), [(None, None), ("", None), ("7", 7)])
+def test_without_a_default_max_rate_means_every_event(raw: str | None, rate: int | None) -> None:
+    assert parse_max_rate(raw) == rate
+
+
 @pytest.mark.parametrize("raw", ["0", "10001", "-1", "1.5", "many"])
 def test_a_bad_max_rate_names_its_field(raw: str) -> None:
     with pytest.raises(FilterError) as raised:

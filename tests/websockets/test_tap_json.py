@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from flows.tap.viewer import SLOW_VIEWER
+from flows.websockets.backpressure import MAX_UNSENT_BYTES
 from flows.websockets.close_codes import CLOSE_BAD_REQUEST, CLOSE_FORBIDDEN, CLOSE_NOT_SIGNED_IN
 from tests.support.live_server import LiveDashboard, database_url_for
 from tests.support.tap_harness import amqp_channel, tap_queues
 from tests.support.tap_socket import (
     is_running,
+    open_slow_tap,
     open_tap,
     receive_json,
     receive_until,
@@ -241,6 +245,87 @@ def test_counts_add_up_when_publishers_outrun_the_viewer(
     assert viewer["sent"] == shown
     # Every event the tap forwarded reached this viewer's accounting, one way or another.
     assert viewer["received"] == tap["received"]
+
+
+def test_the_json_stream_sends_every_event_by_default(
+    tap_dashboard: LiveDashboard, scratch_vhost: str, user
+) -> None:
+    published = 3000
+    with amqp_channel(scratch_vhost) as channel:
+        channel.exchange_declare("all", "fanout")
+
+        def publish() -> None:
+            for i in range(published):
+                channel.basic_publish("all", "", str(i).encode())
+
+        messages = watch(
+            tap_dashboard.url,
+            session_cookie(user),
+            vhost=scratch_vhost,
+            act=publish,
+            until=lambda m: m.get("counts", {}).get("viewer", {}).get("received") == published,
+        )
+    bodies = [e["body"]["preview"] for m in messages if m["type"] == "batch" for e in m["events"]]
+    assert bodies == [str(i) for i in range(published)]
+    viewer = messages[-1]["counts"]["viewer"]
+    assert viewer["sent"] == published
+    assert viewer["sampled_out"] == viewer["dropped"] == 0
+
+
+def test_a_client_that_stops_reading_has_its_drops_counted_and_slows_no_one(
+    tap_dashboard: LiveDashboard, scratch_vhost: str, user
+) -> None:
+    # About 42 MB of JSON for each viewer, offered at about 6 MB/s for 7 s: a reader keeps
+    # up with that, while a stalled one falls behind by far more than its sockets and the
+    # server's allowance for it (`MAX_UNSENT_BYTES`) hold.
+    published, per_second = 10_000, 1500
+    body = b"x" * 4096
+    assert published * len(body) > 2.4 * MAX_UNSENT_BYTES
+    cookie = session_cookie(user)
+
+    def got_everything(message: dict) -> bool:
+        return message.get("counts", {}).get("viewer", {}).get("received") == published
+
+    with amqp_channel(scratch_vhost) as channel:
+        channel.exchange_declare("big", "fanout")  # before the tap starts: bound from the start
+
+    def publish() -> None:
+        with amqp_channel(scratch_vhost) as channel:
+            started = time.monotonic()
+            for i in range(published):
+                channel.basic_publish("big", "", body)
+                if i % 100 == 99:  # paced: the offered load is the point, not a wait
+                    time.sleep(max(0.0, started + (i + 1) / per_second - time.monotonic()))
+
+    async def scenario() -> tuple[list[dict], list[dict]]:
+        async with (
+            open_slow_tap(tap_dashboard.url, cookie, vhost=scratch_vhost) as slow,
+            open_tap(tap_dashboard.url, cookie, vhost=scratch_vhost) as fast,
+        ):
+            await receive_until(slow, is_running)
+            await receive_until(fast, is_running)
+            # The slow client reads nothing more until the fast one has every event (published
+            # from a thread: this loop keeps reading for the fast one meanwhile).
+            reading = asyncio.create_task(receive_until(fast, got_everything, timeout=90))
+            await asyncio.to_thread(publish)
+            fast_messages = await reading
+            slow_messages = await receive_until(slow, got_everything, timeout=60)
+            return fast_messages, slow_messages
+
+    fast_messages, slow_messages = run_async(scenario)
+
+    def events_in(messages: list[dict]) -> int:
+        return sum(len(m["events"]) for m in messages if m["type"] == "batch")
+
+    fast = fast_messages[-1]["counts"]
+    assert fast["tap"]["received"] == published  # the tap took every message: not slowed
+    assert fast["viewer"]["sent"] == events_in(fast_messages) == published
+    assert fast["viewer"]["dropped"] == 0
+    slow = slow_messages[-1]["counts"]["viewer"]
+    assert slow["dropped"] > 0
+    assert slow["drop_reasons"] == {SLOW_VIEWER: slow["dropped"]}
+    assert slow["sent"] == events_in(slow_messages)
+    assert slow["received"] == slow["sent"] + slow["dropped"] == published
 
 
 def test_the_tap_stops_and_leaves_nothing_once_the_last_viewer_leaves(

@@ -1,0 +1,45 @@
+"""`benchmarks/tap_bench.py --quick` runs end to end, so the script cannot rot between the runs
+that measure (its figures are the benchmark's business, never asserted here)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.live_server import REPO_ROOT
+
+ROWS = [
+    "bare pika consumer, drain (the limit)",
+    "tap ingest, bindings, 1 JSON viewer",
+    "tap ingest, firehose, 1 JSON viewer",
+    "CPU per message at 1,000 msg/s, bare consumer",
+    "CPU per message at 1,000 msg/s, dashboard + tap",
+    "publish-to-viewer latency at 100/s",
+    "peak memory, dashboard + tap",
+    "machine at the end",
+]
+
+
+@pytest.mark.timeout(300)  # about 30 s on a quiet machine; far longer on a shared one
+def test_the_quick_tap_benchmark_prints_its_table_with_nothing_unaccounted() -> None:
+    env = {
+        k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL"}
+    }
+    finished = subprocess.run(
+        [sys.executable, "benchmarks/tap_bench.py", "--quick"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stdout[-2000:] + finished.stderr[-3000:]
+    table = finished.stdout.split("\nwhat ", 1)[-1]
+    for row in ROWS:
+        assert row in table, table
+    assert re.search(r"unaccounted messages, all runs\s+0\s", table), table
