@@ -16,7 +16,7 @@
   // One dot per message up to this many messages a second (at normal speed; a dot lasts a
   // hop, HOP_MS in graph.js, >= 600 ms): above it, edges pulse with the rate instead.
   const DOTS_UP_TO_PER_S = 20;
-  const RATE_WINDOW_MS = 1000;
+  const RATE_WINDOW_MS = 2000; // long enough that the tap's batching does not make bursts
   const SLOW_MOTION = 0.25;
 
   if (window.htmx) {
@@ -353,6 +353,7 @@
       return;
     }
     noteArrival(route.kind === "deliver" ? "deliver" : "publish");
+    root.dataset.messageRate = String(messageRate()); // what the switch below reads
     if (tooFastForDots()) {
       // Too many to follow one by one: count per edge and let edges pulse with the rate.
       countForPulse(route);
