@@ -3,7 +3,8 @@
 // removes them, and writes text with textContent. It keeps the feed bounded, pauses the view
 // (not the tap), exports the rows, opens details, animates the graph, reconnects with new
 // filters, folds the notices into the status chip, and runs presenter mode (slow motion, and
-// on a scenario page steps: its step form publishes one message per press of →).
+// on a scenario page steps: its step form publishes one message per press of →). The
+// audience page (`/watch/<token>/`) has no filters, no details and no presenter mode.
 (() => {
   "use strict";
 
@@ -12,6 +13,7 @@
     4400: "not watching: fix the filter",
     4401: "signed out: sign in again",
     4403: "the tap was refused",
+    4410: "this audience link has expired or was revoked",
   };
   // One dot per message up to this many messages a second (at normal speed; a dot lasts a
   // hop, HOP_MS in graph.js, >= 600 ms): above it, edges pulse with the rate instead.
@@ -189,6 +191,7 @@
   }
 
   function openDetails(row) {
+    if (!root.dataset.detailsUrl) return;
     for (const selected of root.querySelectorAll(".live-row.is-selected")) {
       selected.classList.remove("is-selected");
     }
@@ -268,7 +271,7 @@
     htmx.process(socket);
   }
 
-  form.addEventListener("submit", (event) => {
+  form?.addEventListener("submit", (event) => {
     event.preventDefault();
     for (const error of form.querySelectorAll(".field-error")) error.textContent = "";
     connectionNote.textContent = "";
@@ -291,7 +294,7 @@
   function toggleGraph() {
     const button = root.querySelector('[data-action="graph"]');
     graphPanel.hidden = !graphPanel.hidden;
-    button.setAttribute("aria-pressed", String(!graphPanel.hidden));
+    button?.setAttribute("aria-pressed", String(!graphPanel.hidden)); // none on the audience page
     if (graphPanel.hidden || state.graph || state.graphLoading) return;
     if (!root.dataset.graphApiUrl) {
       graphMode.textContent = "The topology graph is not available on this server.";
@@ -469,7 +472,7 @@
     const theme = presenterTheme();
     html.classList.toggle("presenter-dark", on && theme === "dark");
     html.classList.toggle("presenter-light", on && theme === "light");
-    contrastButton.textContent = theme === "dark" ? "Light" : "Dark"; // what a press switches to
+    if (contrastButton) contrastButton.textContent = theme === "dark" ? "Light" : "Dark"; // what a press switches to
     if (!state.graph) return;
     state.graph.setLook({ presenter: on, theme: theme });
     if (on && !root.classList.contains("feed-hidden") && state.graph.overflows()) {
@@ -497,7 +500,7 @@
 
   function setPresenter(on) {
     html.classList.toggle("presenter", on);
-    presenterButton.setAttribute("aria-pressed", String(on));
+    presenterButton?.setAttribute("aria-pressed", String(on));
     if (!on) toggleChip(false);
     applyLook();
     if (on && !document.fullscreenElement) toggleFullscreen();
@@ -518,7 +521,7 @@
   function toggleSlow() {
     state.speed = state.speed === 1 ? SLOW_MOTION : 1;
     root.classList.toggle("is-slow", state.speed < 1);
-    slowButton.setAttribute("aria-pressed", String(state.speed < 1));
+    slowButton?.setAttribute("aria-pressed", String(state.speed < 1));
     if (state.graph) state.graph.setSpeed(state.speed);
     if (!state.pulseTimer) graphMode.textContent = graphModeText();
   }
@@ -526,7 +529,7 @@
   function toggleFeed() {
     state.feedHiddenToFit = false;
     const hidden = root.classList.toggle("feed-hidden");
-    feedButton.setAttribute("aria-pressed", String(!hidden));
+    feedButton?.setAttribute("aria-pressed", String(!hidden));
   }
 
   function toggleContrast() {
@@ -568,7 +571,7 @@
     } else if (event.key === "ArrowRight" && stepForm()) {
       event.preventDefault();
       step();
-    } else if (event.key === "/") {
+    } else if (event.key === "/" && form) {
       event.preventDefault();
       form.querySelector("[data-filter-focus]").focus();
     } else if (event.key === "Escape") {
