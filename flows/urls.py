@@ -26,6 +26,8 @@ demo_patterns = [
     path("<slug:name>/controls", demo.demo_controls, name="demo-controls"),
     path("<slug:name>/run", demo.demo_run, name="demo-run"),
     path("<slug:name>/publisher", demo.demo_publisher, name="demo-publisher"),
+    path("<slug:name>/step", demo.demo_step, name="demo-step"),
+    path("<slug:name>/publish", demo.demo_compose, name="demo-compose"),
     path("<slug:name>/workers", demo.demo_workers, name="demo-workers"),
     path("<slug:name>/audience", demo.demo_audience, name="demo-audience"),
     path(

@@ -174,6 +174,24 @@ class DemoRun:
             if name in self.publishers:
                 self.publishers[name].rate = rate
 
+    @property
+    def held(self) -> bool:
+        """Every publisher paused at rate 0: only steps publish (a presenter's step mode)."""
+        return all(rate == 0 for rate in self.rates.values())
+
+    def hold(self) -> None:
+        """Pause every publisher (rate 0), so that only `publish_now` sends. A paced message
+        a publisher had already taken may still go out; before `start()`, none does."""
+        with self._lock:
+            for name in self.rates:
+                self.set_rate(name, 0)
+
+    def resume(self) -> None:
+        """Every publisher back at its scenario's rate."""
+        with self._lock:
+            for spec in self.scenario.publishers:
+                self.set_rate(spec.name, spec.rate)
+
     def publish_now(self, name: str, count: int = 1) -> None:
         """Send the publisher's next `count` messages at once (starting it if need be)."""
         with self._lock:

@@ -71,14 +71,17 @@ class DemoRuns:
             run = self._runs.get((scenario, vhost))
         return run if run is not None and run.running else None
 
-    def start(self, scenario: Scenario, vhost: str) -> DemoRun:
-        """The running run of `scenario` on `vhost`, started now if none runs."""
+    def start(self, scenario: Scenario, vhost: str, *, held: bool = False) -> DemoRun:
+        """The running run of `scenario` on `vhost`, started now if none runs (`held`: with
+        every publisher at rate 0, so that nothing is published until a step)."""
         with self._lock:
             run = self._runs.get((scenario.name, vhost))
             # Not stopped: running, or being started by another request right now.
             if run is not None and run.stopped_at is None:
                 return run
             run = DemoRun(scenario, vhost=vhost)
+            if held:
+                run.hold()
             self._runs[(scenario.name, vhost)] = run
         run.start()
         return run
@@ -231,6 +234,36 @@ def start_for(user: AnyUser, scenario: Scenario, *, vhost: str) -> DemoRun:
         raise DemoRefused(f"Load {scenario.name!r} into vhost {vhost!r} before starting it.")
     run = demo_runs().start(scenario, vhost)
     audit.record(user, audit.DEMO_RUN_START, vhost=vhost, target=scenario.name)
+    return run
+
+
+def step_for(user: AnyUser, scenario: Scenario, *, vhost: str, publisher: str) -> DemoRun:
+    """A presenter's step: hold every publisher and send `publisher`'s next message, one.
+
+    A run that is not going yet starts held (its workers consume, its publishers wait), so
+    the first step is the first message; the next step sends the next one.
+    """
+    _require(run_refusal(user, vhost))
+    with _refused_when_wrong():
+        scenario.publisher(publisher)
+    if loaded_record(scenario, vhost) is None:
+        raise DemoRefused(f"Load {scenario.name!r} into vhost {vhost!r} before stepping it.")
+    run = demo_runs().start(scenario, vhost, held=True)
+    run.hold()
+    run.publish_now(publisher)
+    audit.record(
+        user, audit.DEMO_RUN_CHANGE, vhost=vhost, target=scenario.name, details={"step": publisher}
+    )
+    return run
+
+
+def resume_for(user: AnyUser, scenario: Scenario, *, vhost: str) -> DemoRun:
+    """Out of step mode: every publisher back at its scenario's rate."""
+    run = running_for(user, scenario, vhost=vhost)
+    run.resume()
+    audit.record(
+        user, audit.DEMO_RUN_CHANGE, vhost=vhost, target=scenario.name, details={"resume": True}
+    )
     return run
 
 

@@ -9,6 +9,7 @@ part of the page it changed, and a refusal with its reason in that part.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -21,13 +22,18 @@ from django.views.decorators.http import require_GET, require_POST
 from flows import access, audience
 from flows.access import Action
 from flows.demo import service
+from flows.demo.composer import composer_defaults
 from flows.demo.run import DemoRun, RunReport
 from flows.demo.scenario import Scenario, ScenarioInvalid, UnknownScenario, load_scenario
+from flows.publishing.policy import permission_refusal
 from flows.tap.filters import EventFilter
 from flows.tap.firehose import user_may_choose_firehose
 from flows.tap.modes import DEFAULT_TAP_MODE, TapMode
 from flows.views.access import page_vhost, requires
 from flows.views.live import live_view_context
+from flows.views.publish import message_fields, publish_form
+
+COMPOSER_FIELDS = ("exchange", "routing_key", "body", "body_encoding")
 
 
 def _scenario(name: str) -> Scenario:
@@ -124,9 +130,12 @@ def demo_page(request: HttpRequest, name: str) -> HttpResponse:
         "loaded": loaded,
         "firehose": mode == "firehose",
         "graph_open": True,
+        "fold_notices": True,
+        "page_notices": "flows/demo/_notices.html",
         "live_title": scenario.title,
         "load_refusal": service.load_refusal(request.user, vhost),
         **_controls_context(request, scenario, vhost),
+        **_composer_context(request, scenario, vhost),
         **_audience_context(request, scenario, vhost),
     }
     if loaded:
@@ -145,10 +154,14 @@ def _controls_context(
 ) -> dict[str, Any]:
     run = service.demo_runs().get(scenario.name, vhost)
     report = run.report() if run else None
+    names = [p.name for p in scenario.publishers]
+    chosen = request.POST.get("publisher", "")
     return {
         "scenario": scenario,
         "demo_vhost": vhost,
         "run": run,
+        # The publisher a step publishes from: the one last stepped, else the first.
+        "step_publisher": chosen if chosen in names else (names[0] if names else ""),
         "run_errors": report.errors if report else {},
         "publishers": _publishers(scenario, run, report),
         "workers": _workers(scenario, run),
@@ -216,14 +229,31 @@ def demo_controls(request: HttpRequest, name: str) -> HttpResponse:
 @require_POST
 @requires(Action.RUN_DEMO)
 def demo_run(request: HttpRequest, name: str) -> HttpResponse:
-    """`action=start` starts the scenario's workers, then its publishers; `stop` stops all."""
+    """`action=start` starts the scenario's workers, then its publishers; `stop` stops all;
+    `resume` puts held publishers (step mode) back at their rates."""
     scenario = _scenario(name)
     vhost = _vhost(request, scenario)
     action = request.POST.get("action")
-    change = {"start": service.start_for, "stop": service.stop_for}.get(action or "")
+    changes = {"start": service.start_for, "stop": service.stop_for, "resume": service.resume_for}
+    change = changes.get(action or "")
     if change is None:
         return _controls(request, scenario, vhost, error="Start or stop?", status=400)
     return _changing(request, scenario, vhost, lambda: change(request.user, scenario, vhost=vhost))
+
+
+@require_POST
+@requires(Action.RUN_DEMO)
+def demo_step(request: HttpRequest, name: str) -> HttpResponse:
+    """A presenter's step: hold the publishers and publish `publisher`'s next message."""
+    scenario = _scenario(name)
+    vhost = _vhost(request, scenario)
+    publisher = request.POST.get("publisher", "")
+    return _changing(
+        request,
+        scenario,
+        vhost,
+        lambda: service.step_for(request.user, scenario, vhost=vhost, publisher=publisher),
+    )
 
 
 @require_POST
@@ -292,6 +322,55 @@ def _changing(request: HttpRequest, scenario: Scenario, vhost: str, change: Any)
     except service.DemoRefused as exc:
         return _controls(request, scenario, vhost, error=exc.message, status=_status(exc))
     return _controls(request, scenario, vhost)
+
+
+# --- the composer -------------------------------------------------------------------------------
+
+
+def _composer_context(
+    request: HttpRequest, scenario: Scenario, vhost: str, **extra: Any
+) -> dict[str, Any]:
+    defaults = composer_defaults(scenario)
+    return {
+        "scenario": scenario,
+        "composer": defaults,
+        "compose": {
+            "exchange": defaults.exchange,
+            "routing_key": defaults.routing_key,
+            "body": defaults.body,
+            "body_encoding": defaults.body_encoding,
+        },
+        "compose_refusal": permission_refusal(request.user, vhost),
+        "idempotency_key": uuid.uuid4().hex,
+        "demo_vhost": vhost,
+        **extra,
+    }
+
+
+@require_POST
+@requires(Action.PUBLISH)
+def demo_compose(request: HttpRequest, name: str) -> HttpResponse:
+    """Publish one message from the scenario page, through the publish page's own path
+    (`publish_form`: the same checks, publisher and result); answers the composer."""
+    scenario = _scenario(name)
+    vhost = _vhost(request, scenario)
+    # The composer's fields only: a repeat or a header is the publish page's business.
+    fields = message_fields(request.POST)
+    raw = {name: fields.get(name, "") for name in COMPOSER_FIELDS} | {"vhost": vhost}
+    done = publish_form(request, raw)
+    context = _composer_context(
+        request,
+        scenario,
+        vhost,
+        compose=raw,
+        result=done.result,
+        run=None,
+        errors=done.errors,
+        error=done.error,
+    )
+    return render(
+        request, "flows/demo/_composer.html", context, status=_shown(request, done.status)
+    )
 
 
 # --- audience links (`flows.audience`) ----------------------------------------------------------

@@ -6,6 +6,7 @@ Every view calls `flows.publishing.service`; none talks to the broker itself.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -133,7 +134,8 @@ def publish_page(request: HttpRequest) -> HttpResponse:
     return render(request, "flows/publish.html", _context(request, _initial_raw(request)))
 
 
-def _message_fields(data: QueryDict) -> dict[str, Any]:
+def message_fields(data: QueryDict) -> dict[str, Any]:
+    """A submitted publish form's message fields (the page's own fields left out)."""
     raw = form_to_raw(data)
     for name in FORM_ONLY_FIELDS:
         raw.pop(name, None)
@@ -141,38 +143,50 @@ def _message_fields(data: QueryDict) -> dict[str, Any]:
     return raw
 
 
-@require_POST
-@requires(Action.PUBLISH)
-def publish_submit(request: HtmxHttpRequest) -> HttpResponse:
-    """Publish from the form; htmx swaps in the form (errors, fresh token) and the result."""
-    raw = _message_fields(request.POST)
-    errors: dict[str, str] = {}
-    error: str | None = None
+@dataclass(frozen=True)
+class FormPublish:
+    """What publishing a submitted form came to: a result, or what to show where."""
+
     result: service.PublishResult | None = None
-    status = 200
+    errors: dict[str, str] = field(default_factory=dict)  # by field name
+    error: str | None = None  # for the form as a whole
+    status: int = 200
+
+
+def publish_form(request: HttpRequest, raw: dict[str, Any]) -> FormPublish:
+    """Publish a form's `raw` fields as `request.user`: the publish page's and a scenario
+    page's composer's one way. A JSON body in `raw` is replaced by its pretty-printed text."""
     try:
         result = service.publish_message(
             request.user, raw, idempotency_key=request.POST.get("idempotency_key")
         )
-        if result.request.body_encoding == "json":
-            raw["body"] = result.request.body_display  # pretty-printed
     except PublishInvalid as exc:
-        errors, status = exc.errors, 400
+        return FormPublish(errors=exc.errors, status=400)
     except PublishForbidden as exc:
-        status = 403
         if exc.field:
-            errors = {exc.field: exc.message}
-        else:
-            error = exc.message
+            return FormPublish(errors={exc.field: exc.message}, status=403)
+        return FormPublish(error=exc.message, status=403)
     except publisher.PublishFailed as exc:
-        status = 502 if exc.kind != "channel" else 400
-        if exc.field:
-            errors = {exc.field: exc.message}
-        error = exc.message
-    context = _context(request, raw, errors=errors, error=error, result=result)
+        return FormPublish(
+            errors={exc.field: exc.message} if exc.field else {},
+            error=exc.message,
+            status=502 if exc.kind != "channel" else 400,
+        )
+    if result.request.body_encoding == "json":
+        raw["body"] = result.request.body_display  # pretty-printed
+    return FormPublish(result=result)
+
+
+@require_POST
+@requires(Action.PUBLISH)
+def publish_submit(request: HtmxHttpRequest) -> HttpResponse:
+    """Publish from the form; htmx swaps in the form (errors, fresh token) and the result."""
+    raw = message_fields(request.POST)
+    done = publish_form(request, raw)
+    context = _context(request, raw, errors=done.errors, error=done.error, result=done.result)
     template = "flows/_publish_panel.html" if request.htmx else "flows/publish.html"
     # htmx swaps only 2xx responses by default: field errors are a normal answer here.
-    return render(request, template, context, status=200 if request.htmx else status)
+    return render(request, template, context, status=200 if request.htmx else done.status)
 
 
 # --- repeat runs --------------------------------------------------------------------------------
@@ -223,7 +237,7 @@ def template_save(request: HttpRequest) -> HttpResponse:
         return _templates_fragment(request, template_error="Give the template a name.")
     if len(name) > 100:
         return _templates_fragment(request, template_error="At most 100 characters, please.")
-    raw = _message_fields(request.POST)
+    raw = message_fields(request.POST)
     try:
         parse_publish_request(raw, max_body_bytes=service.max_body_bytes())
     except PublishInvalid as exc:

@@ -12,6 +12,10 @@
 // Edge ids (the keys of pulse()): "binding:" + JSON [source, destination_type, destination,
 // properties_key], "alternate:<exchange>", "dead-letter:<queue>", "consumes:<consumer id>";
 // graph.edgeKey({source, destination, destination_type, routing_key}) finds a binding's id.
+// Presenter mode: graph.setLook({presenter, theme: "light"|"dark"}) draws every label at
+// PRESENTER_LABEL_PX in the graph's units and never zooms out below 1, so a label is never
+// smaller than that on screen (the container's data-min-label-px says how small the smallest
+// is); graph.setSpeed(0.25) slows every animation (graph.hopMs: one hop's duration).
 // Also on the graph: on("select"|"data"|"status"|"scope", fn), focus(id), clearFocus(),
 // setFilter(text), setOptions({showBuiltin, showDashboard}), showRoute(apiRouteJson),
 // clearRoute(), details(id), search(text), select(id), refresh(), fit(), destroy().
@@ -32,7 +36,15 @@
     showDashboard: false, // the dashboard's own flows-dashboard.* objects
   };
   const MAX_DOTS = 150; // concurrent animation dots; beyond this, animations are skipped
-  const HOP_MS = 550;
+  // One hop of a dot, at normal speed: a dot stays in sight at least this long (live.js
+  // switches to pulsing edges when messages come too fast for that).
+  const HOP_MS = 700;
+  const FLASH_MS = 700;
+  const LABEL_PX = 13; // node labels, normal mode; sizeFor() measures at this size
+  const PRESENTER_LABEL_PX = 24; // every label in presenter mode, at zoom >= 1
+  const PRESENTER_MIN_ZOOM = 1;
+  const PRESENTER_MAX_ZOOM = 2;
+  const PRESENTER_MIN_GAP = 60; // between two columns no label crosses
 
   // The default exchange has no name; wherever a name is shown, this stands for it.
   const DEFAULT_EXCHANGE_LABEL = "(default exchange)";
@@ -282,7 +294,9 @@
 
   // --- styles --------------------------------------------------------------------------------
 
-  const STYLE = [
+  // The elements' own look; then STATE_STYLE (selection, routes, flashes, dots), which must
+  // come after every look that sets the same properties (cytoscape: the last rule wins).
+  const BASE_STYLE = [
     {
       selector: "node",
       style: {
@@ -312,8 +326,6 @@
       selector: "node.more",
       style: { shape: "round-rectangle", "border-style": "dotted", "border-color": "#5b6675", "background-color": "#eef1f5", color: "#5b6675" },
     },
-    { selector: "node:selected", style: { "border-width": 4, "border-color": "#7c3aed", "overlay-opacity": 0 } },
-    { selector: "node.match", style: { "border-width": 4, "border-color": "#d4a20b" } },
     {
       selector: "edge",
       style: {
@@ -343,6 +355,11 @@
     },
     { selector: "edge.consume", style: { "line-color": "#1a7f37", "target-arrow-color": "#1a7f37", "target-arrow-shape": "vee" } },
     { selector: "edge.more", style: { "line-style": "dotted", "target-arrow-shape": "none" } },
+  ];
+
+  const STATE_STYLE = [
+    { selector: "node:selected", style: { "border-width": 4, "border-color": "#7c3aed", "overlay-opacity": 0 } },
+    { selector: "node.match", style: { "border-width": 4, "border-color": "#d4a20b" } },
     { selector: ".dim", style: { opacity: 0.22 } },
     { selector: "edge.route", style: { "line-color": "#ff6600", "target-arrow-color": "#ff6600", width: 5, opacity: 1, "z-index": 10 } },
     { selector: "node.route", style: { "border-color": "#ff6600", "border-width": 5, opacity: 1 } },
@@ -358,6 +375,73 @@
     },
     { selector: "node.dot.deliver", style: { "background-color": "#1a7f37" } },
   ];
+
+  // Presenter mode: large labels (the node boxes grow with them, see labelScale), thick
+  // edges and borders, and strong contrast on a light or a dark background.
+  function presenterStyles(theme) {
+    const dark = theme === "dark";
+    const ink = dark ? "#ffffff" : "#000000";
+    const paper = dark ? "#000000" : "#ffffff";
+    const line = dark ? "#e6e6e6" : "#1a1a1a";
+    const px = PRESENTER_LABEL_PX;
+    const base = [
+      {
+        selector: "node",
+        style: {
+          "font-size": px,
+          "text-max-width": Math.round(190 * labelScale(true)) + "px",
+          // Boxes are sized for normal labels (sizeFor): grown with the label.
+          // (plus a margin: bold glyphs at this size run wider than sizeFor assumes)
+          width: (node) => node.data("w") * labelScale(true) + 14,
+          height: (node) => node.data("h") * labelScale(true),
+          color: ink,
+          "border-width": 4,
+          "background-color": paper,
+          "font-weight": 600,
+        },
+      },
+      { selector: "node.exchange", style: { "border-color": dark ? "#ff8c33" : "#c44d00", "background-color": dark ? "#331500" : "#fff0e3" } },
+      { selector: "node.queue", style: { "border-color": dark ? "#7cbcff" : "#003f8f", "background-color": dark ? "#001a3a" : "#e6f0ff" } },
+      { selector: "node.consumer", style: { "font-size": px, "border-color": dark ? "#6ff29a" : "#0a5c22", "background-color": dark ? "#002611" : "#e3f7e8" } },
+      { selector: "node.missing, node.more", style: { color: ink, "border-color": line, "background-color": paper } },
+      {
+        selector: "edge",
+        style: {
+          width: "mapData(rate, 0, 1000, 4, 18)",
+          "line-color": line,
+          "target-arrow-color": line,
+          "arrow-scale": 1.5,
+          "font-size": px,
+          "font-weight": 600,
+          color: ink,
+          "text-background-color": paper,
+          "text-background-opacity": 1,
+          "text-background-padding": 3,
+        },
+      },
+      { selector: "edge.e2e", style: { "line-color": dark ? "#c4a5ff" : "#5b21b6", "target-arrow-color": dark ? "#c4a5ff" : "#5b21b6" } },
+      { selector: "edge.alternate", style: { "line-color": dark ? "#ffb340" : "#a34f00", "target-arrow-color": dark ? "#ffb340" : "#a34f00", color: ink } },
+      { selector: "edge.dead-letter", style: { "line-color": dark ? "#ff6b6b" : "#a30000", "target-arrow-color": dark ? "#ff6b6b" : "#a30000", color: ink } },
+      { selector: "edge.consume", style: { "line-color": dark ? "#6ff29a" : "#0a5c22", "target-arrow-color": dark ? "#6ff29a" : "#0a5c22" } },
+    ];
+    const state = [
+      { selector: "edge.route", style: { width: 10 } },
+      { selector: "node.route, node.flash, node.unroutable, node.flash-red", style: { "border-width": 8 } },
+      { selector: "node.dot", style: { width: 30, height: 30, "border-width": 4, "border-color": paper } },
+    ];
+    return { base: base, state: state };
+  }
+
+  function stylesheet(look) {
+    if (!look.presenter) return BASE_STYLE.concat(STATE_STYLE);
+    const extra = presenterStyles(look.theme);
+    return BASE_STYLE.concat(extra.base, STATE_STYLE, extra.state);
+  }
+
+  // How much larger than normal labels (and the boxes sized for them) are drawn.
+  function labelScale(presenter) {
+    return presenter ? PRESENTER_LABEL_PX / LABEL_PX : 1;
+  }
 
   // --- drawing: cytoscape holds exactly the scope's elements ---------------------------------
 
@@ -452,15 +536,16 @@
 
   // --- layout: exchanges → queues → consumers, left to right ---------------------------------
 
-  function runLayout(cy, fit) {
+  function runLayout(cy, fit, look) {
     const eles = cy.elements().filter((element) => !element.hasClass("dot") && !element.hasClass("dead-letter"));
     if (eles.empty()) return;
+    const presenter = Boolean(look && look.presenter);
     eles
       .layout({
         name: "dagre",
         rankDir: "LR",
-        nodeSep: 22,
-        rankSep: 120,
+        nodeSep: presenter ? 36 : 22,
+        rankSep: 120, // presenter mode: compactColumns() decides
         edgeSep: 10,
         fit: false,
         padding: 30,
@@ -468,11 +553,63 @@
       })
       .run();
     moveUnboundQueues(cy);
-    if (fit) fitAll(cy);
+    if (presenter) compactColumns(cy, eles);
+    if (fit) fitAll(cy, look);
   }
 
-  function fitAll(cy) {
-    cy.fit(cy.elements().not(".dot"), 30);
+  function fitAll(cy, look) {
+    cy.fit(cy.elements().not(".dot"), look && look.presenter ? 16 : 30);
+  }
+
+  // Presenter mode: dagre leaves one gap between every two columns, wide enough for the
+  // longest label anywhere; every pixel spent on gaps shrinks the labels on screen. Each gap
+  // is made just wide enough for the labels of the edges that cross it (a monospace glyph is
+  // about 0.6 em), and narrow where none does (consumers, fanout bindings).
+  function compactColumns(cy, eles) {
+    const nodes = eles.nodes();
+    if (nodes.empty()) return;
+    const columns = []; // [{x, half, nodes}] by x, as dagre left them (one x per rank)
+    nodes.forEach((node) => {
+      const x = node.position("x");
+      let column = columns.find((item) => Math.abs(item.x - x) < 1);
+      if (!column) {
+        column = { x: x, half: 0, nodes: [] };
+        columns.push(column);
+      }
+      column.half = Math.max(column.half, node.width() / 2);
+      column.nodes.push(node);
+    });
+    columns.sort((a, b) => a.x - b.x);
+    const indexOf = new Map();
+    columns.forEach((column, index) => column.nodes.forEach((node) => indexOf.set(node.id(), index)));
+    const gaps = columns.map(() => PRESENTER_MIN_GAP);
+    eles.edges().forEach((edge) => {
+      const from = indexOf.get(edge.source().id());
+      const to = indexOf.get(edge.target().id());
+      const label = String(edge.data("label") || "");
+      if (from === undefined || to === undefined || from === to || label === "") return;
+      const width = Math.max(...label.split("\n").map((line) => line.length)) * PRESENTER_LABEL_PX * 0.6 + 40;
+      const [low, high] = from < to ? [from, to] : [to, from];
+      for (let gap = low; gap < high; gap += 1) gaps[gap] = Math.max(gaps[gap], width / (high - low));
+    });
+    let right = columns[0].x + columns[0].half;
+    for (let index = 1; index < columns.length; index += 1) {
+      const column = columns[index];
+      const x = right + gaps[index - 1] + column.half;
+      for (const node of column.nodes) node.shift({ x: x - column.x, y: 0 });
+      column.x = x;
+      right = x + column.half;
+    }
+  }
+
+  // The smallest label on screen, in CSS pixels (cytoscape scales font-size by the zoom).
+  function smallestLabelPx(cy) {
+    let smallest = Infinity;
+    cy.elements().forEach((element) => {
+      if (element.hasClass("dot") || !element.data("label")) return;
+      smallest = Math.min(smallest, element.numericStyle("font-size") * cy.zoom());
+    });
+    return smallest === Infinity ? null : smallest;
   }
 
   // dagre puts a queue nothing is bound to (fed through the default exchange only) in
@@ -566,15 +703,17 @@
 
   // --- animation: dots travelling along a message's route ------------------------------------
 
-  function Animator(cy, currentModel) {
+  // `speed()`: 1 normally, 0.25 in slow motion; every duration is divided by it.
+  function Animator(cy, currentModel, speed) {
     let dots = 0;
     let dotSeq = 0;
+    const hopMs = () => HOP_MS / speed();
 
     function flash(id, className) {
       const node = cy.getElementById(id);
       if (node.empty()) return;
       node.addClass(className);
-      window.setTimeout(() => node.removeClass(className), 700);
+      window.setTimeout(() => node.removeClass(className), FLASH_MS / speed());
     }
 
     function travel(fromId, toId, delay, extraClass) {
@@ -598,7 +737,7 @@
         if (!dot.removed()) dot.remove();
         flash(toId, "flash");
       };
-      dot.animate({ position: { x: end.x, y: end.y } }, { duration: HOP_MS, delay: delay, complete: done });
+      dot.animate({ position: { x: end.x, y: end.y } }, { duration: hopMs(), delay: delay, complete: done });
       return true;
     }
 
@@ -622,7 +761,7 @@
           const level = depth.get(hop.source);
           const target = hopTarget(hop);
           const source = nodeId.exchange(hop.source);
-          if (!travel(source, target, level * HOP_MS, null)) flash(target, "flash");
+          if (!travel(source, target, level * hopMs(), null)) flash(target, "flash");
           if (hop.destination_type === "exchange" && !depth.has(hop.destination)) depth.set(hop.destination, level + 1);
           pending.splice(index, 1);
         }
@@ -644,7 +783,7 @@
       if (consumer === null || !travel(queue, consumer, 0, "deliver")) flash(queue, "flash");
     }
 
-    return { animateRoute: animateRoute, animateDelivery: animateDelivery };
+    return { animateRoute: animateRoute, animateDelivery: animateDelivery, hopMs: hopMs };
   }
 
   // --- pulses: edge width from a message rate ------------------------------------------------
@@ -779,7 +918,7 @@
     return window.cytoscape({
       container: canvas,
       elements: [],
-      style: STYLE,
+      style: stylesheet({ presenter: false }),
       minZoom: 0.05,
       maxZoom: 2.5,
       boxSelectionEnabled: false,
@@ -833,8 +972,37 @@
       status: { ok: true, message: "" },
       inFlight: null,
       lastFetchMs: 0,
+      look: { presenter: false, theme: "light" },
+      speed: 1,
     };
-    const animator = Animator(cy, () => state.model);
+    const animator = Animator(cy, () => state.model, () => state.speed);
+
+    // The smallest label on screen, kept on the container for pages and tests to read.
+    let labelFrame = 0;
+    function noteLabelSize() {
+      if (labelFrame) return;
+      labelFrame = window.requestAnimationFrame(() => {
+        labelFrame = 0;
+        const px = smallestLabelPx(cy);
+        container.dataset.minLabelPx = px === null ? "" : px.toFixed(1);
+      });
+    }
+    cy.on("zoom", noteLabelSize);
+
+    // The page may resize the canvas (presenter mode, the feed shown or hidden): follow it,
+    // fitted again unless the viewer moved the view.
+    let resizeFrame = 0;
+    const resizes = new ResizeObserver(() => {
+      if (resizeFrame) return;
+      resizeFrame = window.requestAnimationFrame(() => {
+        resizeFrame = 0;
+        if (state.destroyed) return;
+        cy.resize();
+        if (!state.userMovedViewport) fitAll(cy, state.look);
+        noteLabelSize();
+      });
+    });
+    resizes.observe(container);
 
     function setStatus(ok, message) {
       const changed = state.status.ok !== ok || state.status.message !== message;
@@ -852,7 +1020,8 @@
       applyHighlights(cy, model, state.filter, state.route);
       view.showOverlay(scopeMessage(scope, state.filter));
       // Until the user zooms or pans, a changed graph is fitted again; after, never.
-      if (structural || fitAfterLayout) runLayout(cy, fitAfterLayout || !state.userMovedViewport);
+      if (structural || fitAfterLayout) runLayout(cy, fitAfterLayout || !state.userMovedViewport, state.look);
+      noteLabelSize();
       emitter.emit("scope", { tooLarge: scope.tooLarge, count: scope.count, reason: scope.reason });
       if (state.selectedId && cy.$("node:selected").empty()) {
         state.selectedId = null;
@@ -913,7 +1082,7 @@
       },
       backgroundDoubleTapped() {
         state.userMovedViewport = false;
-        fitAll(cy);
+        fitAll(cy, state.look);
       },
       moreTapped(of) {
         state.expanded.set(of, (state.expanded.get(of) || options.collapseAt) + 100);
@@ -984,10 +1153,52 @@
         sync(false);
       },
       fit() {
-        fitAll(cy);
+        fitAll(cy, state.look);
+      },
+      // Presenter mode on or off, light or dark: restyled, laid out again for the new label
+      // sizes and fitted, never below PRESENTER_MIN_ZOOM while on.
+      setLook(look) {
+        const next = { presenter: Boolean(look && look.presenter), theme: look && look.theme === "dark" ? "dark" : "light" };
+        const relayout = next.presenter !== state.look.presenter;
+        state.look = next;
+        cy.minZoom(next.presenter ? PRESENTER_MIN_ZOOM : 0.05);
+        cy.maxZoom(next.presenter ? PRESENTER_MAX_ZOOM : 2.5);
+        cy.style(stylesheet(next));
+        container.classList.toggle("is-presenter", next.presenter);
+        cy.resize(); // the page's layout changed with the look: read the canvas's size again
+        if (relayout) {
+          state.userMovedViewport = false;
+          runLayout(cy, true, next);
+        }
+        noteLabelSize();
+      },
+      get look() {
+        return Object.assign({}, state.look);
+      },
+      // 1: normal; 0.25: slow motion. Dots already travelling keep their pace.
+      setSpeed(speed) {
+        state.speed = speed > 0 ? speed : 1;
+        container.dataset.speed = String(state.speed);
+      },
+      get speed() {
+        return state.speed;
+      },
+      get hopMs() {
+        return animator.hopMs();
+      },
+      minLabelPx: () => smallestLabelPx(cy),
+      // True when the drawing does not fit the canvas even at the smallest zoom allowed
+      // (in presenter mode, the page then gives the graph the feed's room).
+      overflows() {
+        const drawn = cy.elements().not(".dot");
+        if (drawn.empty()) return false;
+        const box = drawn.boundingBox();
+        const room = 2 * 16 + 1;
+        return box.w * cy.minZoom() + room > cy.width() || box.h * cy.minZoom() + room > cy.height();
       },
       destroy() {
         state.destroyed = true;
+        resizes.disconnect();
         window.clearTimeout(state.timer);
         cy.destroy();
       },

@@ -1,8 +1,10 @@
 // The live page: what htmx's ws extension does not do on its own.
 // Rows arrive as server-rendered HTML (escaped by Django); this script only moves, counts and
 // removes them, and writes text with textContent. It keeps the feed bounded, pauses the view
-// (not the tap), exports the rows, opens details, animates the graph, and reconnects with
-// new filters. The audience page (`/watch/<token>/`) has no filters and no details.
+// (not the tap), exports the rows, opens details, animates the graph, reconnects with new
+// filters, folds the notices into the status chip, and runs presenter mode (slow motion, and
+// on a scenario page steps: its step form publishes one message per press of →). The
+// audience page (`/watch/<token>/`) has no filters, no details and no presenter mode.
 (() => {
   "use strict";
 
@@ -13,7 +15,11 @@
     4403: "the tap was refused",
     4410: "this audience link has expired or was revoked",
   };
-  const PULSE_ABOVE_PER_S = 100;
+  // One dot per message up to this many messages a second (at normal speed; a dot lasts a
+  // hop, HOP_MS in graph.js, >= 600 ms): above it, edges pulse with the rate instead.
+  const DOTS_UP_TO_PER_S = 20;
+  const RATE_WINDOW_MS = 2000; // long enough that the tap's batching does not make bursts
+  const SLOW_MOTION = 0.25;
 
   if (window.htmx) {
     // Quick first retry, then doubling up to 5 s, with jitter so a restarted server is not
@@ -36,9 +42,14 @@
     arrivedWhilePaused: 0,
     graph: null,
     graphLoading: null,
-    recent: [], // arrival times of rows in the last second, for the graph's pulse switch
+    // Arrival times of publish and of deliver rows in the last RATE_WINDOW_MS.
+    recent: { publish: [], deliver: [] },
     pulseCounts: new Map(),
     pulseTimer: null,
+    speed: 1,
+    theme: null, // presenter mode's "light" or "dark"; null: the system's
+    leavingFullscreen: false,
+    feedHiddenToFit: false,
   };
 
   // --- the feed ---------------------------------------------------------------------------------
@@ -215,8 +226,17 @@
       else if (name === "presenter") togglePresenter();
       else if (name === "close-details") closeDetails();
       else if (name === "firehose") watchWithFirehose();
+      else if (name === "status-chip") toggleChip();
+      else if (name === "step") step();
+      else if (name === "slow") toggleSlow();
+      else if (name === "feed") toggleFeed();
+      else if (name === "contrast") toggleContrast();
       else return;
       event.preventDefault();
+      return;
+    }
+    if (event.target.closest(".status-chip-head")) {
+      toggleChip();
       return;
     }
     const row = event.target.closest(".live-row[data-event]");
@@ -290,9 +310,11 @@
       )
       .then((graph) => {
         state.graph = graph;
+        graph.setSpeed(state.speed);
+        applyLook();
         // Reachable from the console (and from the browser tests) to see what is drawn.
         window.flowsLiveGraph = graph;
-        graphMode.textContent = "each message is drawn along its route";
+        graphMode.textContent = graphModeText();
       })
       .catch((error) => {
         graphMode.textContent = `The graph could not load: ${error && error.message}`;
@@ -333,11 +355,10 @@
     } catch {
       return;
     }
-    const now = performance.now();
-    state.recent.push(now);
-    while (state.recent.length && now - state.recent[0] > 1000) state.recent.shift();
-    if (state.recent.length > PULSE_ABOVE_PER_S) {
-      // Too many dots to draw smoothly: count per edge and let edges pulse with the rate.
+    noteArrival(route.kind === "deliver" ? "deliver" : "publish");
+    root.dataset.messageRate = String(messageRate()); // what the switch below reads
+    if (tooFastForDots()) {
+      // Too many to follow one by one: count per edge and let edges pulse with the rate.
       countForPulse(route);
       return;
     }
@@ -352,42 +373,188 @@
     }
   }
 
+  // Messages a second over the sliding window: publishes, or deliveries where only those show
+  // (a filter, say). A message's deliveries follow it and are not counted again.
+  function noteArrival(kind) {
+    const now = performance.now();
+    state.recent[kind].push(now);
+    for (const times of Object.values(state.recent)) {
+      while (times.length && now - times[0] > RATE_WINDOW_MS) times.shift();
+    }
+  }
+
+  function messageRate() {
+    const count = state.recent.publish.length || state.recent.deliver.length;
+    return (count * 1000) / RATE_WINDOW_MS;
+  }
+
+  // Slow motion keeps each dot four times longer: the switch comes four times sooner.
+  function dotsUpToPerS() {
+    return DOTS_UP_TO_PER_S * state.speed;
+  }
+
+  function tooFastForDots() {
+    return messageRate() > dotsUpToPerS();
+  }
+
   function countForPulse(route) {
     // Deliveries have no edge key in the graph's contract: only binding edges pulse.
     const keys = (route.hops || []).map((hop) => state.graph.edgeKey(hop)).filter(Boolean);
     for (const key of keys) state.pulseCounts.set(key, (state.pulseCounts.get(key) || 0) + 1);
     if (state.pulseTimer) return;
-    graphMode.textContent = `over ${PULSE_ABOVE_PER_S} msg/s: edges pulse with the rate`;
+    graphMode.textContent = `over ${dotsUpToPerS()} msg/s: edges pulse with the rate`;
+    root.classList.add("is-pulsing");
     state.pulseTimer = setTimeout(() => {
       const rates = Object.fromEntries(state.pulseCounts);
       state.pulseCounts.clear();
       state.pulseTimer = null;
       if (state.graph) state.graph.pulse(rates);
       // Back to one dot per message once the rate falls (the next row decides).
-      if (state.recent.length <= PULSE_ABOVE_PER_S) {
-        graphMode.textContent = "each message is drawn along its route";
+      if (!tooFastForDots()) {
+        graphMode.textContent = graphModeText();
+        root.classList.remove("is-pulsing");
         if (state.graph) state.graph.pulse({});
       }
     }, 1000);
   }
 
-  // --- presenter mode and shortcuts -------------------------------------------------------------------
+  // --- the status chip: the tap's notices and the page's, folded behind one count -------------------
 
-  function toggleFullscreen() {
-    if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
-    else document.documentElement.requestFullscreen().catch(() => {});
+  const chip = document.getElementById("live-status-chip");
+  const chipPanel = document.getElementById("live-notices-panel");
+  const chipToggle = root.querySelector('[data-action="status-chip"]');
+
+  function updateChip() {
+    const count = chipPanel.querySelectorAll("[data-notice]").length;
+    const errors = chipPanel.querySelectorAll('[data-notice="error"]').length;
+    chipToggle.textContent = count === 0 ? "no notices" : `${count} notice${count === 1 ? "" : "s"}`;
+    chip.classList.toggle("has-notices", count > 0);
+    chip.classList.toggle("has-errors", errors > 0);
   }
 
-  function togglePresenter() {
-    const on = document.documentElement.classList.toggle("presenter");
-    root.querySelector('[data-action="presenter"]').setAttribute("aria-pressed", String(on));
+  function toggleChip(open) {
+    const on = typeof open === "boolean" ? open : !chip.classList.contains("is-open");
+    chip.classList.toggle("is-open", on);
+    chipToggle.setAttribute("aria-expanded", String(on));
+  }
+
+  // The tap's notices are swapped in by the websocket (out of band): count them each time.
+  new MutationObserver(updateChip).observe(chipPanel, { childList: true, subtree: true });
+  updateChip();
+
+  // --- presenter mode: slow motion, steps, the feed, light or dark ------------------------------------
+
+  const presenterButton = root.querySelector('[data-action="presenter"]');
+  const slowButton = root.querySelector('[data-action="slow"]');
+  const feedButton = root.querySelector('[data-action="feed"]');
+  const contrastButton = root.querySelector('[data-action="contrast"]');
+  const html = document.documentElement;
+  const darkScheme = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
+
+  // A scenario page's run controls hold the step form (templates/flows/demo/_controls.html).
+  const stepForm = () => document.querySelector("form[data-step-form]");
+  root.classList.toggle("can-step", Boolean(stepForm()));
+
+  const presenterOn = () => html.classList.contains("presenter");
+
+  function graphModeText() {
+    const slow = state.speed < 1 ? ` (slow motion: ${state.speed}×)` : "";
+    return `each message is drawn along its route${slow}`;
+  }
+
+  function presenterTheme() {
+    if (state.theme) return state.theme;
+    return darkScheme && darkScheme.matches ? "dark" : "light";
+  }
+
+  function applyLook() {
+    const on = presenterOn();
+    const theme = presenterTheme();
+    html.classList.toggle("presenter-dark", on && theme === "dark");
+    html.classList.toggle("presenter-light", on && theme === "light");
+    if (contrastButton) contrastButton.textContent = theme === "dark" ? "Light" : "Dark"; // what a press switches to
+    if (!state.graph) return;
+    state.graph.setLook({ presenter: on, theme: theme });
+    if (on && !root.classList.contains("feed-hidden") && state.graph.overflows()) {
+      // Labels stay readable: rather than zoom out, give the graph the feed's column.
+      toggleFeed();
+      state.feedHiddenToFit = true;
+      graphMode.textContent = "the feed is hidden so that the graph fits: Feed shows it";
+    } else if (!on && state.feedHiddenToFit) {
+      toggleFeed();
+    }
+  }
+  if (darkScheme) darkScheme.addEventListener("change", applyLook);
+  applyLook();
+
+  function toggleFullscreen() {
+    if (document.fullscreenElement) {
+      state.leavingFullscreen = true;
+      document.exitFullscreen().catch(() => {
+        state.leavingFullscreen = false;
+      });
+    } else {
+      document.documentElement.requestFullscreen().catch(() => {});
+    }
+  }
+
+  function setPresenter(on) {
+    html.classList.toggle("presenter", on);
+    presenterButton?.setAttribute("aria-pressed", String(on));
+    if (!on) toggleChip(false);
+    applyLook();
     if (on && !document.fullscreenElement) toggleFullscreen();
     if (!on && document.fullscreenElement) toggleFullscreen();
   }
 
+  function togglePresenter() {
+    setPresenter(!presenterOn());
+  }
+
+  // Leaving full screen by the browser's own Esc leaves presenter mode too; `f` does not.
+  document.addEventListener("fullscreenchange", () => {
+    const purposely = state.leavingFullscreen;
+    state.leavingFullscreen = false;
+    if (!document.fullscreenElement && !purposely && presenterOn()) setPresenter(false);
+  });
+
+  function toggleSlow() {
+    state.speed = state.speed === 1 ? SLOW_MOTION : 1;
+    root.classList.toggle("is-slow", state.speed < 1);
+    slowButton?.setAttribute("aria-pressed", String(state.speed < 1));
+    if (state.graph) state.graph.setSpeed(state.speed);
+    if (!state.pulseTimer) graphMode.textContent = graphModeText();
+  }
+
+  function toggleFeed() {
+    state.feedHiddenToFit = false;
+    const hidden = root.classList.toggle("feed-hidden");
+    feedButton?.setAttribute("aria-pressed", String(!hidden));
+  }
+
+  function toggleContrast() {
+    state.theme = presenterTheme() === "dark" ? "light" : "dark";
+    applyLook();
+  }
+
+  // One message from the scenario's publisher: the server holds the others (rate 0) and
+  // publishes the next one; the feed and the graph show it as any other.
+  function step() {
+    const form = stepForm();
+    if (!form) return;
+    const button = form.querySelector('button[type="submit"]');
+    if (button && button.disabled) {
+      graphMode.textContent = "no step: your account may not publish";
+      return;
+    }
+    form.requestSubmit(button || undefined);
+  }
+
+  // --- shortcuts --------------------------------------------------------------------------------------
+
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
-    const typing = event.target.closest && event.target.closest("input, textarea, select");
+    const typing = event.target.closest && event.target.closest("input, textarea, select, [contenteditable]");
     if (typing) return;
     if (event.key === " ") {
       event.preventDefault();
@@ -395,11 +562,23 @@
     } else if (event.key === "f") {
       event.preventDefault();
       toggleFullscreen();
+    } else if (event.key === "s") {
+      event.preventDefault();
+      toggleSlow();
+    } else if (event.key === "t" && presenterOn()) {
+      event.preventDefault();
+      toggleContrast();
+    } else if (event.key === "ArrowRight" && stepForm()) {
+      event.preventDefault();
+      step();
     } else if (event.key === "/" && form) {
       event.preventDefault();
       form.querySelector("[data-filter-focus]").focus();
     } else if (event.key === "Escape") {
-      closeDetails();
+      // The innermost thing first: details, then the open chip, then presenter mode.
+      if (!details.hidden) closeDetails();
+      else if (chip.classList.contains("is-open")) toggleChip(false);
+      else if (presenterOn()) setPresenter(false);
     }
   });
 })();

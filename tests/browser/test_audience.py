@@ -89,7 +89,7 @@ def test_an_audience_link_shows_the_live_view_and_nothing_more(
         expect(phone.get_by_test_id("connection-state")).to_have_text(
             "closed: this audience link has expired or was revoked"
         )
-        expect(phone.get_by_test_id("tap-state").locator("..")).to_contain_text("was revoked")
+        expect(phone.get_by_test_id("status-chip")).to_contain_text("was revoked")
         phone.reload()
         expect(phone.get_by_test_id("audience-ended")).to_contain_text("was revoked")
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -380,7 +381,7 @@ def test_keyboard_shortcuts_and_presenter_mode(signed_in_page: Page, live_dashbo
     expect(page.get_by_role("button", name="Pause")).to_be_visible()
     page.get_by_label("exchange").blur()
     page.get_by_role("button", name="Presenter").click()
-    expect(page.locator("html")).to_have_class("presenter")
+    expect(page.locator("html")).to_have_class(re.compile(r"(^|\s)presenter(\s|$)"))
     font_size = page.evaluate("parseFloat(getComputedStyle(document.documentElement).fontSize)")
     assert font_size >= 20
     expect(page.get_by_test_id("connection-state")).to_be_visible()

@@ -91,6 +91,20 @@ PAGES = [
     ),
     Endpoint("POST", "/demo/topics/publisher", PUBLISHER, ok=409, data={"vhost": "{v}"}),
     Endpoint("POST", "/demo/topics/workers", PUBLISHER, ok=409, data={"vhost": "{v}"}),
+    Endpoint(
+        "POST",
+        "/demo/topics/step",
+        PUBLISHER,
+        ok=409,
+        data={"vhost": "{v}", "publisher": "food app"},
+    ),
+    # The matrix vhost has an exchange `food`, which nothing is bound to: unroutable.
+    Endpoint(
+        "POST",
+        "/demo/topics/publish",
+        PUBLISHER,
+        data={"vhost": "{v}", "exchange": "food", "routing_key": "matrix.nowhere", "body": "x"},
+    ),
     # Not loaded in the matrix vhost: a link is refused after the access check, none made.
     Endpoint("POST", "/demo/topics/audience", ADMIN, ok=400, data={"vhost": "{v}"}),
     Endpoint("POST", "/demo/topics/audience/999999/revoke", ADMIN, ok=400, data={"vhost": "{v}"}),

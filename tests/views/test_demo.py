@@ -298,3 +298,110 @@ def test_a_worker_the_broker_stopped_is_named_with_its_reason(
 
     html = eventually(shown, what="the stopped worker named on the page")
     assert "the broker cancelled the consumer of &#x27;deserts-icecream-only&#x27;" in html
+
+
+# --- a presenter's step -------------------------------------------------------------------------
+
+
+def test_each_step_holds_the_publishers_and_publishes_one_message(speaker, demo_vhost):
+    load_through_page(speaker, "topics", demo_vhost)
+    step = {"vhost": demo_vhost, "publisher": "deserts app"}
+    response = speaker.post("/demo/topics/step", step, **HTMX)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'data-testid="demo-held"' in html
+    assert '<option value="deserts app" selected>' in html  # the next step steps it again
+    run = service.demo_runs().get("topics", demo_vhost)
+    assert run is not None and run.held
+
+    def published() -> dict[str, int]:
+        return {name: c.published for name, c in run.report().publishers.items()}
+
+    eventually(lambda: published()["deserts app"] == 1, what="the first step's message")
+    speaker.post("/demo/topics/step", step, **HTMX)
+    eventually(lambda: published()["deserts app"] == 2, what="the second step's message")
+    assert published() == {"food app": 0, "deserts app": 2, "drinks app": 0}
+
+    response = speaker.post("/demo/topics/run", {"vhost": demo_vhost, "action": "resume"})
+    assert response.status_code == 200
+    assert not run.held and run.rates["food app"] == 1.0
+    assert 'data-testid="demo-held"' not in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("who", "form", "status", "message"),
+    [
+        ("viewer", {"publisher": "food app"}, 403, "may not run demo scenarios"),
+        ("speaker", {"publisher": "nobody"}, 409, "no publisher named &#x27;nobody&#x27;"),
+    ],
+)
+def test_a_step_that_cannot_be_done_is_refused(
+    request, speaker, demo_vhost, who, form, status, message
+):
+    load_through_page(speaker, "topics", demo_vhost)
+    response = request.getfixturevalue(who).post("/demo/topics/step", {"vhost": demo_vhost, **form})
+    assert response.status_code == status
+    assert message in response.content.decode()
+    assert service.demo_runs().get("topics", demo_vhost) is None
+
+
+# --- the composer -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("routing_key", "shown"),
+    [
+        ("food.icecream", ["routed", "all-food", "all-icecream"]),
+        ("drinks.coffee", ["returned: unroutable"]),
+    ],
+)
+def test_the_composer_publishes_to_the_scenario_and_says_where_it_went(
+    speaker, demo_vhost, routing_key, shown
+):
+    load_through_page(speaker, "topics", demo_vhost)
+    page = speaker.get("/demo/topics/", {"vhost": demo_vhost}).content.decode()
+    assert '<option value="food" selected>food</option>' in page
+    assert '<option value="">(default exchange)</option>' in page
+    response = speaker.post(
+        "/demo/topics/publish",
+        {
+            "vhost": demo_vhost,
+            "exchange": "food",
+            "routing_key": routing_key,
+            "body": '{"dish": "icecream"}',
+            "body_encoding": "json",
+        },
+        **HTMX,
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'data-testid="publish-result"' in html
+    for text in shown:
+        assert text in html
+
+
+def test_the_composer_names_a_bad_field(speaker, demo_vhost):
+    load_through_page(speaker, "topics", demo_vhost)
+    response = speaker.post(
+        "/demo/topics/publish",
+        {"vhost": demo_vhost, "exchange": "food", "body": "{not json", "body_encoding": "json"},
+        **HTMX,
+    )
+    assert response.status_code == 200  # htmx swaps the answer in place
+    html = response.content.decode()
+    assert 'data-testid="composer-error">body:' in html
+    assert "{not json" in html  # what was typed is kept
+
+
+def test_without_the_publish_permission_the_composer_is_disabled_saying_why(
+    speaker, viewer, demo_vhost
+):
+    load_through_page(speaker, "topics", demo_vhost)
+    html = viewer.get("/demo/topics/", {"vhost": demo_vhost}).content.decode()
+    assert 'data-testid="composer-refusal"' in html
+    assert "<fieldset disabled>" in html
+    response = viewer.post(
+        "/demo/topics/publish", {"vhost": demo_vhost, "exchange": "food", "routing_key": "x"}
+    )
+    assert response.status_code == 403  # the form is disabled; a crafted post is refused
+    assert "may not publish" in response.content.decode()
