@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from dashboard import env
+from flows.masking import DEFAULT_MASK_PATTERNS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 LOCAL_STATE_DIR = Path(os.environ.get("FLOWS_STATE_DIR", BASE_DIR / ".local"))
@@ -158,6 +159,10 @@ FLOWS_TAP_VIEWER_MAX_RATE = int(os.environ.get("FLOWS_TAP_VIEWER_MAX_RATE", "200
 # Vhosts whose tracing (firehose) the administrator allows any signed-in viewer to switch on.
 # Elsewhere, only users with the `flows.use_firehose` permission may choose the firehose.
 FLOWS_FIREHOSE_VHOSTS = env.parse_list(os.environ.get("FLOWS_FIREHOSE_VHOSTS"), default=[])
+# Names whose values never leave the server (README, Security): comma-separated,
+# case-insensitive shell-style patterns matched against header names, property names and JSON
+# body keys at any depth. Empty: nothing is masked.
+FLOWS_MASK = env.parse_list(os.environ.get("FLOWS_MASK"), default=list(DEFAULT_MASK_PATTERNS))
 # The channel `manage.py tap` listens on for viewers (distinct per dashboard sharing a Redis).
 FLOWS_TAP_CONTROL_CHANNEL = os.environ.get("FLOWS_TAP_CONTROL_CHANNEL", "flows-tap-control")
 
