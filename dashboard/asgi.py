@@ -15,9 +15,9 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from flows.runtime import stop_before_daphne_shuts_down  # noqa: E402
+from flows.websockets.origin import origin_checked  # noqa: E402
 from flows.websockets.urls import websocket_urlpatterns  # noqa: E402
 
 stop_before_daphne_shuts_down()
@@ -25,10 +25,9 @@ stop_before_daphne_shuts_down()
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        # Origin checked against ALLOWED_HOSTS; the session identifies the user, and each
-        # consumer closes an anonymous connection with 4401 (`flows.websockets.viewer`).
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        # Origin checked first (a foreign one is closed with 4003, `flows.websockets.origin`);
+        # the session identifies the user, and each consumer closes an anonymous connection
+        # with 4401 (`flows.websockets.viewer`).
+        "websocket": origin_checked(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -6,9 +6,14 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed
 
-from flows.websockets.close_codes import CLOSE_BAD_REQUEST, CLOSE_FORBIDDEN, CLOSE_NOT_SIGNED_IN
+from flows.websockets.close_codes import (
+    CLOSE_BAD_REQUEST,
+    CLOSE_FORBIDDEN,
+    CLOSE_FOREIGN_ORIGIN,
+    CLOSE_NOT_SIGNED_IN,
+)
 from tests.support.live_server import LiveDashboard, database_url_for
 from tests.support.tap_harness import amqp_channel, tap_queues
 from tests.support.tap_socket import (
@@ -25,6 +30,8 @@ from tests.support.waiting import eventually, eventually_async
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
 STOP_DELAY = 0.5
+# The origin of a proxy serving the dashboard on another address (DJANGO_CSRF_TRUSTED_ORIGINS).
+PROXY_ORIGIN = "https://dashboard.proxy.example"
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +43,11 @@ def tap_dashboard(django_db_setup, django_db_blocker) -> Iterator[LiveDashboard]
         database_url = database_url_for(connection.settings_dict)
     server = LiveDashboard(
         database_url=database_url,
-        env={"FLOWS_TAP_STOP_DELAY": str(STOP_DELAY), "FLOWS_TAP_SYNC_INTERVAL": "0.5"},
+        env={
+            "FLOWS_TAP_STOP_DELAY": str(STOP_DELAY),
+            "FLOWS_TAP_SYNC_INTERVAL": "0.5",
+            "DJANGO_CSRF_TRUSTED_ORIGINS": PROXY_ORIGIN,
+        },
     ).start()
     yield server
     server.stop()
@@ -58,19 +69,34 @@ def test_anonymous_websocket_is_told_to_sign_in_and_closed(
     assert tap_queues(management_client, broker_vhost) == []  # no tap started for it
 
 
-def test_a_foreign_origin_is_refused_at_the_handshake(
-    tap_dashboard: LiveDashboard, broker_vhost: str, user
+def test_a_foreign_origin_is_closed_with_a_code_the_page_explains(
+    tap_dashboard: LiveDashboard, broker_vhost: str, user, management_client
 ) -> None:
+    """Not refused at the handshake: a browser reports that as 1006, which htmx retries."""
     cookie = session_cookie(user)
-    foreign = "http://evil.example"
 
-    async def scenario() -> None:
-        with pytest.raises(InvalidStatus) as refused:
-            async with open_tap(tap_dashboard.url, cookie, origin=foreign, vhost=broker_vhost):
-                pass
-        assert refused.value.response.status_code == 403
+    async def scenario() -> int | None:
+        async with open_tap(
+            tap_dashboard.url, cookie, origin="http://evil.example", vhost=broker_vhost
+        ) as ws:
+            with pytest.raises(ConnectionClosed):
+                await receive_json(ws)  # nothing is said to another site's page
+            return ws.close_code
 
-    run_async(scenario)
+    assert run_async(scenario) == CLOSE_FOREIGN_ORIGIN
+    assert tap_queues(management_client, broker_vhost) == []  # no tap started for it
+
+
+def test_a_trusted_proxy_origin_may_watch(tap_dashboard: LiveDashboard, broker_vhost: str, user):
+    cookie = session_cookie(user)
+
+    async def scenario() -> list[dict]:
+        async with open_tap(
+            tap_dashboard.url, cookie, origin=PROXY_ORIGIN, vhost=broker_vhost
+        ) as ws:
+            return await receive_until(ws, is_running)
+
+    assert run_async(scenario)[-1]["vhost"] == broker_vhost
 
 
 def test_a_batch_carries_tap_events_and_cumulative_counts(
