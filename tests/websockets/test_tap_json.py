@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 
+import pika
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from flows.masking import MASKED
 from flows.websockets.close_codes import (
     CLOSE_BAD_REQUEST,
     CLOSE_FORBIDDEN,
@@ -157,6 +160,67 @@ def test_filters_apply_before_sampling(
     viewer = messages[-1]["counts"]["viewer"]
     assert viewer["filtered_out"] == 300
     assert viewer["sent"] == 1
+
+
+SECRET = "s3cr3t-in-a-message"
+
+
+def publish_a_secret_then_an_open_one(channel) -> None:
+    """A message hiding SECRET in a masked header and a masked JSON field, then one that shows
+    it openly (a field no pattern names): shown after the first, on the same channel."""
+    channel.basic_publish(
+        "shop",
+        "order.masked",
+        json.dumps({"card": {"number": SECRET}, "customer": {"password": SECRET}}).encode(),
+        pika.BasicProperties(headers={"Authorization": f"Bearer {SECRET}", "x-ok": "kept"}),
+    )
+    channel.basic_publish("shop", "order.open", json.dumps({"note": SECRET}).encode())
+
+
+def test_masked_values_never_reach_the_json_stream(
+    tap_dashboard: LiveDashboard, scratch_vhost: str, user
+) -> None:
+    with amqp_channel(scratch_vhost) as channel:
+        channel.exchange_declare("shop", "topic")
+        messages = watch(
+            tap_dashboard.url,
+            session_cookie(user),
+            vhost=scratch_vhost,
+            act=lambda: publish_a_secret_then_an_open_one(channel),
+            until=lambda m: "order.open" in json.dumps(m),
+        )
+    events = {e["routing_key"]: e for m in messages if m["type"] == "batch" for e in m["events"]}
+    masked = events["order.masked"]
+    assert masked["headers"] == {"Authorization": MASKED, "x-ok": "kept"}
+    assert json.loads(masked["body"]["preview"]) == {
+        "card": MASKED,
+        "customer": {"password": MASKED},
+    }
+    assert SECRET not in json.dumps(masked)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"body": SECRET}, {"header": f"Authorization=Bearer {SECRET}"}],
+    ids=["body", "header"],
+)
+def test_a_filter_cannot_find_a_masked_value(
+    tap_dashboard: LiveDashboard, scratch_vhost: str, user, params: dict
+) -> None:
+    with amqp_channel(scratch_vhost) as channel:
+        channel.exchange_declare("shop", "topic")
+        messages = watch(
+            tap_dashboard.url,
+            session_cookie(user),
+            vhost=scratch_vhost,
+            act=lambda: publish_a_secret_then_an_open_one(channel),
+            # Both messages have been through the filter once the viewer received two.
+            until=lambda m: m.get("counts", {}).get("viewer", {}).get("received") == 2,
+            **params,
+        )
+    shown = [e["routing_key"] for m in messages if m["type"] == "batch" for e in m["events"]]
+    assert "order.masked" not in shown
+    assert messages[-1]["counts"]["viewer"]["filtered_out"] >= 1
 
 
 @pytest.mark.parametrize(
