@@ -16,11 +16,13 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from flows.demo.service import start_demo_from_environment  # noqa: E402
 from flows.runtime import stop_before_daphne_shuts_down  # noqa: E402
 from flows.websockets.origin import origin_checked  # noqa: E402
 from flows.websockets.urls import websocket_urlpatterns  # noqa: E402
 
 stop_before_daphne_shuts_down()
+start_demo_from_environment()  # `serve --demo NAME`: its publishers and workers, at once
 
 application = ProtocolTypeRouter(
     {

@@ -108,3 +108,36 @@ class DemoLoad(models.Model):
 
     def __str__(self) -> str:
         return f"demo {self.scenario!r} in vhost {self.vhost!r}"
+
+
+# --- audience links -----------------------------------------------------------------------------
+
+
+class AudienceLink(models.Model):
+    """A read-only, expiring, revocable URL that shows a demo vhost's live view to anyone.
+
+    Made by an administrator on a scenario page for the people in the room (`flows.audience`).
+    Only a hash of the token is stored: the URL is shown once, when it is made. The model also
+    carries the permission to make one: `flows.create_audience_links`.
+    """
+
+    token_sha256 = models.CharField(max_length=64, unique=True)
+    vhost = models.CharField(max_length=255)
+    scenario = models.CharField(max_length=40)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="audience_links"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["expires_at", "id"]
+        indexes = [models.Index(fields=["vhost", "scenario"], name="audience_link_vhost_scenario")]
+        permissions = [("create_audience_links", "Can create audience links")]
+
+    def __str__(self) -> str:
+        return (
+            f"audience link to {self.scenario!r} in vhost {self.vhost!r}"
+            f" (expires {self.expires_at:%Y-%m-%d %H:%M})"
+        )

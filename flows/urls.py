@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, include, path, re_path
 
-from flows.views import demo, json_api, live, overview, publish
+from flows.views import audience, demo, json_api, live, overview, publish
 from flows.views import topology as topology_views
 from flows.views.publish_api import api_management_publish, api_publish, api_run, api_run_cancel
 
@@ -27,6 +27,18 @@ demo_patterns = [
     path("<slug:name>/run", demo.demo_run, name="demo-run"),
     path("<slug:name>/publisher", demo.demo_publisher, name="demo-publisher"),
     path("<slug:name>/workers", demo.demo_workers, name="demo-workers"),
+    path("<slug:name>/audience", demo.demo_audience, name="demo-audience"),
+    path(
+        "<slug:name>/audience/<int:link_id>/revoke",
+        demo.demo_audience_revoke,
+        name="demo-audience-revoke",
+    ),
+]
+
+# The audience's read-only view: no sign-in, the token is the credential (`flows.audience`).
+watch_patterns = [
+    path("", audience.watch_page, name="watch"),
+    path("topology", audience.watch_topology, name="watch-topology"),
 ]
 
 # Every endpoint here is a `@json_api` view (flows/views/json_api.py): one convention.
@@ -54,4 +66,5 @@ urlpatterns = [
     path("live/consumption", live.live_consumption, name="live-consumption"),
     path("demo/", include(demo_patterns)),
     path("api/", include(api_patterns)),
+    path("watch/<str:token>/", include(watch_patterns)),
 ]

@@ -5,6 +5,7 @@ Browser fixtures are in `tests/browser/conftest.py`; helpers tests import, in `t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -12,6 +13,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from django.conf import settings
 
+from flows.broker.errors import BrokerNotFound
 from flows.broker.management_api import ManagementClient
 from flows.runtime import Runtime, runtime
 from tests.support.accounts import TEST_PASSWORD, dashboard_users
@@ -166,6 +168,34 @@ def roomy_vhost(patient_client: ManagementClient) -> Iterator[str]:
     name = make_vhost(patient_client, f"flows-test-{uuid.uuid4().hex[:10]}")
     yield name
     patient_client.remove_vhost(name)
+
+
+@pytest.fixture
+def loaded_topics(db: None, management_client: ManagementClient) -> Iterator[str]:
+    """The `topics` scenario loaded for real into a vhost the load creates; removed after."""
+    from flows.demo.loading import load, unload
+    from flows.demo.scenario import load_scenario
+
+    vhost = f"flows-test-demo-{uuid.uuid4().hex[:10]}"
+    load(load_scenario("topics"), vhost=vhost, client=management_client)
+    yield vhost
+    with contextlib.suppress(BrokerNotFound):
+        unload("topics", vhost=vhost, client=management_client)
+    with contextlib.suppress(BrokerNotFound):
+        management_client.remove_vhost(vhost)
+
+
+@pytest.fixture
+def link_maker(db: None):
+    """A user who may make audience links (`flows.create_audience_links`), and nothing else."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    user = get_user_model().objects.create_user(username="link-maker", password=TEST_PASSWORD)
+    user.user_permissions.add(
+        Permission.objects.get(codename="create_audience_links", content_type__app_label="flows")
+    )
+    return user
 
 
 # --- test order ---------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ here does blocking I/O (database, management API, AMQP): call it from a sync vie
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +27,7 @@ from flows.demo.run import JOIN_TIMEOUT_S, DemoRun, RunReport
 from flows.demo.scenario import (
     Scenario,
     ScenarioInvalid,
+    UnknownScenario,
     available_scenarios,
     load_scenario,
 )
@@ -89,6 +92,36 @@ class DemoRuns:
             runs, self._runs = list(self._runs.values()), {}
         for run in runs:
             run.stop()
+
+
+LOGGER = logging.getLogger(__name__)
+
+# `manage.py serve --demo NAME` loads the scenario, then sets this ("NAME\nVHOST") for the
+# daphne process it becomes, which starts the run once it serves.
+START_DEMO_ENV = "FLOWS_START_DEMO"
+
+
+def start_demo_from_environment() -> threading.Thread | None:
+    """Start the run `serve --demo` asked for, in the background; None when none was asked.
+
+    In a thread: a run's start waits for its workers to be consuming, which must not hold up
+    the server's start. The variable is removed, so a process started from this one (a test
+    run, a shell) does not start the run again.
+    """
+    wanted = os.environ.pop(START_DEMO_ENV, "")
+    if not wanted:
+        return None
+    name, _, vhost = wanted.partition("\n")
+
+    def start() -> None:
+        try:
+            demo_runs().start(load_scenario(name), vhost)
+        except (BrokerError, ScenarioInvalid, UnknownScenario, OSError) as exc:
+            LOGGER.error("could not start demo scenario %r in vhost %r: %s", name, vhost, exc)
+
+    thread = threading.Thread(target=start, name=f"demo start {name}", daemon=True)
+    thread.start()
+    return thread
 
 
 def demo_runs() -> DemoRuns:

@@ -13,7 +13,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
-from flows.live.body import DecodedBody, decode_body, human_size
+from flows.decoding import Decoded, decode_event
+from flows.live.body import (
+    MAX_JSON_TOKENS,
+    DecodedBody,
+    Token,
+    decode_body,
+    human_size,
+    json_tokens,
+)
 from flows.routing_rules.prediction import Prediction
 from flows.tap.events import PROPERTY_NAMES
 from flows.topology.records import Consumer, Topology, exchange_label
@@ -289,6 +297,10 @@ class Details:
     properties: tuple[tuple[str, str], ...]
     headers: tuple[tuple[str, str], ...]
     body: DecodedBody
+    # The body decoded (a Celery task, a pickle read without unpickling, msgpack, ...), shown
+    # next to the raw body; None when no decoder applies.
+    decoded: Decoded | None
+    decoded_tokens: tuple[Token, ...]  # `decoded.text` coloured, when it is JSON
     x_death: tuple[XDeath, ...]
     routing_keys: tuple[str, ...]
     source: str
@@ -302,6 +314,7 @@ def build_details(event: Mapping[str, Any]) -> Details:
     headers = _mapping(event.get("headers"))
     ordered = [name for name in PROPERTY_ORDER if name in properties]
     ordered += sorted(name for name in properties if name not in PROPERTY_ORDER)
+    decoded = decode_event(event)
     return Details(
         row=build_row(event),
         properties=tuple(
@@ -311,6 +324,8 @@ def build_details(event: Mapping[str, Any]) -> Details:
         ),
         headers=tuple((str(name), show_value(value)) for name, value in sorted(headers.items())),
         body=decode_body(event.get("body")),
+        decoded=decoded,
+        decoded_tokens=_decoded_tokens(decoded),
         x_death=x_death_history(headers),
         routing_keys=_str_list(event.get("routing_keys")),
         source=_text(event.get("source")),
@@ -318,3 +333,10 @@ def build_details(event: Mapping[str, Any]) -> Details:
         channel=_text(event.get("channel")),
         user=_text(event.get("user")),
     )
+
+
+def _decoded_tokens(decoded: Decoded | None) -> tuple[Token, ...]:
+    if decoded is None or not decoded.text_is_json:
+        return ()
+    tokens = json_tokens(decoded.text)  # a lexer: a text cut short still colours
+    return tokens if len(tokens) <= MAX_JSON_TOKENS else ()

@@ -34,10 +34,13 @@ from collections.abc import Container, Mapping
 from typing import Any, Literal, TypedDict
 
 from flows.broker.naming import dashboard_object_name
+from flows.decoding.tap_event import decode_events
 from flows.masking import DEFAULT_MASK, MASKED, NO_MASK, Mask
 from flows.tap.modes import CaptureMode
 
 DEFAULT_PREVIEW_LIMIT = 64 * 1024
+# The most one batch of a viewer's events spends on decoding bodies (`with_decoded`).
+DECODE_BUDGET_S = 0.1
 # Every queue the tap declares starts with this; firehose deliveries from them are the tap
 # watching itself (or another dashboard's tap) and are ignored.
 TAP_QUEUE_PREFIX = dashboard_object_name("tap", "")
@@ -298,6 +301,23 @@ def prettify(event: TapEvent) -> TapEvent:
             "truncated": False,
         },
     }
+
+
+def with_decoded(
+    events: list[TapEvent], *, budget_s: float = DECODE_BUDGET_S
+) -> list[Mapping[str, Any]]:
+    """The events, each with a `decoded` field (`flows.decoding.Decoded.as_json`) when a
+    decoder applies to its body (a Celery task, a pickle, msgpack, CBOR, protobuf, a
+    compressed body); the others as they are.
+
+    Not part of making an event: decoding costs, and only the events a viewer is sent are
+    worth it (`/ws/tap/` calls this after filtering and sampling). At most `budget_s` is
+    spent on one call; later events a decoder would read get a `decoded` saying so.
+    """
+    return [
+        event if decoded is None else {**event, "decoded": decoded.as_json()}
+        for event, decoded in decode_events(events, budget_s=budget_s)
+    ]
 
 
 def _utf8_prefix(data: bytes, *, allow_cut_character: bool) -> str | None:

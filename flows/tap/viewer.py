@@ -65,22 +65,26 @@ def _runs_in_web_process() -> bool:
     return settings.FLOWS_TAP_RUNS_IN == "web"
 
 
-async def join_tap(consumer, vhost: str, user, mode: TapMode = DEFAULT_TAP_MODE) -> TapTicket:
+async def join_tap(
+    consumer, vhost: str, user, mode: TapMode = DEFAULT_TAP_MODE, *, audience: bool = False
+) -> TapTicket:
     """Add the consumer to the vhost's tap group and make sure a tap runs for it.
 
     Raises `TapRefused` for an anonymous user, an unknown mode, or the firehose asked for
     by someone no administrator allowed to switch tracing on (unless it is on already).
+    `audience`: the holder of an audience link (`flows.audience`), checked by the caller,
+    watches with no account (`user` is ignored) and never switches tracing on.
     """
     from channels.db import database_sync_to_async
 
     from flows.tap.firehose import user_may_choose_firehose
     from flows.tap.manager import tracing_is_on
 
-    if user is None or not getattr(user, "is_authenticated", False):
+    if not audience and (user is None or not getattr(user, "is_authenticated", False)):
         raise TapRefused(SIGN_IN_TO_WATCH)
     if mode not in TAP_MODES:
         raise TapRefused(f"Unknown tap mode {mode!r}: choose auto, bindings or firehose.")
-    allowed = await database_sync_to_async(user_may_choose_firehose)(user, vhost)
+    allowed = not audience and await database_sync_to_async(user_may_choose_firehose)(user, vhost)
     if mode == "firehose" and not allowed and not await asyncio.to_thread(tracing_is_on, vhost):
         raise TapRefused(
             "The firehose switches tracing on for the whole vhost: only a user an "

@@ -14,9 +14,11 @@ from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from flows import audience
 from flows.demo import service
 from flows.demo.run import DemoRun, RunReport
 from flows.demo.scenario import Scenario, ScenarioInvalid, UnknownScenario, load_scenario
@@ -112,6 +114,7 @@ def demo_page(request: HttpRequest, name: str) -> HttpResponse:
         "graph_open": True,
         "live_title": scenario.title,
         **_controls_context(request, scenario, vhost),
+        **_audience_context(request, scenario, vhost),
     }
     if loaded:
         context.update(
@@ -272,3 +275,66 @@ def _changing(request: HttpRequest, scenario: Scenario, vhost: str, change: Any)
     except service.DemoRefused as exc:
         return _controls(request, scenario, vhost, error=exc.message, status=_status(exc))
     return _controls(request, scenario, vhost)
+
+
+# --- audience links (`flows.audience`) ----------------------------------------------------------
+
+
+def _audience_context(
+    request: HttpRequest, scenario: Scenario, vhost: str, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "audience_refusal": audience.refusal(request.user),
+        "audience_links": audience.active_links(scenario=scenario.name, vhost=vhost),
+        "audience_lifetimes": audience.LIFETIMES.values(),
+        "audience_default_lifetime": audience.DEFAULT_LIFETIME,
+        **extra,
+    }
+
+
+def _audience_panel(
+    request: HttpRequest, scenario: Scenario, vhost: str, *, status: int = 200, **extra: Any
+) -> HttpResponse:
+    context = {
+        "scenario": scenario,
+        "demo_vhost": vhost,
+        **_audience_context(request, scenario, vhost, **extra),
+    }
+    return render(request, "flows/demo/_audience.html", context, status=_shown(request, status))
+
+
+def _audience_status(exc: audience.AudienceRefused) -> int:
+    return 403 if exc.forbidden else 400
+
+
+@require_POST
+def demo_audience(request: HttpRequest, name: str) -> HttpResponse:
+    """Create an audience link (`lifetime`: 1h, 4h or 24h); its URL is shown this once."""
+    scenario = _scenario(name)
+    vhost = _vhost(request, scenario)
+    lifetime = request.POST.get("lifetime") or audience.DEFAULT_LIFETIME
+    try:
+        created = audience.create_link(
+            request.user, scenario=scenario.name, vhost=vhost, lifetime=lifetime
+        )
+    except audience.AudienceRefused as exc:
+        return _audience_panel(
+            request, scenario, vhost, audience_error=exc.message, status=_audience_status(exc)
+        )
+    url = request.build_absolute_uri(reverse("watch", args=[created.token]))
+    return _audience_panel(
+        request, scenario, vhost, audience_created=created.link, audience_created_url=url
+    )
+
+
+@require_POST
+def demo_audience_revoke(request: HttpRequest, name: str, link_id: int) -> HttpResponse:
+    scenario = _scenario(name)
+    vhost = _vhost(request, scenario)
+    try:
+        audience.revoke_link(request.user, link_id=link_id, scenario=scenario.name, vhost=vhost)
+    except audience.AudienceRefused as exc:
+        return _audience_panel(
+            request, scenario, vhost, audience_error=exc.message, status=_audience_status(exc)
+        )
+    return _audience_panel(request, scenario, vhost, audience_revoked=True)

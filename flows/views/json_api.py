@@ -191,12 +191,15 @@ def json_api(
     methods: Iterable[str] = ("GET",),
     query: Collection[str] = (),
     body: Schema | None = None,
+    signed_in: bool = True,
 ) -> Callable[..., Any]:
     """Decorate a view as a JSON endpoint (see the module docstring).
 
     `query` names the query parameters it takes, `body` the fields of the JSON object a
     POST carries; anything else is refused with a 400 naming it. A view that declares a
-    `body` is called with it as the `body` keyword argument.
+    `body` is called with it as the `body` keyword argument. `signed_in=False` is for a
+    view whose URL carries its own credential (an audience link's token, `flows.audience`):
+    it decides who may call it, and nothing else of the convention changes.
     """
     allowed = tuple(method.upper() for method in methods)
     query_schema: Schema = dict.fromkeys(query)
@@ -204,10 +207,11 @@ def json_api(
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(func)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            user = api_user(request)
-            if user is None:
-                return unauthorised(request)
-            request.user = user
+            if signed_in:
+                user = api_user(request)
+                if user is None:
+                    return unauthorised(request)
+                request.user = user
             if request.method not in allowed:
                 response = error_response(
                     f"Method {request.method} not allowed; use {', '.join(allowed)}", status=405

@@ -60,7 +60,12 @@ def parse_headers_param(raw: str | None) -> dict[str, Any] | None:
 
 @json_api(query=("vhost",))
 def api_topology(request: HttpRequest) -> HttpResponse:
-    snapshot = runtime().topology_cache.snapshot(_api_vhost(request))
+    return topology_response(request, _api_vhost(request))
+
+
+def topology_response(request: HttpRequest, vhost: str) -> HttpResponse:
+    """`/api/topology`'s answer for `vhost` (the audience's `/watch/<token>/topology` too)."""
+    snapshot = runtime().topology_cache.snapshot(vhost)
     # Refreshed every few seconds by each open graph: an unchanged topology costs the
     # browser a 304 instead of parsing and diffing the whole vhost again.
     if snapshot.etag in request.headers.get("If-None-Match", ""):

@@ -2,7 +2,8 @@
 
 It joins the vhost's tap and answers each tap batch with one frame of HTML fragments for
 htmx's ws extension (`flows.live.feed` renders them). Refusals are fragments too: a bad
-filter is shown next to its field, a refused tap or a missing sign-in in the tap's status.
+filter is shown next to its field, a refused tap, a missing sign-in or an audience link that
+no longer works in the tap's status.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from flows.websockets.viewer import Refusal, TapViewerConsumer
 
 class LiveConsumer(TapViewerConsumer):
     feed: LiveFeed | None = None
+    # The audience page (`/watch/<token>/`) watches through this socket too.
+    accepts_audience_links = True
 
     def refusal_frame(self, refusal: Refusal) -> str:
         if refusal.code == CLOSE_BAD_REQUEST:

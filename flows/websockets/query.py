@@ -15,6 +15,8 @@ from flows.tap.filters import EventFilter, FilterError
 from flows.tap.modes import DEFAULT_TAP_MODE, TAP_MODES, TapMode
 
 DEFAULT_VHOST = "/"
+# `/ws/live/?audience=<token>`: an audience link's token instead of a session (`flows.audience`).
+AUDIENCE_PARAM = "audience"
 MAX_RATE_CEILING = 10_000
 
 

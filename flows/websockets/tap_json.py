@@ -5,7 +5,8 @@ Query parameters: `vhost` (default `/`), `format=json` (the only format), `mode`
 counted) and the filter parameters of `flows.tap.filters`, applied before sampling.
 
 Messages sent (all JSON objects):
-- `{"type": "batch", "vhost", "events": [...], "counts": {"tap": {...}, "viewer": {...}}}`
+- `{"type": "batch", "vhost", "events": [...], "counts": {"tap": {...}, "viewer": {...}}}`;
+  an event whose body a decoder reads (a Celery task, pickle, msgpack, ...) carries `decoded`
 - `{"type": "status", "vhost", "status": {...}, "counts": {...}}` on changes and about 1/s
 - `{"type": "error", "field": str | null, "message": str}` before closing with 4400 (bad
   input), 4401 (not signed in) or 4403 (tap refused)
@@ -13,12 +14,15 @@ Messages sent (all JSON objects):
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
 
+from flows.decoding.tap_event import worth_decoding
+from flows.tap.events import with_decoded
 from flows.tap.filters import FilterError
 from flows.tap.groups import TapBatchMessage, TapStatusMessage
 from flows.websockets.query import ViewerQuery, parse_max_rate
@@ -38,7 +42,13 @@ class TapJsonConsumer(TapViewerConsumer):
     async def batch_frame(self, message: TapBatchMessage) -> str:
         assert self.stream is not None
         events = self.stream.process_batch(message)
-        return self._frame("batch", message.get("status"), events=events)
+        if any(worth_decoding(event) for event in events):
+            # On a thread: decoding a batch may take up to its budget, and the event loop
+            # serves every other socket meanwhile.
+            sent = await asyncio.to_thread(with_decoded, events)
+        else:
+            sent = list(events)
+        return self._frame("batch", message.get("status"), events=sent)
 
     def status_frame(self, message: TapStatusMessage) -> str:
         assert self.stream is not None

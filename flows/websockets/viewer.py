@@ -4,6 +4,10 @@ One rule for every connection:
 
 - an anonymous visitor is accepted only to be told to sign in, then closed with 4401 (see
   `close_codes`: refusing the handshake would look like a network fault to the page);
+- on a consumer that `accepts_audience_links` (the live page's), `audience=<token>` stands
+  in for the session: a link that does not work is told why and closed with 4410, another
+  vhost than the link's with 4403; the socket joins the link's group, so revoking the link
+  (`flows.audience.revoke_link`) closes it with 4410, and it closes so when the link expires;
 - a query that cannot be used is answered with a frame naming the parameter, then 4400;
 - a tap the user may not have (the firehose) with a frame saying why, then 4403;
 - otherwise the vhost's tap is joined *before* accepting, so once the socket is open every
@@ -15,13 +19,18 @@ Subclasses say how a refusal, a batch and a status read on their socket; the wor
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.utils import timezone
 
+from flows import audience
 from flows.tap.filters import FilterError
 from flows.tap.groups import TapBatchMessage, TapStatusMessage
 from flows.tap.viewer import (
@@ -32,8 +41,13 @@ from flows.tap.viewer import (
     join_tap,
     leave_tap,
 )
-from flows.websockets.close_codes import CLOSE_BAD_REQUEST, CLOSE_FORBIDDEN, CLOSE_NOT_SIGNED_IN
-from flows.websockets.query import ViewerQuery, query_params
+from flows.websockets.close_codes import (
+    CLOSE_BAD_REQUEST,
+    CLOSE_FORBIDDEN,
+    CLOSE_LINK_ENDED,
+    CLOSE_NOT_SIGNED_IN,
+)
+from flows.websockets.query import AUDIENCE_PARAM, ViewerQuery, query_params
 
 
 @dataclass(frozen=True)
@@ -51,6 +65,11 @@ class TapViewerConsumer(AsyncWebsocketConsumer):
     ticket: TapTicket | None = None
     stream: ViewerStream | None = None
     vhost: str = "/"
+    # Whether `audience=<token>` may stand in for a session here (`flows.audience`).
+    accepts_audience_links: bool = False
+    audience_group: str | None = None
+    audience_expiry: asyncio.Task | None = None
+    closing: bool = False
 
     # --- what a subclass says -------------------------------------------------------------------
 
@@ -75,32 +94,83 @@ class TapViewerConsumer(AsyncWebsocketConsumer):
     # --- the connection -------------------------------------------------------------------------
 
     async def connect(self) -> None:
+        params = query_params(self.scope)
+        token = params.pop(AUDIENCE_PARAM, None) if self.accepts_audience_links else None
         user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
+        if token is not None:
+            refusal = await self._admit_audience(token, params)
+            if refusal is not None:
+                await self.refuse(refusal)
+                return
+        elif user is None or not user.is_authenticated:
             await self.refuse(Refusal(CLOSE_NOT_SIGNED_IN, SIGN_IN_TO_WATCH))
             return
         try:
-            query = self.parse_query(query_params(self.scope))
+            query = self.parse_query(params)
         except FilterError as exc:
             await self.refuse(Refusal(CLOSE_BAD_REQUEST, exc.message, exc.field))
             return
         self.vhost = query.vhost
         self.stream = ViewerStream(query.event_filter, max_events_per_second=query.max_rate)
         try:
-            self.ticket = await join_tap(self, self.vhost, user, mode=query.mode)
+            self.ticket = await join_tap(
+                self, self.vhost, user, mode=query.mode, audience=token is not None
+            )
         except TapRefused as exc:
             await self.refuse(Refusal(CLOSE_FORBIDDEN, exc.message, "mode"))
             return
         await self.accept()
         await self.joined()
 
+    async def _admit_audience(self, token: str, params: dict[str, str]) -> Refusal | None:
+        """Check an audience link and bind the query to its vhost; None when it may watch."""
+        link = await database_sync_to_async(audience.find_link)(token)
+        if link is None:
+            return Refusal(CLOSE_LINK_ENDED, audience.UNKNOWN)
+        # In the link's group before its state is read: a revocation in between still
+        # reaches this socket.
+        self.audience_group = audience.audience_group(link.pk)
+        await self.channel_layer.group_add(self.audience_group, self.channel_name)
+        problem = await database_sync_to_async(audience.recheck)(link.pk)
+        if problem is not None:
+            return Refusal(CLOSE_LINK_ENDED, problem)
+        requested = params.get("vhost") or link.vhost
+        if requested != link.vhost:
+            return Refusal(
+                CLOSE_FORBIDDEN, f"This audience link shows vhost {link.vhost!r} only.", "vhost"
+            )
+        params["vhost"] = link.vhost
+        remaining = (link.expires_at - timezone.now()).total_seconds()
+        self.audience_expiry = asyncio.create_task(self._end_at_expiry(remaining))
+        return None
+
+    async def _end_at_expiry(self, delay_s: float) -> None:
+        await asyncio.sleep(max(0.0, delay_s))
+        await self.say_and_close(Refusal(CLOSE_LINK_ENDED, audience.EXPIRED))
+
     async def refuse(self, refusal: Refusal) -> None:
         """Accept only to say why, then close: the page can tell this from a network fault."""
         await self.accept()
+        await self.say_and_close(refusal)
+
+    async def say_and_close(self, refusal: Refusal) -> None:
+        # Once: a revocation may reach a socket its expiry (or a refusal) is closing already.
+        if self.closing:
+            return
+        self.closing = True
         await self.send(self.refusal_frame(refusal))
         await self.close(code=refusal.code)
 
     async def disconnect(self, code: int) -> None:
+        if self.audience_expiry is not None:
+            expiry, self.audience_expiry = self.audience_expiry, None
+            if expiry is not asyncio.current_task():
+                expiry.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await expiry
+        if self.audience_group is not None:
+            group, self.audience_group = self.audience_group, None
+            await self.channel_layer.group_discard(group, self.channel_name)
         if self.ticket is not None:
             ticket, self.ticket = self.ticket, None
             await leave_tap(ticket)
@@ -117,6 +187,10 @@ class TapViewerConsumer(AsyncWebsocketConsumer):
     async def tap_status(self, message: TapStatusMessage) -> None:
         if self._watches(message):
             await self._send_frame(self.status_frame(message))
+
+    async def audience_ended(self, message: Mapping[str, Any]) -> None:
+        """The audience link this socket watches through was revoked (`audience.ENDED_MESSAGE`)."""
+        await self.say_and_close(Refusal(CLOSE_LINK_ENDED, str(message.get("message", ""))))
 
     def _watches(self, message: Mapping[str, Any]) -> bool:
         return self.stream is not None and message.get("vhost") == self.vhost

@@ -2,7 +2,7 @@
 // Rows arrive as server-rendered HTML (escaped by Django); this script only moves, counts and
 // removes them, and writes text with textContent. It keeps the feed bounded, pauses the view
 // (not the tap), exports the rows, opens details, animates the graph, and reconnects with
-// new filters.
+// new filters. The audience page (`/watch/<token>/`) has no filters and no details.
 (() => {
   "use strict";
 
@@ -12,6 +12,7 @@
     4400: "not watching: fix the filter",
     4401: "signed out: sign in again",
     4403: "the tap was refused",
+    4410: "this audience link has expired or was revoked",
   };
   const PULSE_ABOVE_PER_S = 100;
 
@@ -180,6 +181,7 @@
   }
 
   function openDetails(row) {
+    if (!root.dataset.detailsUrl) return;
     for (const selected of root.querySelectorAll(".live-row.is-selected")) {
       selected.classList.remove("is-selected");
     }
@@ -250,7 +252,7 @@
     htmx.process(socket);
   }
 
-  form.addEventListener("submit", (event) => {
+  form?.addEventListener("submit", (event) => {
     event.preventDefault();
     for (const error of form.querySelectorAll(".field-error")) error.textContent = "";
     connectionNote.textContent = "";
@@ -273,7 +275,7 @@
   function toggleGraph() {
     const button = root.querySelector('[data-action="graph"]');
     graphPanel.hidden = !graphPanel.hidden;
-    button.setAttribute("aria-pressed", String(!graphPanel.hidden));
+    button?.setAttribute("aria-pressed", String(!graphPanel.hidden)); // none on the audience page
     if (graphPanel.hidden || state.graph || state.graphLoading) return;
     if (!root.dataset.graphApiUrl) {
       graphMode.textContent = "The topology graph is not available on this server.";
@@ -394,7 +396,7 @@
     } else if (event.key === "f") {
       event.preventDefault();
       toggleFullscreen();
-    } else if (event.key === "/") {
+    } else if (event.key === "/" && form) {
       event.preventDefault();
       form.querySelector("[data-filter-focus]").focus();
     } else if (event.key === "Escape") {

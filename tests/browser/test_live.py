@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -244,6 +245,34 @@ def test_script_and_img_in_a_message_render_as_text_and_run_nothing(
         page.locator("#feed img, #live-details img, #feed script, #live-details script").count()
         == 0
     )
+
+
+def test_a_pickled_celery_task_is_shown_decoded_next_to_its_raw_body(
+    signed_in_page: Page, live_dashboard, food_vhost, publisher
+):
+    page = signed_in_page
+    open_live(page, live_dashboard.url, food_vhost, kind="publish")
+    # What Celery publishes with kombu's pickle serializer (protocol 2), written by hand: the
+    # real app's messages are tested in tests/decoding/test_real_celery.py.
+    body = pickle.dumps(((2, 3), {"z": "<b>1</b>"}, {"callbacks": None}), protocol=4)
+    publisher.publish(
+        "food",
+        "food.celery",
+        body,
+        content_type="application/x-python-serialize",
+        content_encoding="binary",
+        headers={"task": "proj.tasks.add", "id": "t-4711", "retries": 0, "lang": "py"},
+    )
+    row = rows(page).filter(has_text="food.celery")
+    expect(row).to_have_count(1)
+    row.click()
+    card = page.get_by_test_id("message-details").get_by_test_id("celery-task")
+    expect(card.locator('[data-field="task"]')).to_have_text("proj.tasks.add")
+    expect(card.locator('[data-field="id"]')).to_have_text("t-4711")
+    expect(card.locator('[data-field="args"]')).to_have_text("(2, 3)")
+    expect(card.locator('[data-field="kwargs"]')).to_have_text("{'z': '<b>1</b>'}")
+    expect(page.get_by_test_id("details-body")).to_contain_text("00000000  80 04 95")
+    assert page.locator("#live-details b").count() == 0
 
 
 def test_the_page_reconnects_after_the_server_closes_the_socket(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -54,3 +56,61 @@ def test_without_a_broker_it_says_how_to_get_one_and_exits_non_zero(tmp_path: Pa
     assert f"RabbitMQ management API unreachable at 127.0.0.1:{closed}" in output
     assert "docker compose up" in output and "rabbitmq-plugins enable rabbitmq_management" in output
     assert "s3cret" not in output
+
+
+def test_serve_demo_loads_the_scenario_runs_it_and_links_straight_to_its_page(
+    page: Page, tmp_path: Path
+):
+    """The speaker's one command: `serve --demo topics` loads the scenario, starts its
+    publishers and workers, and its sign-in link opens the scenario's page, messages flowing."""
+    vhost = f"test-serve-demo-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    process, log = start_first_run(
+        [
+            sys.executable,
+            "manage.py",
+            "serve",
+            "--port",
+            str(port),
+            "--demo",
+            "topics",
+            "--demo-vhost",
+            vhost,
+        ],
+        tmp_path,
+    )
+    try:
+        wait_for_port(port, timeout=60, process=process)
+        output = log.read_text()
+        assert f"loaded 'topics' into new vhost '{vhost}'" in output, output
+        match = re.search(rf"(http://127\.0\.0\.1:{port}/accounts/link/[\w-]+/\?next=\S+)", output)
+        assert match, output
+        page.goto(match.group(1))
+        expect(page).to_have_url(re.compile(rf"/demo/topics/\?vhost={vhost}$"))
+        expect(page.get_by_test_id("demo-run-state")).to_have_text("running", timeout=20_000)
+        feed = page.get_by_test_id("feed")
+        expect(feed.locator(".live-row.kind-deliver").first).to_be_visible(timeout=30_000)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        subprocess.run(
+            [sys.executable, "manage.py", "demo", "unload", "topics", "--vhost", vhost],
+            cwd=Path(__file__).resolve().parents[2],
+            env={**os.environ, "FLOWS_STATE_DIR": str(tmp_path / "state"), "DATABASE_URL": ""},
+            check=True,
+            capture_output=True,
+        )
+
+
+def test_an_outside_next_is_not_followed(page: Page, tmp_path: Path):
+    port = free_port()
+    process, log = run_serve(tmp_path, port)
+    try:
+        wait_for_port(port, timeout=60, process=process)
+        match = re.search(rf"(http://127\.0\.0\.1:{port}/accounts/link/[\w-]+/)", log.read_text())
+        assert match, log.read_text()
+        page.goto(match.group(1) + "?next=https://evil.example/")
+        expect(page).to_have_url(f"http://127.0.0.1:{port}/")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

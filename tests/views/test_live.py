@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import uuid
 from typing import Any
 
@@ -188,3 +189,45 @@ def test_the_firehose_is_offered_where_an_administrator_configured_it(client_in,
     settings.FLOWS_FIREHOSE_VHOSTS = ["traced"]
     assert "data-firehose-offer" in client_in.get("/live/", {"vhost": "traced"}).content.decode()
     assert "data-firehose-offer" not in client_in.get("/live/", {"vhost": "v"}).content.decode()
+
+
+def test_details_show_a_pickled_celery_task_next_to_its_raw_body(client_in):
+    class Evil:
+        def __reduce__(self):
+            return (exec, ("print('<b>owned</b>')",))
+
+    event = tap_event(
+        properties={"content_type": "application/x-python-serialize"},
+        headers={"task": "proj.<i>add</i>", "id": "t-1", "retries": 1, "eta": None},
+        body=pickle.dumps(((2, Evil()), {"z": 1}, {"callbacks": None}), protocol=4),
+    )
+    html = client_in.post(reverse("live-details"), {"event": json.dumps(event)}).content.decode()
+    assert "Celery task (protocol 2, pickle)" in html
+    assert '<dd data-field="task">proj.&lt;i&gt;add&lt;/i&gt;</dd>' in html
+    assert '<dd data-field="id">t-1</dd>' in html
+    assert '<dd data-field="retries">1</dd>' in html
+    assert (
+        '<dd data-field="args">(2, &lt;global builtins.exec&gt;(&quot;print(&#x27;&lt;b&gt;' in html
+    )
+    assert '<dd data-field="kwargs">{&#x27;z&#x27;: 1}</dd>' in html
+    assert "Literal reading" in html and "never unpickled" in html
+    assert 'data-testid="pickle-disassembly"' in html and "STACK_GLOBAL" in html
+    assert "<b>" not in html and "<i>" not in html
+    assert "Raw body" in html and "00000000  80 04" in html  # the raw body, next to it
+
+
+def test_details_say_why_a_body_could_not_be_decoded(client_in):
+    event = tap_event(properties={"content_type": "application/x-msgpack"}, body=b"\xc1")
+    html = client_in.post(reverse("live-details"), {"event": json.dumps(event)}).content.decode()
+    assert (
+        '<p class="decode-error" data-testid="decode-error">could not decode as msgpack: ' in html
+    )
+    assert "00000000  c1" in html
+
+
+def test_details_of_plain_json_have_no_decoded_section(client_in):
+    html = client_in.post(
+        reverse("live-details"), {"event": json.dumps(tap_event())}
+    ).content.decode()
+    assert 'data-testid="details-decoded"' not in html
+    assert "<h3>Body " in html

@@ -127,6 +127,7 @@ def test_a_batch_carries_tap_events_and_cumulative_counts(
         "truncated": False,
     }
     assert {"seq", "properties", "headers", "received_at", "queue"} <= set(event)
+    assert "decoded" not in event  # plain JSON: no decoder has anything to add
     assert batch["counts"]["tap"]["received"] >= 1
     assert batch["counts"]["viewer"] == {
         "received": 1, "sent": 1, "filtered_out": 0, "sampled_out": 0, "dropped": 0,

@@ -4,17 +4,26 @@ Checks that a broker answers (and says how to get one if not), applies migration
 prints a one-time sign-in link when nobody could sign in with a password, then
 replaces itself with daphne serving HTTP and websockets. daphne is then the process: it
 stops the dashboard's runtime on SIGTERM and SIGINT (`dashboard/asgi.py`).
+
+`--demo NAME` is the speaker's one command: it loads the scenario before serving (as
+`demo load` does), points the sign-in link at the scenario's page, and has the served
+process start the scenario's publishers and workers as soon as it is up
+(`flows.demo.service.start_demo_from_environment`), so messages flow before the browser
+opens. They stop with the dashboard; the scenario stays loaded (`demo unload` removes it).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from urllib.parse import quote, urlencode
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from flows.broker.errors import BrokerError
 from flows.broker.health import HOW_TO_GET_A_BROKER, broker_problems
+from flows.demo.service import START_DEMO_ENV
 from flows.login_links import demo_user, issue_login_link, needs_login_link
 from flows.runtime import runtime
 
@@ -28,9 +37,24 @@ class Command(BaseCommand):
         parser.add_argument(
             "--skip-broker-check", action="store_true", help="serve even if no broker answers"
         )
+        parser.add_argument(
+            "--demo",
+            metavar="NAME",
+            help="load this demo scenario and run its publishers and workers (see `demo list`)",
+        )
+        parser.add_argument(
+            "--demo-vhost", metavar="VHOST", help="the scenario's vhost (default: demo-NAME)"
+        )
 
     def handle(
-        self, *args: object, host: str, port: int, skip_broker_check: bool, **options: object
+        self,
+        *args: object,
+        host: str,
+        port: int,
+        skip_broker_check: bool,
+        demo: str | None,
+        demo_vhost: str | None,
+        **options: object,
     ) -> None:
         if not skip_broker_check:
             problems = broker_problems()
@@ -40,14 +64,18 @@ class Command(BaseCommand):
         # Listening on every interface: the link is still opened on this machine.
         shown_host = "127.0.0.1" if host in {"0.0.0.0", "::"} else host  # noqa: S104
         base_url = f"http://{shown_host}:{port}"
+        start_page = "/"
+        if demo is not None:
+            start_page = self._load_demo(demo, demo_vhost)
         if needs_login_link():
             token = issue_login_link(demo_user())
+            after = "" if start_page == "/" else "?" + urlencode({"next": start_page})
             self.stdout.write(
                 "\nNo account with a password yet. Sign in once with this link "
                 "(or create one with `python manage.py createsuperuser`):\n\n"
-                f"    {base_url}/accounts/link/{token}/\n"
+                f"    {base_url}/accounts/link/{token}/{after}\n"
             )
-        self.stdout.write(f"Serving the dashboard at {base_url}/ (Ctrl-C to stop)\n")
+        self.stdout.write(f"Serving the dashboard at {base_url}{start_page} (Ctrl-C to stop)\n")
         sys.stdout.flush()
         daphne = [
             sys.executable,
@@ -62,3 +90,22 @@ class Command(BaseCommand):
         ]
         runtime().stop()  # exec skips the stop at exit: close what the checks opened
         os.execv(sys.executable, daphne)
+
+    def _load_demo(self, name: str, vhost: str | None) -> str:
+        """Load scenario `name`, ask the served process to run it; return its page's path."""
+        from flows.demo.loading import LoadRefused, load
+        from flows.demo.scenario import ScenarioInvalid, UnknownScenario, load_scenario
+
+        try:
+            scenario = load_scenario(name)
+            loaded = load(scenario, vhost=vhost)
+        except (UnknownScenario, ScenarioInvalid) as exc:
+            raise CommandError(str(exc)) from exc
+        except LoadRefused as exc:
+            raise CommandError(exc.message) from exc
+        except BrokerError as exc:
+            raise CommandError(exc.message) from exc
+        self.stdout.write(loaded.describe())
+        # Read by the process exec'd below, once it serves (the environment survives exec).
+        os.environ[START_DEMO_ENV] = f"{scenario.name}\n{loaded.vhost}"
+        return f"/demo/{quote(scenario.name)}/?" + urlencode({"vhost": loaded.vhost})
