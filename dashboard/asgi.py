@@ -15,11 +15,11 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from flows.demo.service import start_demo_from_environment  # noqa: E402
 from flows.runtime import stop_before_daphne_shuts_down  # noqa: E402
 from flows.websockets.backpressure import SocketBacklogMiddleware  # noqa: E402
+from flows.websockets.origin import origin_checked  # noqa: E402
 from flows.websockets.urls import websocket_urlpatterns  # noqa: E402
 
 stop_before_daphne_shuts_down()
@@ -28,11 +28,12 @@ start_demo_from_environment()  # `serve --demo NAME`: its publishers and workers
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        # Origin checked against ALLOWED_HOSTS; the session identifies the user, and each
-        # consumer closes an anonymous connection with 4401 (`flows.websockets.viewer`).
-        # Outermost, while `send` is still daphne's: how far behind each reader is.
+        # Outermost, while `send` is still daphne's: how far behind each reader is. Then the
+        # origin (a foreign one is closed with 4003, `flows.websockets.origin`); the session
+        # identifies the user, and each consumer closes an anonymous connection with 4401
+        # (`flows.websockets.viewer`).
         "websocket": SocketBacklogMiddleware(
-            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+            origin_checked(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

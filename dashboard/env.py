@@ -112,3 +112,17 @@ def parse_positive_int(value: str | None, *, default: int) -> int:
     if not text.isdigit() or int(text) <= 0:
         raise ValueError(f"expected a positive whole number, got {value!r}")
     return int(text)
+
+
+def proxy_ssl_header(name: str | None) -> tuple[str, str] | None:
+    """DJANGO_SECURE_PROXY_SSL_HEADER (`X-Forwarded-Proto`) as Django's SECURE_PROXY_SSL_HEADER.
+
+    The header a TLS-terminating proxy sets to `https`; trust it only behind such a proxy,
+    which must also overwrite whatever a client sent in it.
+    """
+    if name is None or not name.strip():
+        return None
+    header = name.strip()
+    if not all(part.isalnum() for part in header.split("-")):
+        raise ValueError(f"expected an HTTP header name such as X-Forwarded-Proto, got {name!r}")
+    return ("HTTP_" + header.upper().replace("-", "_"), "https")

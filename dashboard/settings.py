@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from dashboard import env
+from flows.masking import DEFAULT_MASK_PATTERNS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 LOCAL_STATE_DIR = Path(os.environ.get("FLOWS_STATE_DIR", BASE_DIR / ".local"))
@@ -45,6 +46,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before whitenoise, so static files carry the policies too (every response does).
+    "csp.middleware.CSPMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -54,7 +58,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # A page refused by flows.access (a vhost outside the user's limits): the refusal page.
     "flows.views.access.AccessDeniedMiddleware",
 ]
@@ -102,11 +105,48 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "overview"
 LOGOUT_REDIRECT_URL = "login"
 
+# --- browser hardening (README, Security) ------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# No inline script or style anywhere: every script and stylesheet is a file of ours under
+# static/ (htmx is configured not to eval and not to inject its indicator styles; graph.js
+# keeps cytoscape from injecting its one <style>). Websockets are 'self' too.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+# Served over HTTPS (directly, or behind a proxy that terminates TLS): secure cookies, HSTS,
+# and plain HTTP redirected. Behind a proxy, also name the header it sets to say so
+# (DJANGO_SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto), or Django never sees a request as secure.
+SERVED_OVER_HTTPS = env.parse_bool(os.environ.get("DJANGO_HTTPS"), default=False)
+SESSION_COOKIE_SECURE = SERVED_OVER_HTTPS
+CSRF_COOKIE_SECURE = SERVED_OVER_HTTPS
+SECURE_SSL_REDIRECT = SERVED_OVER_HTTPS
+SECURE_HSTS_SECONDS = (
+    env.parse_positive_int(os.environ.get("DJANGO_HSTS_SECONDS"), default=31_536_000)
+    if SERVED_OVER_HTTPS
+    else 0
+)
+SECURE_PROXY_SSL_HEADER = env.proxy_ssl_header(os.environ.get("DJANGO_SECURE_PROXY_SSL_HEADER"))
+# Failed sign-ins per username and address before the next attempt must wait (doubling).
+FLOWS_SIGN_IN_FREE_FAILURES = env.parse_positive_int(
+    os.environ.get("FLOWS_SIGN_IN_FREE_FAILURES"), default=5
+)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -126,7 +166,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": "INFO"},
+    "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO").upper()},
     "loggers": {
         # Never let a request's body or broker URL with credentials reach the log via Django.
         "django.request": {"level": "ERROR"},
@@ -161,6 +201,10 @@ FLOWS_TAP_VIEWER_MAX_RATE = int(os.environ.get("FLOWS_TAP_VIEWER_MAX_RATE", "200
 # Vhosts whose tracing (firehose) the administrator allows any signed-in viewer to switch on.
 # Elsewhere, only users with the `flows.use_firehose` permission may choose the firehose.
 FLOWS_FIREHOSE_VHOSTS = env.parse_list(os.environ.get("FLOWS_FIREHOSE_VHOSTS"), default=[])
+# Names whose values never leave the server (README, Security): comma-separated,
+# case-insensitive shell-style patterns matched against header names, property names and JSON
+# body keys at any depth. Empty: nothing is masked.
+FLOWS_MASK = env.parse_list(os.environ.get("FLOWS_MASK"), default=list(DEFAULT_MASK_PATTERNS))
 # The channel `manage.py tap` listens on for viewers (distinct per dashboard sharing a Redis).
 FLOWS_TAP_CONTROL_CHANNEL = os.environ.get("FLOWS_TAP_CONTROL_CHANNEL", "flows-tap-control")
 

@@ -18,7 +18,9 @@ Two sources feed the tap:
 
 Everything here is pure: no I/O, so every rule is a row in a table of tests, and tests build
 their events with the same entry points the tap uses. Values that cross into JSON (headers,
-properties) are made JSON-safe here and nowhere else.
+properties) are made JSON-safe here and nowhere else, and masked here and nowhere else
+(`flows.masking`: `FLOWS_MASK` names the headers, properties and JSON body keys whose values
+never leave the server), so every viewer, export and filter sees only the masked value.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import Any, Literal, TypedDict
 
 from flows.broker.naming import dashboard_object_name
 from flows.decoding.tap_event import decode_events
+from flows.masking import DEFAULT_MASK, MASKED, NO_MASK, Mask
 from flows.tap.modes import CaptureMode
 
 DEFAULT_PREVIEW_LIMIT = 64 * 1024
@@ -209,12 +212,16 @@ def body_preview(
     content_type: str | None = None,
     limit: int = DEFAULT_PREVIEW_LIMIT,
     pretty: bool = True,
+    mask: Mask = DEFAULT_MASK,
 ) -> BodyPreview:
     """`{"preview", "encoding": json|text|base64, "size", "truncated"}` for a message body.
 
     JSON is pretty-printed when the whole body parses (whatever the content type says: many
     publishers leave it unset). UTF-8 text is shown as text. Anything else is base64. The
     preview covers at most `limit` bytes of the body; a longer body is cut and `truncated`.
+
+    The values of a JSON body's keys that `mask` hides are replaced before anything else,
+    so a long JSON body is masked whole, then cut. Text and binary bodies are not masked.
 
     Pretty-printing costs ten times the rest (Python's JSON encoder has no fast path with
     indentation), and the tap sees tens of thousands of messages a second of which a viewer
@@ -232,15 +239,24 @@ def body_preview(
             "size": size,
             "truncated": truncated,
         }
+    if truncated and mask and _may_be_json(text, content_type):
+        masked_body = _masked_json_body(body, mask)
+        if masked_body is not None:
+            # Masked already: the masked text is cut like any other.
+            preview = body_preview(
+                masked_body, content_type=content_type, limit=limit, pretty=pretty, mask=NO_MASK
+            )
+            return {**preview, "size": size}
     if not truncated and _may_be_json(text, content_type):
         try:
             parsed = json.loads(text)
         except ValueError:
             pass
         else:
+            parsed, masked = mask.json_value(parsed, text)
             if not pretty:
                 return {
-                    "preview": text,
+                    "preview": json.dumps(parsed, ensure_ascii=False) if masked else text,
                     "encoding": "json",
                     "size": size,
                     "truncated": False,
@@ -249,6 +265,22 @@ def body_preview(
             pretty_text = json.dumps(parsed, indent=2, ensure_ascii=False)
             return {"preview": pretty_text, "encoding": "json", "size": size, "truncated": False}
     return {"preview": text, "encoding": "text", "size": size, "truncated": truncated}
+
+
+def _masked_json_body(body: bytes, mask: Mask) -> bytes | None:
+    """A whole JSON body with its hidden values masked, or None when nothing is hidden."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not mask.may_hide_in(text):
+        return None
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return None
+    masked, changed = mask.json_value(parsed, text)
+    return json.dumps(masked, ensure_ascii=False).encode("utf-8") if changed else None
 
 
 def prettify(event: TapEvent) -> TapEvent:
@@ -322,7 +354,10 @@ def _tap_event(
     routing_keys: list[str],
     properties: dict[str, Any],
     headers: dict[str, Any],
-    body: BodyPreview,
+    body: bytes,
+    preview_limit: int,
+    pretty: bool,
+    mask: Mask,
     received_at: float,
     routed_queues: list[str] | None = None,
     queue: str | None = None,
@@ -333,8 +368,20 @@ def _tap_event(
 ) -> TapEvent:
     """The one place a `TapEvent` is made; `unroutable` follows from `routed_queues`.
 
+    Also the one place values are masked: properties, headers (the firehose's
+    `properties.headers` included) and the body's JSON keys, before the event exists.
     One literal, not a template and an update: this runs for every message tapped.
     """
+    preview = body_preview(
+        body,
+        content_type=properties.get("content_type"),
+        limit=preview_limit,
+        pretty=pretty,
+        mask=mask,
+    )
+    if mask:
+        properties = mask.value(properties)
+        headers = mask.value(headers)
     return {
         "seq": seq,
         "kind": kind,
@@ -352,7 +399,7 @@ def _tap_event(
         "redelivered": redelivered,
         "properties": properties,
         "headers": headers,
-        "body": body,
+        "body": preview,
         "received_at": received_at,
     }
 
@@ -368,6 +415,7 @@ def from_binding_delivery(
     received_at: float,
     preview_limit: int = DEFAULT_PREVIEW_LIMIT,
     pretty: bool = True,
+    mask: Mask = DEFAULT_MASK,
 ) -> TapEvent:
     """A publish event from a copy delivered through one of the tap's bindings.
 
@@ -375,6 +423,9 @@ def from_binding_delivery(
     published it, except for a `user_id` property, which the broker validates.
     """
     props, headers = split_properties(properties)
+    user = props.get("user_id")
+    if user is not None and mask.hides("user_id"):
+        user = MASKED
     return _tap_event(
         seq=seq,
         kind="publish",
@@ -382,12 +433,13 @@ def from_binding_delivery(
         vhost=vhost,
         exchange=exchange,
         routing_keys=[routing_key],
-        user=props.get("user_id"),
+        user=user,
         properties=props,
         headers=headers,
-        body=body_preview(
-            body, content_type=props.get("content_type"), limit=preview_limit, pretty=pretty
-        ),
+        body=body,
+        preview_limit=preview_limit,
+        pretty=pretty,
+        mask=mask,
         received_at=received_at,
     )
 
@@ -403,6 +455,7 @@ def from_firehose_delivery(
     preview_limit: int = DEFAULT_PREVIEW_LIMIT,
     existing_queues: Container[str] | None = None,
     pretty: bool = True,
+    mask: Mask = DEFAULT_MASK,
 ) -> TapEvent | None:
     """A publish or deliver event from a message on `amq.rabbitmq.trace`, or None to ignore.
 
@@ -463,9 +516,10 @@ def from_firehose_delivery(
         redelivered=redelivered,
         properties=props,
         headers=headers,
-        body=body_preview(
-            body, content_type=props.get("content_type"), limit=preview_limit, pretty=pretty
-        ),
+        body=body,
+        preview_limit=preview_limit,
+        pretty=pretty,
+        mask=mask,
         received_at=received_at,
     )
 

@@ -32,6 +32,7 @@ from pika.adapters.blocking_connection import BlockingChannel, BlockingConnectio
 from flows.broker.amqp import open_blocking_connection
 from flows.broker.errors import BrokerError
 from flows.broker.naming import dashboard_object_name
+from flows.masking import DEFAULT_MASK, Mask, configured_mask
 from flows.runtime import runtime
 from flows.tap import firehose
 from flows.tap.coverage import TRACE_EXCHANGE, TapBinding, firehose_coverage, plan_bindings
@@ -83,6 +84,8 @@ class TapSettings:
     prefetch: int = 2_000
     sync_interval_s: float = 2.0
     reconnect_max_delay_s: float = 10.0
+    # What events hide (FLOWS_MASK): applied as each event is made, before anyone sees it.
+    mask: Mask = DEFAULT_MASK
 
     @classmethod
     def from_django(cls) -> TapSettings:
@@ -92,6 +95,7 @@ class TapSettings:
             queue_max_length=settings.FLOWS_TAP_QUEUE_MAX_LENGTH,
             preview_limit=settings.FLOWS_TAP_PREVIEW_LIMIT,
             sync_interval_s=settings.FLOWS_TAP_SYNC_INTERVAL,
+            mask=configured_mask(),
         )
 
 
@@ -460,6 +464,7 @@ class Tap:
                 received_at=time.time(),
                 preview_limit=self.settings.preview_limit,
                 pretty=False,  # finished by the viewer, for the few events it shows
+                mask=self.settings.mask,
             )
         )
         self._after_delivery(channel, method.delivery_tag)
@@ -488,6 +493,7 @@ class Tap:
             preview_limit=self.settings.preview_limit,
             existing_queues=self._queue_check if existing is not None else None,
             pretty=False,
+            mask=self.settings.mask,
         )
         if event is None:
             self._ignored_own += 1

@@ -914,7 +914,17 @@
     };
   }
 
+  // Cytoscape adds a <style> element of its own unless one with this id exists; the
+  // Content-Security-Policy refuses inline styles, so a placeholder stands in for it. What
+  // that style says (its container is not position: static) the stylesheets say already.
+  const CYTOSCAPE_STYLESHEET_ID = "__________cytoscape_stylesheet";
+
   function createCytoscape(canvas) {
+    if (!document.getElementById(CYTOSCAPE_STYLESHEET_ID)) {
+      const placeholder = document.createElement("meta");
+      placeholder.id = CYTOSCAPE_STYLESHEET_ID;
+      document.head.append(placeholder);
+    }
     return window.cytoscape({
       container: canvas,
       elements: [],

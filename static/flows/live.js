@@ -10,6 +10,7 @@
 
   const RETRIED_BY_HTMX = [1006, 1011, 1012, 1013];
   const CLOSE_REASONS = {
+    4003: "this page's address is not one the dashboard serves (DJANGO_ALLOWED_HOSTS)",
     4400: "not watching: fix the filter",
     4401: "signed out: sign in again",
     4403: "the tap was refused",

@@ -310,7 +310,7 @@ def test_the_graph_draws_each_message_along_its_routed_queues(
     )
     publisher.publish("food", "food.pizza")
     publisher.publish("nowhere", "lost")
-    page.wait_for_function("window.drawn.length >= 2")
+    page.wait_for_function("() => window.drawn.length >= 2")
     drawn = page.evaluate("window.drawn")
     routes = {arg["exchange"]: arg for name, arg in drawn if name == "animateRoute"}
     assert sorted((hop["source"], hop["destination"]) for hop in routes["food"]["hops"]) == [

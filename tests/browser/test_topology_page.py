@@ -30,7 +30,7 @@ IMG = "<img src=x onerror=window.__pwned=1>"
 def open_topology(page: Page, base_url: str, vhost: str) -> None:
     page.set_viewport_size({"width": 1500, "height": 900})
     page.goto(f"{base_url}/topology/?vhost={quote(vhost, safe='')}")
-    page.wait_for_function("document.body.dataset.graphReady === 'true'")
+    page.wait_for_function("() => document.body.dataset.graphReady === 'true'")
 
 
 def drawn(page: Page, selector: str = "node") -> set[str]:
@@ -49,7 +49,7 @@ def classes_of(page: Page, element_id: str) -> set[str]:
 
 def click_node(page: Page, node_id: str) -> None:
     """Click where the node is drawn on the canvas, as a person would."""
-    page.wait_for_function("!window.topologyGraph.cy.animated()")
+    page.wait_for_function("() => !window.topologyGraph.cy.animated()")
     box = page.get_by_test_id("topology-graph").bounding_box()
     position = page.evaluate(
         "(id) => window.topologyGraph.cy.getElementById(id).renderedPosition()", node_id
@@ -109,7 +109,7 @@ def test_the_graph_draws_the_declared_topology_with_distinct_edges(
 
     page.get_by_label("amq.* and the default exchange").check()
     page.wait_for_function(
-        "window.topologyGraph.cy.getElementById('exchange:amq.topic').nonempty()"
+        "() => window.topologyGraph.cy.getElementById('exchange:amq.topic').nonempty()"
     )
     expect(page.get_by_test_id("default-exchange-note")).to_contain_text("implicit binding")
 
@@ -226,7 +226,7 @@ def test_a_topology_change_appears_keeping_zoom_and_selection(
     page.mouse.move(box["x"] + 200, box["y"] + 200)
     page.mouse.wheel(0, -300)  # the user zooms in
     page.wait_for_function(
-        "window.topologyGraph.cy.zoom() !== 1 && !window.topologyGraph.cy.animated()"
+        "() => window.topologyGraph.cy.zoom() !== 1 && !window.topologyGraph.cy.animated()"
     )
     before = page.evaluate(
         "() => ({zoom: window.topologyGraph.cy.zoom(), pan: window.topologyGraph.cy.pan()})"
@@ -240,7 +240,8 @@ def test_a_topology_change_appears_keeping_zoom_and_selection(
         bindings=[binding("orders", "late-comer", "late.#")],
     )
     page.wait_for_function(
-        "window.topologyGraph.cy.getElementById('queue:late-comer').nonempty()", timeout=30_000
+        "() => window.topologyGraph.cy.getElementById('queue:late-comer').nonempty()",
+        timeout=30_000,
     )
 
     after = page.evaluate(
@@ -322,7 +323,7 @@ def test_a_large_vhost_asks_for_a_search_then_focuses_and_collapses(
     )
     assert label.startswith("+360 more")
     click_node(page, "more:exchange:hub")  # one more page of neighbours
-    page.wait_for_function("window.topologyGraph.cy.nodes().length === 1 + 140 + 1")
+    page.wait_for_function("() => window.topologyGraph.cy.nodes().length === 1 + 140 + 1")
     label = page.evaluate(
         "() => window.topologyGraph.cy.getElementById('more:exchange:hub').data('label')"
     )

@@ -133,3 +133,23 @@ def test_secret_key_is_generated_once_and_kept(tmp_path: Path):
 def test_secret_key_from_environment_wins(tmp_path: Path):
     assert env.secret_key("from-env", key_file=tmp_path / "unused") == "from-env"
     assert not (tmp_path / "unused").exists()
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (None, None),
+        ("", None),
+        ("X-Forwarded-Proto", ("HTTP_X_FORWARDED_PROTO", "https")),
+        (" x-forwarded-proto ", ("HTTP_X_FORWARDED_PROTO", "https")),
+        ("X-Forwarded-Ssl", ("HTTP_X_FORWARDED_SSL", "https")),
+    ],
+)
+def test_proxy_ssl_header(raw, expected):
+    assert env.proxy_ssl_header(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["X-Forwarded-Proto: https", "HTTP_X", "X Forwarded"])
+def test_proxy_ssl_header_refuses_what_is_not_a_header_name(raw):
+    with pytest.raises(ValueError, match="header name"):
+        env.proxy_ssl_header(raw)

@@ -72,3 +72,12 @@ def get_messages(
 def close_connection(client: ManagementClient, name: str) -> None:
     """Close a client connection from the broker's side, as an operator would."""
     client.delete(api_path("connections", name))
+
+
+def create_user(client: ManagementClient, name: str, password: str, *, tags: str = "") -> None:
+    """A broker user (`tags`: comma-separated, `monitoring`, `administrator`...)."""
+    client.put(api_path("users", name), json={"password": password, "tags": tags})
+
+
+def delete_user(client: ManagementClient, name: str) -> None:
+    client.delete(api_path("users", name))
