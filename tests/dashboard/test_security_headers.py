@@ -45,6 +45,8 @@ PATHS = {
     "demo-run": "/demo/topics/run",
     "demo-publisher": "/demo/topics/publisher",
     "demo-workers": "/demo/topics/workers",
+    "demo-step": "/demo/topics/step",
+    "demo-compose": "/demo/topics/publish",
     "demo-audience": "/demo/topics/audience",
     "demo-audience-revoke": "/demo/topics/audience/1/revoke",
     "watch": "/watch/not-a-token/",
@@ -56,6 +58,8 @@ PATHS = {
     "api-topology": "/api/topology",
     "api-route": "/api/route?exchange=nope",
     "api-not-found": "/api/nothing-here",
+    "audit": "/audit/",
+    "api-audit": "/api/audit",
 }
 EXTRA_PATHS = ["/static/flows/app.css", "/no-such-page"]
 
