@@ -31,10 +31,16 @@ import math
 from collections.abc import Container, Mapping
 from typing import Any, Literal, TypedDict
 
+from pika.compat import long as amqp_long  # what pika decodes a 64-bit integer (`l`, `L`) as
+
 from flows.broker.naming import dashboard_object_name
 from flows.tap.modes import CaptureMode
 
 DEFAULT_PREVIEW_LIMIT = 64 * 1024
+# A body whose preview is not the body byte for byte (pretty-printed JSON, a cut preview)
+# also travels whole, in base64, up to this size: enough to publish it again or replay it.
+DEFAULT_RAW_LIMIT = 1024 * 1024
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 # Every queue the tap declares starts with this; firehose deliveries from them are the tap
 # watching itself (or another dashboard's tap) and are ignored.
 TAP_QUEUE_PREFIX = dashboard_object_name("tap", "")
@@ -74,6 +80,15 @@ class BodyPreview(_Body, total=False):
     # Present (and False) only while a JSON body still waits for `prettify`. (Not written
     # `NotRequired[bool]`: Python 3.11 does not see it in a postponed annotation.)
     pretty: bool
+    # The whole body in base64, present when `preview` is not the body byte for byte (see
+    # `body_bytes`): JSON pretty-printed, or a preview cut at the limit.
+    raw: str
+
+
+# The AMQP type of a header value, as `header_types` records it: a leaf type's name, or a
+# table's types by key, or an array's types by position. JSON keeps a header's value but
+# not its type (int or float, 32 or 64 bits, a timestamp or its text, bytes or text).
+AmqpType = str | dict[str, Any]
 
 
 class TapEvent(TypedDict):
@@ -100,6 +115,7 @@ class TapEvent(TypedDict):
     redelivered: bool | None
     properties: dict[str, Any]  # AMQP basic properties without headers, unset ones left out
     headers: dict[str, Any]
+    header_types: dict[str, AmqpType]  # each header's AMQP type (see `amqp_type`)
     body: BodyPreview
     received_at: float  # epoch seconds, when the tap read it
 
@@ -160,6 +176,37 @@ def _text_key(key: Any) -> str:
     return str(key)
 
 
+def amqp_type(value: Any) -> AmqpType:
+    """The AMQP field type of a header value as pika decoded it, for sending it again.
+
+    Leaf types: `string`, `bytes`, `int` (64-bit, `l`), `int32` (pika decodes every narrower
+    integer as a plain int and sends one back as a signed 32-bit `I`), `float` (a double),
+    `decimal`, `bool`, `timestamp`, `void`. Containers: `{"table": {key: type}}` and
+    `{"array": [type, ...]}`.
+    """
+    if value is None:
+        return "void"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, amqp_long):
+        return "int"
+    if isinstance(value, int):
+        return "int32" if INT32_MIN <= value <= INT32_MAX else "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, decimal.Decimal):
+        return "decimal"
+    if isinstance(value, dt.datetime):
+        return "timestamp"
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "bytes"
+    if isinstance(value, Mapping):
+        return {"table": {_text_key(key): amqp_type(item) for key, item in value.items()}}
+    if isinstance(value, list | tuple):
+        return {"array": [amqp_type(item) for item in value]}
+    return "string"
+
+
 def _timestamp(value: Any) -> Any:
     """The `timestamp` property as epoch seconds, whichever way the client decoded it."""
     if isinstance(value, dt.datetime):
@@ -169,8 +216,11 @@ def _timestamp(value: Any) -> Any:
     return json_safe(value)
 
 
-def split_properties(properties: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(properties without headers, headers), both JSON-safe, unset properties left out.
+def split_properties(
+    properties: Any,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, AmqpType]]:
+    """(properties without headers, headers, the headers' AMQP types), the first two
+    JSON-safe, unset properties left out.
 
     Accepts a pika `BasicProperties` or a mapping of property names (the firehose's
     `properties` header table).
@@ -193,8 +243,10 @@ def split_properties(properties: Any) -> tuple[dict[str, Any], dict[str, Any]]:
             result[name] = json_safe(value)
     if len(result) > 1:  # spec order, whatever order they came in
         result = {name: result[name] for name in PROPERTY_NAMES if name in result}
-    headers = json_safe(raw_headers) if isinstance(raw_headers, Mapping) and raw_headers else {}
-    return result, headers
+    if not isinstance(raw_headers, Mapping) or not raw_headers:
+        return result, {}, {}
+    types = {_text_key(key): amqp_type(value) for key, value in raw_headers.items()}
+    return result, json_safe(raw_headers), types
 
 
 # --- bodies --------------------------------------------------------------------------------------
@@ -206,6 +258,7 @@ def body_preview(
     content_type: str | None = None,
     limit: int = DEFAULT_PREVIEW_LIMIT,
     pretty: bool = True,
+    raw_limit: int = DEFAULT_RAW_LIMIT,
 ) -> BodyPreview:
     """`{"preview", "encoding": json|text|base64, "size", "truncated"}` for a message body.
 
@@ -217,18 +270,22 @@ def body_preview(
     indentation), and the tap sees tens of thousands of messages a second of which a viewer
     shows a few hundred: with `pretty=False` a JSON body keeps its text, marked
     `"pretty": False`, and `prettify` finishes it once it is about to be shown.
+
+    Where the preview is not the body byte for byte (pretty-printed JSON, a cut preview),
+    `raw` carries the whole body in base64, for bodies of at most `raw_limit` bytes.
     """
     size = len(body)
     truncated = size > limit
     head = body[:limit] if truncated else body
     text = _utf8_prefix(head, allow_cut_character=truncated)
     if text is None:
-        return {
+        preview: BodyPreview = {
             "preview": base64.b64encode(head).decode("ascii"),
             "encoding": "base64",
             "size": size,
             "truncated": truncated,
         }
+        return _with_raw(preview, body, raw_limit) if truncated else preview
     if not truncated and _may_be_json(text, content_type):
         try:
             parsed = json.loads(text)
@@ -244,8 +301,44 @@ def body_preview(
                     "pretty": False,
                 }
             pretty_text = json.dumps(parsed, indent=2, ensure_ascii=False)
-            return {"preview": pretty_text, "encoding": "json", "size": size, "truncated": False}
-    return {"preview": text, "encoding": "text", "size": size, "truncated": truncated}
+            result: BodyPreview = {
+                "preview": pretty_text,
+                "encoding": "json",
+                "size": size,
+                "truncated": False,
+            }
+            return result if pretty_text == text else _with_raw(result, body, raw_limit)
+    plain: BodyPreview = {"preview": text, "encoding": "text", "size": size, "truncated": truncated}
+    return _with_raw(plain, body, raw_limit) if truncated else plain
+
+
+def _with_raw(preview: BodyPreview, body: bytes, raw_limit: int) -> BodyPreview:
+    if len(body) <= raw_limit:
+        preview["raw"] = base64.b64encode(body).decode("ascii")
+    return preview
+
+
+def body_bytes(body: Any) -> bytes | None:
+    """The message body exactly as published, from an event's `body`, or None when the
+    event does not carry all of it (a preview cut at a limit beyond the raw copy's).
+
+    The one reader of the body's wire form: publishing again and replay use it.
+    """
+    if not isinstance(body, Mapping):
+        return None
+    try:
+        raw = body.get("raw")
+        if isinstance(raw, str):
+            return base64.b64decode(raw, validate=True)
+        preview = body.get("preview")
+        if body.get("truncated") is not False or not isinstance(preview, str):
+            return None
+        if body.get("encoding") == "base64":
+            return base64.b64decode(preview, validate=True)
+        # Text, or JSON whose preview is its text (or whose pretty form is the text itself).
+        return preview.encode("utf-8")
+    except (ValueError, UnicodeEncodeError):
+        return None
 
 
 def prettify(event: TapEvent) -> TapEvent:
@@ -256,16 +349,17 @@ def prettify(event: TapEvent) -> TapEvent:
     body = event.get("body")
     if not isinstance(body, dict) or body.get("pretty") is not False:
         return event
-    pretty_text = json.dumps(json.loads(body["preview"]), indent=2, ensure_ascii=False)
-    return {
-        **event,
-        "body": {
-            "preview": pretty_text,
-            "encoding": "json",
-            "size": body.get("size"),
-            "truncated": False,
-        },
+    original = body["preview"]
+    pretty_text = json.dumps(json.loads(original), indent=2, ensure_ascii=False)
+    finished: BodyPreview = {
+        "preview": pretty_text,
+        "encoding": "json",
+        "size": body.get("size"),
+        "truncated": False,
     }
+    if pretty_text != original:  # the preview is the whole body: within any raw limit
+        finished["raw"] = base64.b64encode(original.encode("utf-8")).decode("ascii")
+    return {**event, "body": finished}
 
 
 def _utf8_prefix(data: bytes, *, allow_cut_character: bool) -> str | None:
@@ -302,6 +396,7 @@ def _tap_event(
     routing_keys: list[str],
     properties: dict[str, Any],
     headers: dict[str, Any],
+    header_types: dict[str, AmqpType],
     body: BodyPreview,
     received_at: float,
     routed_queues: list[str] | None = None,
@@ -332,6 +427,7 @@ def _tap_event(
         "redelivered": redelivered,
         "properties": properties,
         "headers": headers,
+        "header_types": header_types,
         "body": body,
         "received_at": received_at,
     }
@@ -354,7 +450,7 @@ def from_binding_delivery(
     Where the message went is unknown in this mode (`routed_queues` None), and so is who
     published it, except for a `user_id` property, which the broker validates.
     """
-    props, headers = split_properties(properties)
+    props, headers, header_types = split_properties(properties)
     return _tap_event(
         seq=seq,
         kind="publish",
@@ -365,6 +461,7 @@ def from_binding_delivery(
         user=props.get("user_id"),
         properties=props,
         headers=headers,
+        header_types=header_types,
         body=body_preview(
             body, content_type=props.get("content_type"), limit=preview_limit, pretty=pretty
         ),
@@ -400,7 +497,9 @@ def from_firehose_delivery(
         return None
     headers_in = {_text_key(key): value for key, value in (trace_headers or {}).items()}
     original = headers_in.get("properties")
-    props, headers = split_properties(original if isinstance(original, Mapping) else {})
+    props, headers, header_types = split_properties(
+        original if isinstance(original, Mapping) else {}
+    )
     exchange = json_safe(headers_in.get("exchange_name"))
     if not isinstance(exchange, str):
         # Without the header, the routing key's suffix is the exchange for publish events.
@@ -443,6 +542,7 @@ def from_firehose_delivery(
         redelivered=redelivered,
         properties=props,
         headers=headers,
+        header_types=header_types,
         body=body_preview(
             body, content_type=props.get("content_type"), limit=preview_limit, pretty=pretty
         ),

@@ -96,6 +96,7 @@ def test_a_batch_carries_tap_events_and_cumulative_counts(
         "encoding": "json",
         "size": 13,
         "truncated": False,
+        "raw": "eyJzY29vcHMiOiAyfQ==",  # the body as published: the preview is pretty-printed
     }
     assert {"seq", "properties", "headers", "received_at", "queue"} <= set(event)
     assert batch["counts"]["tap"]["received"] >= 1
