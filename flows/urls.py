@@ -13,6 +13,7 @@ template_patterns = [
 publish_patterns: list[URLPattern | URLResolver] = [
     path("", publish.publish_page, name="publish"),
     path("send", publish.publish_submit, name="publish-submit"),
+    path("prefill", publish.publish_prefill, name="publish-prefill"),
     path("runs/<str:run_id>", publish.run_progress, name="publish-run"),
     path("runs/<str:run_id>/cancel", publish.run_cancel, name="publish-run-cancel"),
     path("templates/", include(template_patterns)),
@@ -51,6 +52,7 @@ urlpatterns = [
     path("topology/route", topology_views.topology_route, name="topology-route"),
     path("live/", live.live_page, name="live"),
     path("live/details", live.live_details, name="live-details"),
+    path("live/publish-again", live.live_publish_again, name="live-publish-again"),
     path("live/consumption", live.live_consumption, name="live-consumption"),
     path("demo/", include(demo_patterns)),
     path("api/", include(api_patterns)),
