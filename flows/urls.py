@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, include, path, re_path
 
-from flows.views import demo, json_api, live, overview, publish
+from flows.views import dead_letters, demo, json_api, live, overview, publish
 from flows.views import topology as topology_views
 from flows.views.publish_api import api_management_publish, api_publish, api_run, api_run_cancel
 
@@ -30,6 +30,21 @@ demo_patterns = [
     path("<slug:name>/workers", demo.demo_workers, name="demo-workers"),
 ]
 
+dead_letter_patterns = [
+    path("", dead_letters.dead_letters_page, name="dead-letters"),
+    path("move", dead_letters.dead_letters_move, name="dead-letters-move"),
+    path(
+        "moves/<str:job_id>",
+        dead_letters.move_progress,
+        name="dead-letters-move-progress",
+    ),
+    path(
+        "moves/<str:job_id>/cancel",
+        dead_letters.move_cancel,
+        name="dead-letters-move-cancel",
+    ),
+]
+
 # Every endpoint here is a `@json_api` view (flows/views/json_api.py): one convention.
 api_patterns = [
     path("publish", api_publish, name="api-publish"),
@@ -55,5 +70,6 @@ urlpatterns = [
     path("live/publish-again", live.live_publish_again, name="live-publish-again"),
     path("live/consumption", live.live_consumption, name="live-consumption"),
     path("demo/", include(demo_patterns)),
+    path("dead-letters/", include(dead_letter_patterns)),
     path("api/", include(api_patterns)),
 ]
