@@ -17,28 +17,28 @@ import pytest
 from flows.dead_letters.grouping import Origin, Selection
 from flows.dead_letters.moving import MoveTarget, move_messages
 from flows.dead_letters.reading import CannotRead, read_dead_letters
-from tests.dead_letters.conftest import EXPIRED, REJECTED, Shop
+from tests.support.dead_letters import EXPIRED, REJECTED, Shop
 from tests.support.live_server import REPO_ROOT, database_url_for
 from tests.support.waiting import StopWaiting, eventually
 
 
 def test_a_read_groups_by_reason_and_origin_and_leaves_the_queue_as_it_was(
-    shop: Shop, fresh_runtime
+    dlq_shop: Shop, fresh_runtime
 ) -> None:
-    before = shop.peek("shop.dead")
-    snapshot = read_dead_letters(shop.vhost, "shop.dead")
+    before = dlq_shop.peek("shop.dead")
+    snapshot = read_dead_letters(dlq_shop.vhost, "shop.dead")
     assert [(g.origin, g.messages) for g in snapshot.groups] == [
         (Origin("rejected", "orders", "shop", ("order",)), REJECTED),
         (Origin("expired", "orders.delay", "shop", ("later",)), EXPIRED),
     ]
     assert not snapshot.partial
-    assert shop.peek("shop.dead") == before  # every message back, in its place
+    assert dlq_shop.peek("shop.dead") == before  # every message back, in its place
 
 
-def test_a_read_is_bounded(shop: Shop, fresh_runtime) -> None:
-    snapshot = read_dead_letters(shop.vhost, "shop.dead", limit=5)
+def test_a_read_is_bounded(dlq_shop: Shop, fresh_runtime) -> None:
+    snapshot = read_dead_letters(dlq_shop.vhost, "shop.dead", limit=5)
     assert len(snapshot.letters) == 5 and snapshot.partial
-    assert shop.depth("shop.dead") == REJECTED + EXPIRED
+    assert dlq_shop.depth("shop.dead") == REJECTED + EXPIRED
 
 
 def test_an_unknown_queue_is_said_plainly(scratch_vhost: str, fresh_runtime) -> None:
@@ -46,52 +46,52 @@ def test_an_unknown_queue_is_said_plainly(scratch_vhost: str, fresh_runtime) -> 
         read_dead_letters(scratch_vhost, "nope")
 
 
-def test_moving_back_delivers_each_message_exactly_once_to_its_origin(shop: Shop) -> None:
+def test_moving_back_delivers_each_message_exactly_once_to_its_origin(dlq_shop: Shop) -> None:
     progress = move_messages(
-        vhost=shop.vhost,
+        vhost=dlq_shop.vhost,
         queue="shop.dead",
         target=MoveTarget(),
         selection=Selection(reason="rejected", queue="orders"),
     )
     assert (progress.state, progress.moved, progress.skipped) == ("done", REJECTED, EXPIRED)
-    assert shop.drain("orders") == list(shop.rejected_ids)  # once each, in order
-    assert sorted(shop.drain("shop.dead")) == sorted(shop.expired_ids)
+    assert dlq_shop.drain("orders") == list(dlq_shop.rejected_ids)  # once each, in order
+    assert sorted(dlq_shop.drain("shop.dead")) == sorted(dlq_shop.expired_ids)
 
 
-def test_moving_to_an_exchange_and_key(shop: Shop) -> None:
+def test_moving_to_an_exchange_and_key(dlq_shop: Shop) -> None:
     progress = move_messages(
-        vhost=shop.vhost,
+        vhost=dlq_shop.vhost,
         queue="shop.dead",
         target=MoveTarget("shop", "held"),
         selection=Selection(reason="expired"),
     )
     assert (progress.state, progress.moved) == ("done", EXPIRED)
-    assert shop.drain("holding") == list(shop.expired_ids)
-    assert shop.depth("shop.dead") == REJECTED
+    assert dlq_shop.drain("holding") == list(dlq_shop.expired_ids)
+    assert dlq_shop.depth("shop.dead") == REJECTED
 
 
-def test_a_return_stops_the_move_and_leaves_the_message_in_the_queue(shop: Shop) -> None:
+def test_a_return_stops_the_move_and_leaves_the_message_in_the_queue(dlq_shop: Shop) -> None:
     progress = move_messages(
-        vhost=shop.vhost, queue="shop.dead", target=MoveTarget("shop", "nowhere")
+        vhost=dlq_shop.vhost, queue="shop.dead", target=MoveTarget("shop", "nowhere")
     )
     assert (progress.state, progress.moved) == ("error", 0)
     assert "routes the message to no queue" in (progress.error or "")
-    assert shop.depth("shop.dead") == REJECTED + EXPIRED
+    assert dlq_shop.depth("shop.dead") == REJECTED + EXPIRED
 
 
-def test_a_target_outside_the_allow_list_is_refused(shop: Shop) -> None:
+def test_a_target_outside_the_allow_list_is_refused(dlq_shop: Shop) -> None:
     progress = move_messages(
-        vhost=shop.vhost,
+        vhost=dlq_shop.vhost,
         queue="shop.dead",
         target=MoveTarget(),
         allowed_patterns=["demo.*"],
     )
     assert (progress.state, progress.moved) == ("error", 0)
     assert "not allowed here" in (progress.error or "")
-    assert shop.depth("shop.dead") == REJECTED + EXPIRED
+    assert dlq_shop.depth("shop.dead") == REJECTED + EXPIRED
 
 
-def test_a_cancelled_move_loses_and_doubles_nothing(shop: Shop) -> None:
+def test_a_cancelled_move_loses_and_doubles_nothing(dlq_shop: Shop) -> None:
     cancel = threading.Event()
 
     def cancel_after_five(progress) -> None:
@@ -99,7 +99,7 @@ def test_a_cancelled_move_loses_and_doubles_nothing(shop: Shop) -> None:
             cancel.set()
 
     progress = move_messages(
-        vhost=shop.vhost,
+        vhost=dlq_shop.vhost,
         queue="shop.dead",
         target=MoveTarget(),
         selection=Selection(reason="rejected"),
@@ -107,13 +107,13 @@ def test_a_cancelled_move_loses_and_doubles_nothing(shop: Shop) -> None:
         on_moved=cancel_after_five,
     )
     assert (progress.state, progress.moved) == ("cancelled", 5)
-    moved, left = shop.drain("orders"), shop.drain("shop.dead")
-    assert moved == list(shop.rejected_ids[:5])
-    assert sorted(left) == sorted(shop.rejected_ids[5:] + shop.expired_ids)
+    moved, left = dlq_shop.drain("orders"), dlq_shop.drain("shop.dead")
+    assert moved == list(dlq_shop.rejected_ids[:5])
+    assert sorted(left) == sorted(dlq_shop.rejected_ids[5:] + dlq_shop.expired_ids)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_move_killed_midway_loses_no_message_and_duplicates_at_most_one(shop: Shop) -> None:
+def test_a_move_killed_midway_loses_no_message_and_duplicates_at_most_one(dlq_shop: Shop) -> None:
     from django.db import connection
 
     from flows.models import MessageMove
@@ -125,7 +125,7 @@ def test_a_move_killed_midway_loses_no_message_and_duplicates_at_most_one(shop: 
     }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     log = tempfile.NamedTemporaryFile(prefix="move-", suffix=".log", delete=False)  # noqa: SIM115
-    argv = [sys.executable, "manage.py", "dead_letters", "move", "--vhost", shop.vhost]
+    argv = [sys.executable, "manage.py", "dead_letters", "move", "--vhost", dlq_shop.vhost]
     argv += ["--queue", "shop.dead", "--reason", "rejected", "--rate", "40"]
     process = subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -146,13 +146,13 @@ def test_a_move_killed_midway_loses_no_message_and_duplicates_at_most_one(shop: 
         log.close()
     # The broker gives the unacked message back once it sees the connection gone.
     eventually(
-        lambda: shop.depth("orders") + shop.depth("shop.dead") >= REJECTED + EXPIRED,
+        lambda: dlq_shop.depth("orders") + dlq_shop.depth("shop.dead") >= REJECTED + EXPIRED,
         what="the move's connection gone",
     )
-    moved = shop.drain("orders")
-    left = [m for m in shop.drain("shop.dead") if m.startswith("order-")]
+    moved = dlq_shop.drain("orders")
+    left = [m for m in dlq_shop.drain("shop.dead") if m.startswith("order-")]
     counts = Counter(moved + left)
-    assert set(counts) == set(shop.rejected_ids), "no message lost"
+    assert set(counts) == set(dlq_shop.rejected_ids), "no message lost"
     assert sum(counts.values()) - len(counts) <= 1, f"at most one duplicate: {counts}"
     assert 10 <= len(moved) < REJECTED, "killed midway"
     assert MessageMove.objects.get().state == "running"  # its process died: it never finished

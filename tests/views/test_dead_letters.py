@@ -8,7 +8,7 @@ import re
 import pytest
 from django.contrib.auth.models import Permission
 
-from tests.dead_letters.conftest import EXPIRED, REJECTED, Shop, shop  # noqa: F401  (fixture)
+from tests.support.dead_letters import EXPIRED, REJECTED, Shop
 from tests.support.waiting import eventually
 
 
@@ -20,29 +20,29 @@ def mover(client, django_user_model, fresh_runtime):
     return client
 
 
-def page(client, shop: Shop) -> str:
-    response = client.get("/dead-letters/", {"vhost": shop.vhost, "queue": "shop.dead"})
+def page(client, dlq_shop: Shop) -> str:
+    response = client.get("/dead-letters/", {"vhost": dlq_shop.vhost, "queue": "shop.dead"})
     assert response.status_code == 200
     return response.content.decode()
 
 
-def test_the_page_groups_the_queue_by_reason_and_origin(mover, shop: Shop):  # noqa: F811
-    html = page(mover, shop)
+def test_the_page_groups_the_queue_by_reason_and_origin(mover, dlq_shop: Shop):
+    html = page(mover, dlq_shop)
     rows = re.findall(
         r'data-testid="dlq-group">\s*<td class="num">(\d+)</td>\s*<td>(\w+)</td>', html
     )
     assert rows == [(str(REJECTED), "rejected"), (str(EXPIRED), "expired")]
     assert "loses no message" in html and "at most one" in html
-    assert shop.depth("shop.dead") == REJECTED + EXPIRED
+    assert dlq_shop.depth("shop.dead") == REJECTED + EXPIRED
 
 
-def test_a_reader_sees_the_groups_but_may_not_move(signed_in, shop: Shop, fresh_runtime):  # noqa: F811
-    html = page(signed_in, shop)
+def test_a_reader_sees_the_groups_but_may_not_move(signed_in, dlq_shop: Shop, fresh_runtime):
+    html = page(signed_in, dlq_shop)
     assert 'data-testid="dlq-refusal"' in html and "flows.move_messages" in html
     assert 'data-testid="move-back"' not in html
-    response = signed_in.post("/dead-letters/move", {"vhost": shop.vhost, "queue": "shop.dead"})
+    response = signed_in.post("/dead-letters/move", {"vhost": dlq_shop.vhost, "queue": "shop.dead"})
     assert "flows.move_messages" in response.content.decode()
-    assert shop.depth("shop.dead") == REJECTED + EXPIRED
+    assert dlq_shop.depth("shop.dead") == REJECTED + EXPIRED
 
 
 def test_an_unknown_queue_is_a_plain_404(mover, scratch_vhost):
@@ -52,12 +52,17 @@ def test_an_unknown_queue_is_a_plain_404(mover, scratch_vhost):
 
 
 @pytest.mark.django_db(transaction=True)  # the move's thread records it on its own connection
-def test_a_move_back_runs_in_the_background_with_progress(mover, shop: Shop):  # noqa: F811
+def test_a_move_back_runs_in_the_background_with_progress(mover, dlq_shop: Shop):
     from flows.models import MessageMove
 
     response = mover.post(
         "/dead-letters/move",
-        {"vhost": shop.vhost, "queue": "shop.dead", "reason": "rejected", "from_queue": "orders"},
+        {
+            "vhost": dlq_shop.vhost,
+            "queue": "shop.dead",
+            "reason": "rejected",
+            "from_queue": "orders",
+        },
     )
     html = response.content.decode()
     job_url = re.search(r'hx-get="(/dead-letters/moves/\w+)"', html)
@@ -70,26 +75,26 @@ def test_a_move_back_runs_in_the_background_with_progress(mover, shop: Shop):  #
 
     progress = eventually(finished, what="the move done")
     assert f'<span data-testid="move-moved">{REJECTED}</span> moved' in progress
-    assert sorted(shop.drain("orders")) == sorted(shop.rejected_ids)
+    assert sorted(dlq_shop.drain("orders")) == sorted(dlq_shop.rejected_ids)
     eventually(
         lambda: MessageMove.objects.filter(state="done", moved=REJECTED, skipped=EXPIRED).exists(),
         what="the move recorded as done",
     )
 
 
-def test_a_move_to_an_exchange_outside_the_allow_list_is_refused(mover, shop: Shop, settings):  # noqa: F811
+def test_a_move_to_an_exchange_outside_the_allow_list_is_refused(mover, dlq_shop: Shop, settings):
     settings.FLOWS_PUBLISH_EXCHANGES = ["demo.*"]
     response = mover.post(
         "/dead-letters/move",
-        {"vhost": shop.vhost, "queue": "shop.dead", "to": "exchange", "exchange": "shop"},
+        {"vhost": dlq_shop.vhost, "queue": "shop.dead", "to": "exchange", "exchange": "shop"},
     )
     assert 'data-testid="move-error"' in response.content.decode()
-    assert shop.depth("shop.dead") == REJECTED + EXPIRED
+    assert dlq_shop.depth("shop.dead") == REJECTED + EXPIRED
 
 
-def test_the_topology_panel_of_a_queue_links_to_its_dead_letters(signed_in, shop: Shop):  # noqa: F811
+def test_the_topology_panel_of_a_queue_links_to_its_dead_letters(signed_in, dlq_shop: Shop):
     response = signed_in.get(
-        "/topology/details", {"vhost": shop.vhost, "kind": "queue", "name": "shop.dead"}
+        "/topology/details", {"vhost": dlq_shop.vhost, "kind": "queue", "name": "shop.dead"}
     )
     html = response.content.decode()
     assert 'data-testid="dead-letters-link"' in html, html

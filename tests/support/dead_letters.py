@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pika
-import pytest
 
 from tests.support.tap_harness import amqp_channel
 from tests.support.waiting import eventually
@@ -64,8 +62,8 @@ def declare_shop(vhost: str) -> None:
         channel.queue_bind("holding", "shop", "held")
 
 
-@pytest.fixture
-def shop(scratch_vhost: str) -> Iterator[Shop]:
+def fill_shop(scratch_vhost: str) -> Shop:
+    """The shop with REJECTED rejected and EXPIRED expired orders in `shop.dead`."""
     declare_shop(scratch_vhost)
     rejected = tuple(f"order-{n}" for n in range(REJECTED))
     expired = tuple(f"late-{n}" for n in range(EXPIRED))
@@ -89,4 +87,4 @@ def shop(scratch_vhost: str) -> Iterator[Shop]:
         lambda: shop.depth("shop.dead") == REJECTED + EXPIRED,
         what="every rejected and expired order dead-lettered",
     )
-    yield shop
+    return shop
