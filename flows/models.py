@@ -208,3 +208,35 @@ class AudienceLink(models.Model):
             f"audience link to {self.scenario!r} in vhost {self.vhost!r}"
             f" (expires {self.expires_at:%Y-%m-%d %H:%M})"
         )
+
+
+# --- dead letters -------------------------------------------------------------------------------
+
+
+class MessageMove(models.Model):
+    """One move of dead-lettered messages (flows/dead_letters/moving.py): who moved what
+    from where to where, and how it ended. A move whose process died stays `running`.
+
+    Moving takes `flows.move_messages` (held by the admin role: `flows.access`).
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    vhost = models.CharField(max_length=255)
+    source_queue = models.CharField(max_length=255)
+    target = models.CharField(max_length=600, help_text="back to origin, or exchange and key")
+    selection = models.CharField(max_length=600, default="every message")
+    state = models.CharField(max_length=20, default="running")
+    total = models.PositiveIntegerField(default=0)
+    moved = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"move from {self.source_queue!r} in {self.vhost!r} ({self.state})"

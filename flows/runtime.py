@@ -2,13 +2,14 @@
 
 A web process (daphne) or `manage.py tap` holds, once each: the management-API client, the
 topology snapshot cache, the publisher threads with their repeat runs, the demo scenarios' runs
-started from the scenario pages, the idempotency keys of submitted forms, what the firehose saw
-(for the publish page), the consumption histories, and the tap manager of the event loop it
-serves on. Each is an instance of its own module's class; `Runtime` makes each on first use,
-and `stop()` stops them all in an order that lets each clean up after itself: the taps first
-(they restore tracing through the management client and delete their queues), then the demo
-runs, the publishers (repeat runs cancelled, connections closed), the cache's worker threads,
-and the management client last.
+started from the scenario pages, the moves of dead-lettered messages, the idempotency keys of
+submitted forms, what the firehose saw (for the publish page), the consumption histories, and
+the tap manager of the event loop it serves on. Each is an instance of its own module's class;
+`Runtime` makes each on first use, and `stop()` stops them all in an order that lets each clean
+up after itself: the taps first (they restore tracing through the management client and delete
+their queues), then the moves of dead letters (cancelled between two messages), the demo runs,
+the publishers (repeat runs cancelled, connections closed), the cache's worker threads, and the
+management client last.
 
 `runtime()` is the one way to reach them. `start()` (from `FlowsConfig.ready`) arms the
 last-resort stop at interpreter exit; each entry point also stops the runtime on its own
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 if TYPE_CHECKING:
     from flows.broker.management_api import ManagementClient
+    from flows.dead_letters.moving import MessageMoves
     from flows.demo.service import DemoRuns
     from flows.live.consumption import QueueHistories
     from flows.publishing.publisher import Publishers
@@ -136,6 +138,9 @@ class Runtime:
         client last."""
         with self._lock:
             members, self._members = self._members, {}
+        moves = members.get("message_moves")
+        if moves is not None:  # cancelled between two messages: nothing lost, none doubled
+            cast("MessageMoves", moves).stop(timeout_s)
         demo_runs = members.get("demo_runs")
         if demo_runs is not None:
             cast("DemoRuns", demo_runs).stop(timeout_s)
@@ -168,6 +173,8 @@ class Runtime:
     publishers: Member[Publishers] = Member("publishing.publisher:Publishers")
     # The demo scenarios' publishers and workers started from the scenario pages.
     demo_runs: Member[DemoRuns] = Member("demo.service:DemoRuns")
+    # The moves of dead-lettered messages started from the dead-letters page.
+    message_moves: Member[MessageMoves] = Member("dead_letters.moving:MessageMoves")
     # The answers to submitted forms, so a form submitted twice publishes once.
     idempotent_publishes: Member[IdempotentPublishes] = Member(
         "publishing.service:IdempotentPublishes"

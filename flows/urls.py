@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, include, path, re_path
 
-from flows.views import audience, audit, demo, json_api, live, overview, publish
+from flows.views import audience, audit, dead_letters, demo, json_api, live, overview, publish
 from flows.views import topology as topology_views
 from flows.views.publish_api import api_management_publish, api_publish, api_run, api_run_cancel
 
@@ -13,6 +13,7 @@ template_patterns = [
 publish_patterns: list[URLPattern | URLResolver] = [
     path("", publish.publish_page, name="publish"),
     path("send", publish.publish_submit, name="publish-submit"),
+    path("prefill", publish.publish_prefill, name="publish-prefill"),
     path("runs/<str:run_id>", publish.run_progress, name="publish-run"),
     path("runs/<str:run_id>/cancel", publish.run_cancel, name="publish-run-cancel"),
     path("templates/", include(template_patterns)),
@@ -43,6 +44,21 @@ watch_patterns = [
     path("topology", audience.watch_topology, name="watch-topology"),
 ]
 
+dead_letter_patterns = [
+    path("", dead_letters.dead_letters_page, name="dead-letters"),
+    path("move", dead_letters.dead_letters_move, name="dead-letters-move"),
+    path(
+        "moves/<str:job_id>",
+        dead_letters.move_progress,
+        name="dead-letters-move-progress",
+    ),
+    path(
+        "moves/<str:job_id>/cancel",
+        dead_letters.move_cancel,
+        name="dead-letters-move-cancel",
+    ),
+]
+
 # Every endpoint here is a `@json_api` view (flows/views/json_api.py): one convention.
 api_patterns = [
     path("publish", api_publish, name="api-publish"),
@@ -66,9 +82,11 @@ urlpatterns = [
     path("topology/route", topology_views.topology_route, name="topology-route"),
     path("live/", live.live_page, name="live"),
     path("live/details", live.live_details, name="live-details"),
+    path("live/publish-again", live.live_publish_again, name="live-publish-again"),
     path("live/consumption", live.live_consumption, name="live-consumption"),
     path("demo/", include(demo_patterns)),
     path("audit/", audit.audit_page, name="audit"),
+    path("dead-letters/", include(dead_letter_patterns)),
     path("api/", include(api_patterns)),
     path("watch/<str:token>/", include(watch_patterns)),
 ]

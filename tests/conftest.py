@@ -18,6 +18,7 @@ from flows.broker.management_api import ManagementClient
 from flows.runtime import Runtime, runtime
 from tests.support.accounts import TEST_PASSWORD, dashboard_users, make_user
 from tests.support.broker_admin import create_vhost_for
+from tests.support.dead_letters import Shop, fill_shop
 from tests.support.live_server import LiveDashboard, database_url_for
 from tests.support.publishing import DemoTopology, declare_demo_topology
 from tests.support.vhosts import HOSTILE, make_vhost
@@ -138,6 +139,12 @@ def demo(
     is deleted."""
     declare_demo_topology(management_client, scratch_vhost)
     return DemoTopology(vhost=scratch_vhost, client=management_client)
+
+
+@pytest.fixture
+def dlq_shop(scratch_vhost: str) -> Shop:
+    """A shop whose rejected and expired orders are dead-lettered into `shop.dead`."""
+    return fill_shop(scratch_vhost)
 
 
 @pytest.fixture(scope="session")

@@ -63,14 +63,22 @@ def _str_list(value: Any) -> tuple[str, ...]:
 
 
 def kept_for_the_page(event: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The event as the page keeps it: a long body preview is cut to ROW_PREVIEW_LIMIT."""
+    """The event as the page keeps it: a long body preview is cut to ROW_PREVIEW_LIMIT, and
+    the whole body (`raw`) kept only for bodies of at most that size."""
     body = event.get("body")
     if not isinstance(body, Mapping):
         return event
     preview = body.get("preview")
-    if not isinstance(preview, str) or len(preview) <= ROW_PREVIEW_LIMIT:
+    size = body.get("size")
+    raw_too_long = "raw" in body and not (isinstance(size, int) and size <= ROW_PREVIEW_LIMIT)
+    cut = isinstance(preview, str) and len(preview) > ROW_PREVIEW_LIMIT
+    if not raw_too_long and not cut:
         return event
-    return {**event, "body": {**body, "preview": preview[:ROW_PREVIEW_LIMIT], "truncated": True}}
+    kept = {key: value for key, value in body.items() if key != "raw" or not raw_too_long}
+    if cut:
+        assert isinstance(preview, str)
+        kept.update(preview=preview[:ROW_PREVIEW_LIMIT], truncated=True)
+    return {**event, "body": kept}
 
 
 # --- consumers ----------------------------------------------------------------------------------

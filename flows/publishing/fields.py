@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import decimal
 import json
 import math
 import uuid
@@ -33,9 +34,30 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 MAX_REPEAT = 100_000
 MAX_RATE = 1_000_000
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 BODY_ENCODINGS = ("text", "json", "base64")
-HEADER_TYPES = ("string", "int", "float", "bool", "table", "list")
+# The types a header row may name. The first six take JSON's values (integers in tables and
+# lists are sent 64-bit); the rest reproduce any AMQP value a captured message carried:
+# `int32` (`I`), `decimal`, `timestamp`, `bytes` (base64), `void` (no value), and `array`,
+# a list whose items each name their type (`[{"type": "int32", "value": 1}]`). A `table`
+# whose value is a JSON array is typed the same way: rows of `{"name", "type", "value"}`.
+HEADER_TYPES = (
+    "string",
+    "int",
+    "float",
+    "bool",
+    "table",
+    "list",
+    "int32",
+    "decimal",
+    "timestamp",
+    "bytes",
+    "void",
+    "array",
+)
+# An AMQP decimal: a scale octet and a signed 32-bit value.
+DECIMAL_MAX_SCALE = 255
 
 # The string-valued basic properties, in the order the form shows them.
 STRING_PROPERTIES = (
@@ -68,6 +90,8 @@ PUBLISH_FIELDS = (
 )
 # The keys of one header row (the form's rows, or the API's list form of `headers`).
 HEADER_ROW_KEYS = ("name", "type", "value")
+# The keys of one item of an `array` header.
+ARRAY_ITEM_KEYS = ("type", "value")
 # The header type each JSON value becomes, bool before int (a bool is an int in Python).
 JSON_HEADER_TYPES: tuple[tuple[type, str], ...] = (
     (bool, "bool"),
@@ -292,27 +316,57 @@ def as_64_bit_integers(value: Any) -> Any:
 
 
 def parse_header_value(kind: str, value: Any) -> Any:
-    """One typed header value. Text input (the form) and JSON values (the API) both work."""
+    """One typed header value, as pika encodes it with that AMQP type. Text input (the
+    form) and JSON values (the API) both work."""
     if kind == "string":
         if not isinstance(value, str):
             raise ValueError("expected a string")
         _check_header_value(value, "value")
         return value
     if kind == "int":
-        return parse_int(value, low=INT64_MIN, high=INT64_MAX, what="an integer")
+        return amqp_long(parse_int(value, low=INT64_MIN, high=INT64_MAX, what="an integer"))
+    if kind == "int32":
+        # A plain int: pika sends one that fits 32 bits as `I`.
+        return parse_int(value, low=INT32_MIN, high=INT32_MAX, what="a 32-bit integer")
     if kind == "float":
         return parse_float(value)
     if kind == "bool":
         if value is None or value == "":
             raise ValueError("expected true or false")
         return parse_bool(value, default=False)
-    if kind in {"table", "list"}:
+    if kind == "decimal":
+        return _parse_decimal(value)
+    if kind == "timestamp":
+        seconds = parse_timestamp(value)
+        if seconds is None:
+            raise ValueError("expected seconds since the epoch or a date-time")
+        return dt.datetime.fromtimestamp(seconds, dt.UTC)
+    if kind == "bytes":
+        if not isinstance(value, str):
+            raise ValueError("expected base64 text")
+        try:
+            return base64.b64decode("".join(value.split()), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("invalid base64 (use A-Z, a-z, 0-9, +, / and = padding)") from None
+    if kind == "void":
+        if value not in (None, ""):
+            raise ValueError("a void header has no value: leave it empty")
+        return None
+    if kind in {"table", "list", "array"}:
         parsed = value
         if isinstance(value, str):
             try:
                 parsed = json.loads(value)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"invalid JSON: {exc.msg} (line {exc.lineno})") from None
+        if kind == "table" and isinstance(parsed, list):
+            return _parse_typed_table(parsed)
+        if kind == "array":
+            if not isinstance(parsed, list):
+                raise ValueError(
+                    'expected a JSON array of typed items, like [{"type": "int32", "value": 1}]'
+                )
+            return _parse_typed_array(parsed)
         wanted = dict if kind == "table" else list
         if not isinstance(parsed, wanted):
             raise ValueError(
@@ -321,8 +375,50 @@ def parse_header_value(kind: str, value: Any) -> Any:
                 else 'expected a JSON array, like [1, "two"]'
             )
         _check_header_value(parsed, "value")
-        return parsed
+        return as_64_bit_integers(parsed)
     raise ValueError(f"unknown header type {_show(kind)}; one of {', '.join(HEADER_TYPES)}")
+
+
+def _parse_decimal(value: Any) -> decimal.Decimal:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError("expected a decimal number, like 12.50")
+    try:
+        number = decimal.Decimal(str(value).strip())
+    except decimal.InvalidOperation:
+        raise ValueError(f"expected a decimal number, got {_show(value)}") from None
+    if not number.is_finite():
+        raise ValueError("expected a finite decimal number")
+    # pika sends the normalised number: scale = digits after the point, value = the digits.
+    exponent = number.normalize().as_tuple().exponent
+    assert isinstance(exponent, int)  # finite
+    scale = max(0, -exponent)
+    digits = int(number.scaleb(scale))
+    if scale > DECIMAL_MAX_SCALE or not INT32_MIN <= digits <= INT32_MAX:
+        raise ValueError("an AMQP decimal holds at most 9 digits (a signed 32-bit value)")
+    return number
+
+
+def _parse_typed_table(rows: list[Any]) -> dict[str, Any]:
+    """A table written as typed rows `[{"name", "type", "value"}]`."""
+    if not all(isinstance(row, Mapping) for row in rows):
+        raise ValueError('a typed table is a list of {"name", "type", "value"} rows')
+    table, errors = parse_headers([dict(row) for row in rows], path="value")
+    if errors:
+        raise ValueError("; ".join(f"{where}: {message}" for where, message in errors.items()))
+    return table
+
+
+def _parse_typed_array(items: list[Any]) -> list[Any]:
+    """An array written as typed items `[{"type", "value"}]`."""
+    values = []
+    for index, item in enumerate(items):
+        if not isinstance(item, Mapping) or set(item) - set(ARRAY_ITEM_KEYS) or "type" not in item:
+            raise ValueError(f'value.{index}: an array item is {{"type", "value"}}')
+        try:
+            values.append(parse_header_value(str(item["type"]), item.get("value")))
+        except ValueError as exc:
+            raise ValueError(f"value.{index}: {exc}") from None
+    return values
 
 
 def infer_header_type(value: Any) -> str:
@@ -351,41 +447,45 @@ def normalise_headers(raw: Any) -> list[dict[str, Any]]:
     raise ValueError("headers must be an object of values or a list of {name, type, value}")
 
 
-def parse_headers(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Typed header rows to a table; errors keyed `headers.<i>.name` / `headers.<i>.value`."""
+def parse_headers(
+    rows: list[dict[str, Any]], *, path: str = "headers"
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Typed header rows to a table; errors keyed `headers.<i>.name` / `headers.<i>.value`
+    (`path` instead of `headers` for the rows of a typed table inside a header)."""
     headers: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for index, row in enumerate(rows):
         unknown = [key for key in row if key not in HEADER_ROW_KEYS]
         for key in unknown:
-            errors[f"headers.{index}.{key}"] = "unknown field; a header row has name, type, value"
+            errors[f"{path}.{index}.{key}"] = "unknown field; a header row has name, type, value"
         if unknown:
             continue
         name = row.get("name")
         kind = row.get("type") or "string"
         value = row.get("value")
-        if (name is None or name == "") and (value is None or value == ""):
+        if (name is None or name == "") and (value is None or value == "") and kind != "void":
             continue  # an empty row of the form
+        where = f"{path}.{index}"
         if not isinstance(name, str) or not name:
-            errors[f"headers.{index}.name"] = "a header needs a name"
+            errors[f"{where}.name"] = "a header needs a name"
             continue
         if not encodable(name):
-            errors[f"headers.{index}.name"] = "contains characters that are not valid Unicode"
+            errors[f"{where}.name"] = "contains characters that are not valid Unicode"
             continue
         problem = check_shortstr(name, "the header name")
         if problem:
-            errors[f"headers.{index}.name"] = problem
+            errors[f"{where}.name"] = problem
             continue
         if name in headers:
-            errors[f"headers.{index}.name"] = f"header {_show(name)} is given twice"
+            errors[f"{where}.name"] = f"header {_show(name)} is given twice"
             continue
         if kind == "invalid":
-            errors[f"headers.{index}.value"] = f"unsupported value {_show(value)}"
+            errors[f"{where}.value"] = f"unsupported value {_show(value)}"
             continue
         try:
-            headers[name] = as_64_bit_integers(parse_header_value(str(kind), value))
+            headers[name] = parse_header_value(str(kind), value)
         except ValueError as exc:
-            errors[f"headers.{index}.value"] = str(exc)
+            errors[f"{where}.value"] = str(exc)
     return headers, errors
 
 
@@ -441,8 +541,12 @@ def parse_publish_request(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     new_message_id: Any = None,
+    generate_message_id: bool = True,
 ) -> PublishRequest:
-    """Check every field; raise PublishInvalid listing every problem at once."""
+    """Check every field; raise PublishInvalid listing every problem at once.
+
+    `generate_message_id=False` leaves a message without `message_id` without one (a
+    captured message published again keeps its properties exactly)."""
     errors: dict[str, str] = {}
     make_id = new_message_id or (lambda: str(uuid.uuid4()))
 
@@ -488,7 +592,7 @@ def parse_publish_request(
         if value:
             properties[name] = value
     generated = False
-    if "message_id" not in properties and "message_id" not in errors:
+    if generate_message_id and "message_id" not in properties and "message_id" not in errors:
         properties["message_id"] = str(make_id())
         generated = True
 

@@ -87,15 +87,26 @@ def max_body_bytes() -> int:
     return int(getattr(settings, "FLOWS_PUBLISH_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
 
 
-def check_request(user, raw: Mapping[str, Any]) -> PublishRequest:
+def check_request(
+    user, raw: Mapping[str, Any], *, generate_message_id: bool = True
+) -> PublishRequest:
     """Permission, fields, allow-list: raises PublishForbidden or PublishInvalid."""
     refusal = permission_refusal(user)
     if refusal:
         raise PublishForbidden(refusal)
-    request = parse_publish_request(raw, max_body_bytes=max_body_bytes())
+    request = check_fields(raw, generate_message_id=generate_message_id)
     refusal = permission_refusal(user, request.vhost)
     if refusal:
         raise PublishForbidden(refusal, field="vhost")
+    return request
+
+
+def check_fields(raw: Mapping[str, Any], *, generate_message_id: bool = True) -> PublishRequest:
+    """Fields and allow-list, without a user: for `check_request`, and for `manage.py
+    replay`, which an operator runs with the process's own broker credentials."""
+    request = parse_publish_request(
+        raw, max_body_bytes=max_body_bytes(), generate_message_id=generate_message_id
+    )
     refusal = refusal_outside_allow_list(request.exchange, allowed_exchange_patterns())
     if refusal:
         raise PublishForbidden(refusal, field="exchange")
@@ -228,7 +239,11 @@ def _audit(
 
 
 def publish_message(
-    user, raw: Mapping[str, Any], *, idempotency_key: str | None = None
+    user,
+    raw: Mapping[str, Any],
+    *,
+    idempotency_key: str | None = None,
+    generate_message_id: bool = True,
 ) -> PublishResult:
     """Check and publish what a person asked for; the one entry point for views and the API.
 
@@ -236,7 +251,7 @@ def publish_message(
     """
 
     def work() -> PublishResult:
-        request = check_request(user, raw)
+        request = check_request(user, raw, generate_message_id=generate_message_id)
         try:
             result = publish_checked(request, owner_id=getattr(user, "pk", None))
         except publisher.PublishFailed as exc:

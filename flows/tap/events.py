@@ -33,6 +33,8 @@ import math
 from collections.abc import Container, Mapping
 from typing import Any, Literal, TypedDict
 
+from pika.compat import long as amqp_long  # what pika decodes a 64-bit integer (`l`, `L`) as
+
 from flows.broker.naming import dashboard_object_name
 from flows.decoding.tap_event import decode_events
 from flows.masking import DEFAULT_MASK, MASKED, NO_MASK, Mask
@@ -41,6 +43,10 @@ from flows.tap.modes import CaptureMode
 DEFAULT_PREVIEW_LIMIT = 64 * 1024
 # The most one batch of a viewer's events spends on decoding bodies (`with_decoded`).
 DECODE_BUDGET_S = 0.1
+# A body whose preview is not the body byte for byte (pretty-printed JSON, a cut preview)
+# also travels whole, in base64, up to this size: enough to publish it again or replay it.
+DEFAULT_RAW_LIMIT = 1024 * 1024
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 # Every queue the tap declares starts with this; firehose deliveries from them are the tap
 # watching itself (or another dashboard's tap) and are ignored.
 TAP_QUEUE_PREFIX = dashboard_object_name("tap", "")
@@ -80,6 +86,18 @@ class BodyPreview(_Body, total=False):
     # Present (and False) only while a JSON body still waits for `prettify`. (Not written
     # `NotRequired[bool]`: Python 3.11 does not see it in a postponed annotation.)
     pretty: bool
+    # The whole body in base64, present when `preview` is not the body byte for byte (see
+    # `body_bytes`): JSON pretty-printed, or a preview cut at the limit.
+    raw: str
+    # True when `FLOWS_MASK` hid values of the body's JSON keys: the preview is the masked
+    # body, and there is no `raw` (it would carry the hidden values).
+    masked: bool
+
+
+# The AMQP type of a header value, as `header_types` records it: a leaf type's name, or a
+# table's types by key, or an array's types by position. JSON keeps a header's value but
+# not its type (int or float, 32 or 64 bits, a timestamp or its text, bytes or text).
+AmqpType = str | dict[str, Any]
 
 
 class TapEvent(TypedDict):
@@ -106,6 +124,7 @@ class TapEvent(TypedDict):
     redelivered: bool | None
     properties: dict[str, Any]  # AMQP basic properties without headers, unset ones left out
     headers: dict[str, Any]
+    header_types: dict[str, AmqpType]  # each header's AMQP type (see `amqp_type`)
     body: BodyPreview
     received_at: float  # epoch seconds, when the tap read it
 
@@ -166,6 +185,37 @@ def _text_key(key: Any) -> str:
     return str(key)
 
 
+def amqp_type(value: Any) -> AmqpType:
+    """The AMQP field type of a header value as pika decoded it, for sending it again.
+
+    Leaf types: `string`, `bytes`, `int` (64-bit, `l`), `int32` (pika decodes every narrower
+    integer as a plain int and sends one back as a signed 32-bit `I`), `float` (a double),
+    `decimal`, `bool`, `timestamp`, `void`. Containers: `{"table": {key: type}}` and
+    `{"array": [type, ...]}`.
+    """
+    if value is None:
+        return "void"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, amqp_long):
+        return "int"
+    if isinstance(value, int):
+        return "int32" if INT32_MIN <= value <= INT32_MAX else "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, decimal.Decimal):
+        return "decimal"
+    if isinstance(value, dt.datetime):
+        return "timestamp"
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "bytes"
+    if isinstance(value, Mapping):
+        return {"table": {_text_key(key): amqp_type(item) for key, item in value.items()}}
+    if isinstance(value, list | tuple):
+        return {"array": [amqp_type(item) for item in value]}
+    return "string"
+
+
 def _timestamp(value: Any) -> Any:
     """The `timestamp` property as epoch seconds, whichever way the client decoded it."""
     if isinstance(value, dt.datetime):
@@ -175,8 +225,11 @@ def _timestamp(value: Any) -> Any:
     return json_safe(value)
 
 
-def split_properties(properties: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(properties without headers, headers), both JSON-safe, unset properties left out.
+def split_properties(
+    properties: Any,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, AmqpType]]:
+    """(properties without headers, headers, the headers' AMQP types), the first two
+    JSON-safe, unset properties left out.
 
     Accepts a pika `BasicProperties` or a mapping of property names (the firehose's
     `properties` header table).
@@ -199,8 +252,10 @@ def split_properties(properties: Any) -> tuple[dict[str, Any], dict[str, Any]]:
             result[name] = json_safe(value)
     if len(result) > 1:  # spec order, whatever order they came in
         result = {name: result[name] for name in PROPERTY_NAMES if name in result}
-    headers = json_safe(raw_headers) if isinstance(raw_headers, Mapping) and raw_headers else {}
-    return result, headers
+    if not isinstance(raw_headers, Mapping) or not raw_headers:
+        return result, {}, {}
+    types = {_text_key(key): amqp_type(value) for key, value in raw_headers.items()}
+    return result, json_safe(raw_headers), types
 
 
 # --- bodies --------------------------------------------------------------------------------------
@@ -213,6 +268,7 @@ def body_preview(
     limit: int = DEFAULT_PREVIEW_LIMIT,
     pretty: bool = True,
     mask: Mask = DEFAULT_MASK,
+    raw_limit: int = DEFAULT_RAW_LIMIT,
 ) -> BodyPreview:
     """`{"preview", "encoding": json|text|base64, "size", "truncated"}` for a message body.
 
@@ -227,26 +283,36 @@ def body_preview(
     indentation), and the tap sees tens of thousands of messages a second of which a viewer
     shows a few hundred: with `pretty=False` a JSON body keeps its text, marked
     `"pretty": False`, and `prettify` finishes it once it is about to be shown.
+
+    Where the preview is not the body byte for byte (pretty-printed JSON, a cut preview),
+    `raw` carries the whole body in base64, for bodies of at most `raw_limit` bytes.
     """
     size = len(body)
     truncated = size > limit
     head = body[:limit] if truncated else body
     text = _utf8_prefix(head, allow_cut_character=truncated)
     if text is None:
-        return {
+        preview: BodyPreview = {
             "preview": base64.b64encode(head).decode("ascii"),
             "encoding": "base64",
             "size": size,
             "truncated": truncated,
         }
+        return _with_raw(preview, body, raw_limit) if truncated else preview
     if truncated and mask and _may_be_json(text, content_type):
         masked_body = _masked_json_body(body, mask)
         if masked_body is not None:
-            # Masked already: the masked text is cut like any other.
+            # Masked already: the masked text is cut like any other; and no raw copy, which
+            # would carry what the mask hides.
             preview = body_preview(
-                masked_body, content_type=content_type, limit=limit, pretty=pretty, mask=NO_MASK
+                masked_body,
+                content_type=content_type,
+                limit=limit,
+                pretty=pretty,
+                mask=NO_MASK,
+                raw_limit=0,
             )
-            return {**preview, "size": size}
+            return {**preview, "size": size, "masked": True}
     if not truncated and _may_be_json(text, content_type):
         try:
             parsed = json.loads(text)
@@ -255,16 +321,59 @@ def body_preview(
         else:
             parsed, masked = mask.json_value(parsed, text)
             if not pretty:
-                return {
+                lazy: BodyPreview = {
                     "preview": json.dumps(parsed, ensure_ascii=False) if masked else text,
                     "encoding": "json",
                     "size": size,
                     "truncated": False,
                     "pretty": False,
                 }
+                if masked:
+                    lazy["masked"] = True
+                return lazy
             pretty_text = json.dumps(parsed, indent=2, ensure_ascii=False)
-            return {"preview": pretty_text, "encoding": "json", "size": size, "truncated": False}
-    return {"preview": text, "encoding": "text", "size": size, "truncated": truncated}
+            result: BodyPreview = {
+                "preview": pretty_text,
+                "encoding": "json",
+                "size": size,
+                "truncated": False,
+            }
+            if masked:
+                # The body as published holds what the mask hides: it never leaves whole.
+                result["masked"] = True
+                return result
+            return result if pretty_text == text else _with_raw(result, body, raw_limit)
+    plain: BodyPreview = {"preview": text, "encoding": "text", "size": size, "truncated": truncated}
+    return _with_raw(plain, body, raw_limit) if truncated else plain
+
+
+def _with_raw(preview: BodyPreview, body: bytes, raw_limit: int) -> BodyPreview:
+    if len(body) <= raw_limit:
+        preview["raw"] = base64.b64encode(body).decode("ascii")
+    return preview
+
+
+def body_bytes(body: Any) -> bytes | None:
+    """The message body exactly as published, from an event's `body`, or None when the
+    event does not carry all of it (a preview cut at a limit beyond the raw copy's).
+
+    The one reader of the body's wire form: publishing again and replay use it.
+    """
+    if not isinstance(body, Mapping) or body.get("masked"):
+        return None  # a masked body is not the one published
+    try:
+        raw = body.get("raw")
+        if isinstance(raw, str):
+            return base64.b64decode(raw, validate=True)
+        preview = body.get("preview")
+        if body.get("truncated") is not False or not isinstance(preview, str):
+            return None
+        if body.get("encoding") == "base64":
+            return base64.b64decode(preview, validate=True)
+        # Text, or JSON whose preview is its text (or whose pretty form is the text itself).
+        return preview.encode("utf-8")
+    except (ValueError, UnicodeEncodeError):
+        return None
 
 
 def _masked_json_body(body: bytes, mask: Mask) -> bytes | None:
@@ -291,16 +400,19 @@ def prettify(event: TapEvent) -> TapEvent:
     body = event.get("body")
     if not isinstance(body, dict) or body.get("pretty") is not False:
         return event
-    pretty_text = json.dumps(json.loads(body["preview"]), indent=2, ensure_ascii=False)
-    return {
-        **event,
-        "body": {
-            "preview": pretty_text,
-            "encoding": "json",
-            "size": body.get("size"),
-            "truncated": False,
-        },
+    original = body["preview"]
+    pretty_text = json.dumps(json.loads(original), indent=2, ensure_ascii=False)
+    finished: BodyPreview = {
+        "preview": pretty_text,
+        "encoding": "json",
+        "size": body.get("size"),
+        "truncated": False,
     }
+    if body.get("masked"):
+        finished["masked"] = True  # and no raw: the original text is the masked one
+    elif pretty_text != original:  # the preview is the whole body: within any raw limit
+        finished["raw"] = base64.b64encode(original.encode("utf-8")).decode("ascii")
+    return {**event, "body": finished}
 
 
 def with_decoded(
@@ -354,6 +466,7 @@ def _tap_event(
     routing_keys: list[str],
     properties: dict[str, Any],
     headers: dict[str, Any],
+    header_types: dict[str, AmqpType],
     body: bytes,
     preview_limit: int,
     pretty: bool,
@@ -399,6 +512,7 @@ def _tap_event(
         "redelivered": redelivered,
         "properties": properties,
         "headers": headers,
+        "header_types": header_types,
         "body": preview,
         "received_at": received_at,
     }
@@ -422,7 +536,7 @@ def from_binding_delivery(
     Where the message went is unknown in this mode (`routed_queues` None), and so is who
     published it, except for a `user_id` property, which the broker validates.
     """
-    props, headers = split_properties(properties)
+    props, headers, header_types = split_properties(properties)
     user = props.get("user_id")
     if user is not None and mask.hides("user_id"):
         user = MASKED
@@ -436,6 +550,7 @@ def from_binding_delivery(
         user=user,
         properties=props,
         headers=headers,
+        header_types=header_types,
         body=body,
         preview_limit=preview_limit,
         pretty=pretty,
@@ -473,7 +588,9 @@ def from_firehose_delivery(
         return None
     headers_in = {_text_key(key): value for key, value in (trace_headers or {}).items()}
     original = headers_in.get("properties")
-    props, headers = split_properties(original if isinstance(original, Mapping) else {})
+    props, headers, header_types = split_properties(
+        original if isinstance(original, Mapping) else {}
+    )
     exchange = json_safe(headers_in.get("exchange_name"))
     if not isinstance(exchange, str):
         # Without the header, the routing key's suffix is the exchange for publish events.
@@ -516,6 +633,7 @@ def from_firehose_delivery(
         redelivered=redelivered,
         properties=props,
         headers=headers,
+        header_types=header_types,
         body=body,
         preview_limit=preview_limit,
         pretty=pretty,

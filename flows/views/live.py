@@ -21,6 +21,10 @@ from flows.access import Action
 from flows.broker.errors import BrokerError
 from flows.live.consumption import consumption
 from flows.live.rows import build_details
+from flows.publishing import publisher, service
+from flows.publishing.again import NotRepublishable, publish_fields, why_not
+from flows.publishing.fields import PublishInvalid
+from flows.publishing.policy import PublishForbidden, permission_refusal
 from flows.tap.filters import EventFilter, FilterError
 from flows.tap.firehose import user_may_choose_firehose
 from flows.tap.modes import DEFAULT_TAP_MODE, TAP_MODES, TapMode
@@ -118,24 +122,67 @@ def graph_api_url(vhost: str) -> str:
         return ""
 
 
+def posted_event(request: HttpRequest) -> tuple[str, dict[str, Any] | None, str]:
+    """(the posted text, the event, an error for the person) of a row's event posted back.
+
+    The details panel, "Publish again" and "Edit and publish" all take the event the row
+    carries (`event`), as the page got it from the tap.
+    """
+    raw = request.POST.get("event", "")
+    if len(raw) > MAX_DETAILS_REQUEST:
+        return raw, None, "This message is too large to show."
+    try:
+        event = json.loads(raw)
+    except ValueError:
+        event = None
+    if not isinstance(event, dict):
+        return raw, None, "This row carries no readable message."
+    return raw, event, ""
+
+
 @require_POST
 @requires(Action.VIEW)
 def live_details(request: HttpRequest) -> HttpResponse:
     """The details panel for one row: the page posts back the event the row carries."""
-    raw = request.POST.get("event", "")
-    error = ""
-    event = None
-    if len(raw) > MAX_DETAILS_REQUEST:
-        error = "This message is too large to show."
-    else:
+    raw, event, error = posted_event(request)
+    details = build_details(event) if event is not None else None
+    return render(
+        request,
+        "flows/live/_details.html",
+        {
+            "d": details,
+            "error": error,
+            "event_json": raw,
+            "republish_refusal": permission_refusal(request.user),
+            "republish_blocker": why_not(event) if event is not None else None,
+        },
+    )
+
+
+@require_POST
+@requires(Action.PUBLISH)
+def live_publish_again(request: HttpRequest) -> HttpResponse:
+    """ "Publish again" from the details panel: the captured message, exactly, through the
+    publishing service (the publisher permission, the allow-list, confirms, mandatory)."""
+    _, event, error = posted_event(request)
+    result: service.PublishResult | None = None
+    if event is not None:
         try:
-            event = json.loads(raw)
-        except ValueError:
-            event = None
-        if not isinstance(event, dict):
-            error = "This row carries no readable message."
-    details = build_details(event) if event is not None and not error else None
-    return render(request, "flows/live/_details.html", {"d": details, "error": error})
+            fields = publish_fields(event)
+            result = service.publish_message(request.user, fields, generate_message_id=False)
+        except NotRepublishable as exc:
+            error = str(exc)
+        except PublishInvalid as exc:
+            error = "This message cannot be published as it was: " + "; ".join(
+                f"{name}: {message}" for name, message in exc.errors.items()
+            )
+        except (PublishForbidden, publisher.PublishFailed) as exc:
+            error = exc.message
+    return render(
+        request,
+        "flows/_publish_result.html",
+        {"result": result, "error": error, "run": None},
+    )
 
 
 @require_GET

@@ -21,6 +21,7 @@ from flows.access import Action
 from flows.broker.errors import BrokerError
 from flows.models import PublishTemplate
 from flows.publishing import publisher, service
+from flows.publishing.again import publish_fields, why_not
 from flows.publishing.fields import (
     BODY_ENCODINGS,
     HEADER_TYPES,
@@ -88,6 +89,7 @@ def _context(
     errors: dict[str, str] | None = None,
     error: str | None = None,
     result: service.PublishResult | None = None,
+    suggest: bool = False,
 ) -> dict[str, Any]:
     vhost = raw.get("vhost") or page_vhost(request)
     errors = errors or {}
@@ -106,7 +108,7 @@ def _context(
         "allowed_patterns": service.allowed_exchange_patterns(),
         "max_body_bytes": service.max_body_bytes(),
         "idempotency_key": uuid.uuid4().hex,
-        "suggestions": _suggestions(vhost) if request.method == "GET" else None,
+        "suggestions": _suggestions(vhost) if request.method == "GET" or suggest else None,
         "templates": _templates_for(request.user),
     }
 
@@ -132,6 +134,25 @@ def _initial_raw(request: HttpRequest) -> dict[str, Any]:
 @requires(Action.VIEW)
 def publish_page(request: HttpRequest) -> HttpResponse:
     return render(request, "flows/publish.html", _context(request, _initial_raw(request)))
+
+
+@require_POST
+@requires(Action.VIEW)
+def publish_prefill(request: HttpRequest) -> HttpResponse:
+    """ "Edit and publish": the publish page with every field of a captured message filled in
+    (the live page posts the row's event: too large for a query string)."""
+    from flows.views.live import posted_event
+
+    _, event, error = posted_event(request)
+    if event is None:
+        raw = _initial_raw(request)
+        return render(request, "flows/publish.html", _context(request, raw, error=error))
+    raw = publish_fields(event, for_the_form=True)
+    return render(
+        request,
+        "flows/publish.html",
+        _context(request, raw, error=why_not(event), suggest=True),
+    )
 
 
 def message_fields(data: QueryDict) -> dict[str, Any]:

@@ -154,9 +154,11 @@ def _panel(
 
 def _details_answer(request: HttpRequest) -> dict[str, Any]:
     details = _node_details(request)
+    vhost = _api_vhost(request)
     return {
         "details": details,
-        "publish_href": _publish_href(_api_vhost(request), details.name),
+        "vhost": vhost,
+        "publish_href": _publish_href(vhost, details.name),
         "default_exchange_note": DEFAULT_EXCHANGE_NOTE,
     }
 

@@ -391,11 +391,9 @@ def test_keyboard_shortcuts_and_presenter_mode(signed_in_page: Page, live_dashbo
 def test_a_user_who_may_switch_the_firehose_on_is_offered_it_as_one_button(
     signed_in_page: Page, live_dashboard, scratch_vhost, watcher
 ):
-    from django.contrib.auth.models import Permission
+    from tests.support.accounts import give_role
 
-    watcher.user_permissions.add(
-        Permission.objects.get(content_type__app_label="flows", codename="use_firehose")
-    )
+    give_role(watcher, "admin")  # the role that may switch the firehose on
     page = signed_in_page
     page.goto(f"{live_dashboard.url}/live/?{urlencode({'vhost': scratch_vhost})}")
     expect(page.get_by_test_id("tap-mode")).to_have_text("bindings", timeout=15_000)
@@ -410,3 +408,32 @@ def test_a_user_who_may_not_is_offered_nothing(signed_in_page: Page, live_dashbo
     page.goto(f"{live_dashboard.url}/live/?{urlencode({'vhost': scratch_vhost})}")
     expect(page.get_by_test_id("tap-mode")).to_have_text("bindings", timeout=15_000)
     expect(page.get_by_test_id("firehose-offer")).to_be_hidden()
+
+
+def test_publish_again_and_edit_and_publish_from_the_details(
+    signed_in_page: Page, live_dashboard, food_vhost, publisher, watcher
+):
+    from tests.support.accounts import give_role
+
+    give_role(watcher, "publisher")
+    page = signed_in_page
+    key = f"food.again-{uuid.uuid4().hex[:6]}"
+    open_live(page, live_dashboard.url, food_vhost, kind="publish", routing_key=key)
+    publisher.publish("food", key, b'{"n":1}', headers={"attempt": 3}, message_id="m-again")
+    rows(page).first.click()
+    details = page.get_by_test_id("message-details")
+    details.get_by_test_id("publish-again").click()
+    expect(details.get_by_test_id("outcome-confirm")).to_have_text("confirmed")
+    expect(details.get_by_test_id("outcome-message-id")).to_have_text("m-again")
+    expect(rows(page)).to_have_count(2, timeout=30_000)  # the tap saw it published again
+
+    with page.context.expect_page() as opened:
+        details.get_by_test_id("edit-and-publish").click()
+    form = opened.value
+    expect(form.get_by_label("Routing key")).to_have_value(key)
+    expect(form.get_by_label("Message id")).to_have_value("m-again")
+    expect(form.get_by_label("Header value").first).to_have_value("3")
+    expect(form.get_by_label("Header type").first).to_have_value("int32")
+    form.get_by_role("button", name="Publish", exact=True).click()
+    expect(form.get_by_test_id("outcome-confirm")).to_have_text("confirmed")
+    expect(rows(page)).to_have_count(3, timeout=30_000)

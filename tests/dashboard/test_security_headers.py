@@ -59,6 +59,12 @@ PATHS = {
     "api-route": "/api/route?exchange=nope",
     "api-not-found": "/api/nothing-here",
     "audit": "/audit/",
+    "dead-letters": "/dead-letters/",
+    "dead-letters-move": "/dead-letters/move",
+    "dead-letters-move-progress": "/dead-letters/moves/nope",
+    "dead-letters-move-cancel": "/dead-letters/moves/nope/cancel",
+    "publish-prefill": "/publish/prefill",
+    "live-publish-again": "/live/publish-again",
     "api-audit": "/api/audit",
 }
 EXTRA_PATHS = ["/static/flows/app.css", "/no-such-page"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
+import decimal
 
 import pika.compat
 import pytest
@@ -22,6 +24,8 @@ from flows.publishing.fields import (
     parse_timestamp,
 )
 from flows.publishing.policy import exchange_allowed, refusal_outside_allow_list
+
+long = pika.compat.long
 
 PRETTY = '{\n  "a": [\n    1,\n    2\n  ]\n}'
 BASE = {"vhost": "v", "exchange": "demo", "routing_key": "a.b", "body": "hi"}
@@ -43,11 +47,20 @@ def errors_of(**fields) -> dict[str, str]:
         ("string", "x", "x"),
         ("string", "", ""),
         ("string", "<script>", "<script>"),
-        ("int", "42", 42),
-        ("int", " -7 ", -7),
-        ("int", 42, 42),
-        ("int", 3.0, 3),
-        ("int", str(2**63 - 1), 2**63 - 1),
+        # `int` headers go out 64-bit (pika's `long` marker), `int32` ones 32-bit.
+        ("int", "42", long(42)),
+        ("int", " -7 ", long(-7)),
+        ("int", 42, long(42)),
+        ("int", 3.0, long(3)),
+        ("int", str(2**63 - 1), long(2**63 - 1)),
+        ("int32", "42", 42),
+        ("decimal", "12.50", decimal.Decimal("12.50")),
+        ("timestamp", "2026-01-31T12:00:00Z", dt.datetime(2026, 1, 31, 12, tzinfo=dt.UTC)),
+        ("timestamp", 1769860800, dt.datetime(2026, 1, 31, 12, tzinfo=dt.UTC)),
+        ("bytes", "AP8=", b"\x00\xff"),
+        ("void", "", None),
+        ("array", '[{"type": "int32", "value": 1}, {"type": "string", "value": "a"}]', [1, "a"]),
+        ("table", [{"name": "n", "type": "int32", "value": 1}], {"n": 1}),
         ("float", "1.5", 1.5),
         ("float", "2", 2.0),
         ("float", 2, 2.0),
@@ -80,12 +93,12 @@ def test_typed_header_values(kind, value, expected):
         ("float", "inf", "finite"),
         ("bool", "maybe", "true or false"),
         ("bool", "", "true or false"),
-        ("table", "[1]", "JSON object"),
+        ("table", "[1]", "typed table"),
         ("table", "{bad json", "invalid JSON"),
         ("list", '{"a": 1}', "JSON array"),
         ("list", f"[{2**64}]", "64-bit"),
         ("string", 5, "expected a string"),
-        ("decimal", "1", "unknown header type"),
+        ("money", "1", "unknown header type"),
     ],
 )
 def test_header_values_of_the_wrong_type_are_refused(kind, value, message):

@@ -109,6 +109,13 @@ PAGES = [
     Endpoint("POST", "/demo/topics/audience", ADMIN, ok=400, data={"vhost": "{v}"}),
     Endpoint("POST", "/demo/topics/audience/999999/revoke", ADMIN, ok=400, data={"vhost": "{v}"}),
     Endpoint("GET", "/audit/", ADMIN),
+    # The page is a viewer's; reading a queue on it takes the admin role (test_dead_letters).
+    Endpoint("GET", "/dead-letters/?vhost={v}", VIEWER),
+    Endpoint("POST", "/dead-letters/move", ADMIN, data={"vhost": "{v}"}),  # "Choose a queue."
+    Endpoint("GET", "/dead-letters/moves/no-such-move", ADMIN, ok=404),
+    Endpoint("POST", "/dead-letters/moves/no-such-move/cancel", ADMIN, ok=404),
+    Endpoint("POST", "/publish/prefill", VIEWER, data=EVENT),
+    Endpoint("POST", "/live/publish-again", PUBLISHER, data=EVENT),
 ]
 
 API = [

@@ -13,6 +13,7 @@ import pytest
 from flows.tap.events import (
     BodyPreview,
     TapEvent,
+    body_bytes,
     body_preview,
     from_binding_delivery,
     from_firehose_delivery,
@@ -24,7 +25,7 @@ from flows.tap.events import (
 CONTRACT_KEYS = {
     "seq", "kind", "source", "vhost", "exchange", "routing_key", "routing_keys",
     "routed_queues", "unroutable", "queue", "connection", "channel", "user", "redelivered",
-    "properties", "headers", "body", "received_at",
+    "properties", "headers", "header_types", "body", "received_at",
 }  # fmt: skip
 
 
@@ -32,7 +33,7 @@ def test_the_typed_event_has_exactly_the_keys_of_the_stream() -> None:
     assert TapEvent.__required_keys__ == CONTRACT_KEYS
     assert TapEvent.__optional_keys__ == frozenset()
     assert BodyPreview.__required_keys__ == {"preview", "encoding", "size", "truncated"}
-    assert BodyPreview.__optional_keys__ == {"pretty"}
+    assert BodyPreview.__optional_keys__ == {"pretty", "raw", "masked"}
 
 
 @pytest.mark.parametrize(
@@ -61,9 +62,12 @@ def test_json_safe_turns_amqp_values_into_json_data(value, expected) -> None:
     [
         (b'{"a":1,"b":[1,2]}', None, 100,
          {"preview": '{\n  "a": 1,\n  "b": [\n    1,\n    2\n  ]\n}', "encoding": "json",
-          "size": 17, "truncated": False}),
+          "size": 17, "truncated": False, "raw": "eyJhIjoxLCJiIjpbMSwyXX0="}),
         (b"[1]", None, 100, {"preview": "[\n  1\n]", "encoding": "json", "size": 3,
-                             "truncated": False}),
+                             "truncated": False, "raw": "WzFd"}),
+        # JSON already written the way it is shown: the preview is the body, no raw copy.
+        (b'{\n  "a": 1\n}', None, 100, {"preview": '{\n  "a": 1\n}', "encoding": "json",
+                                         "size": 12, "truncated": False}),
         (b"42", "application/json", 100, {"preview": "42", "encoding": "json", "size": 2,
                                           "truncated": False}),
         # Numbers without a JSON content type stay text: "42" published as text is text.
@@ -75,20 +79,38 @@ def test_json_safe_turns_amqp_values_into_json_data(value, expected) -> None:
         (b"", None, 100, {"preview": "", "encoding": "text", "size": 0, "truncated": False}),
         (b"\x00\xff\x10", None, 100, {"preview": "AP8Q", "encoding": "base64", "size": 3,
                                       "truncated": False}),
+        # A cut preview: the whole body travels beside it (within the raw limit).
         (b"abcdefgh", None, 4, {"preview": "abcd", "encoding": "text", "size": 8,
-                                "truncated": True}),
+                                "truncated": True, "raw": "YWJjZGVmZ2g="}),
         # A long JSON document cut short is shown as the text it starts with.
         (b'{"k": "vvvvvvvv"}', None, 6, {"preview": '{"k": ', "encoding": "text", "size": 17,
-                                        "truncated": True}),
+                                        "truncated": True, "raw": "eyJrIjogInZ2dnZ2dnZ2In0="}),
         # The cut falls inside "é" (2 bytes): the half character is left out, still text.
         ("abé".encode(), None, 3, {"preview": "ab", "encoding": "text", "size": 4,
-                                   "truncated": True}),
+                                   "truncated": True, "raw": "YWLDqQ=="}),
         (b"\xff\xfe\xfd\xfc\xfb", None, 2, {"preview": "//4=", "encoding": "base64", "size": 5,
-                                            "truncated": True}),
+                                            "truncated": True, "raw": "//79/Ps="}),
     ],
 )  # fmt: skip
 def test_body_preview(body: bytes, content_type, limit: int, expected: dict) -> None:
-    assert body_preview(body, content_type=content_type, limit=limit) == expected
+    preview = body_preview(body, content_type=content_type, limit=limit)
+    assert preview == expected
+    assert body_bytes(preview) == body
+
+
+def test_a_body_beyond_the_raw_limit_is_only_previewed() -> None:
+    preview = body_preview(b"abcdefgh", limit=4, raw_limit=7)
+    assert "raw" not in preview
+    assert body_bytes(preview) is None
+
+
+def test_prettify_keeps_the_bytes_of_a_json_body() -> None:
+    event = from_binding_delivery(
+        seq=1, vhost="v", exchange="x", routing_key="k", properties=pika.BasicProperties(),
+        body=b'{"a":[1]}', received_at=1.0, pretty=False,
+    )  # fmt: skip
+    assert body_bytes(event["body"]) == b'{"a":[1]}'
+    assert body_bytes(prettify(event)["body"]) == b'{"a":[1]}'
 
 
 def test_default_preview_limit_is_64_kib() -> None:
@@ -100,9 +122,9 @@ def test_default_preview_limit_is_64_kib() -> None:
 
 
 @pytest.mark.parametrize(
-    ("properties", "expected_props", "expected_headers"),
+    ("properties", "expected_props", "expected_headers", "expected_types"),
     [
-        (pika.BasicProperties(), {}, {}),
+        (pika.BasicProperties(), {}, {}, {}),
         (
             pika.BasicProperties(
                 content_type="application/json",
@@ -114,6 +136,7 @@ def test_default_preview_limit_is_64_kib() -> None:
             {"content_type": "application/json", "delivery_mode": 2, "message_id": "m-1",
              "timestamp": 1700000000},
             {"x-id": "7", "n": 3, "when": "2026-01-01T00:00:00+00:00"},
+            {"x-id": "bytes", "n": "int32", "when": "timestamp"},
         ),
         # The firehose's `properties` header: a table keyed by the same names.
         (
@@ -121,11 +144,12 @@ def test_default_preview_limit_is_64_kib() -> None:
              "timestamp": dt.datetime(2023, 11, 14, 22, 13, 20, tzinfo=dt.UTC)},
             {"content_type": "text/plain", "priority": 5, "timestamp": 1700000000},
             {"h": "v"},
+            {"h": "bytes"},
         ),
     ],
 )  # fmt: skip
-def test_split_properties(properties, expected_props, expected_headers) -> None:
-    assert split_properties(properties) == (expected_props, expected_headers)
+def test_split_properties(properties, expected_props, expected_headers, expected_types) -> None:
+    assert split_properties(properties) == (expected_props, expected_headers, expected_types)
 
 
 def test_binding_delivery_is_a_publish_event_of_unknown_route() -> None:
@@ -145,8 +169,9 @@ def test_binding_delivery_is_a_publish_event_of_unknown_route() -> None:
         "routing_keys": ["food.icecream"], "routed_queues": None, "unroutable": None,
         "queue": None, "connection": None, "channel": None, "user": "alice",
         "redelivered": None, "properties": {"user_id": "alice"}, "headers": {"k": "v"},
+        "header_types": {"k": "string"},
         "body": {"preview": '{\n  "flavour": "vanilla"\n}', "encoding": "json", "size": 22,
-                 "truncated": False},
+                 "truncated": False, "raw": "eyJmbGF2b3VyIjogInZhbmlsbGEifQ=="},
         "received_at": 12.5,
     }  # fmt: skip
     json.dumps(event, allow_nan=False)

@@ -202,4 +202,4 @@ def test_what_a_viewer_is_sent_has_pretty_json_bodies() -> None:
     stream = ViewerStream(EventFilter())
     [sent] = stream.process([published(body=b'{"k":1}', pretty=False)])
     assert sent["body"] == {"preview": '{\n  "k": 1\n}', "encoding": "json", "size": 7,
-                            "truncated": False}  # fmt: skip
+                            "truncated": False, "raw": "eyJrIjoxfQ=="}  # fmt: skip

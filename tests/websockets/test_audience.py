@@ -135,6 +135,7 @@ def test_revoking_closes_the_open_sockets_of_that_link_only(link, link_maker, lo
         frames = await frames_until(revoked_socket, lambda f: "was revoked" in f)
         assert 'id="live-tap-status"' in frames[-1]
         assert await close_code(revoked_socket) == CLOSE_LINK_ENDED
+
         # The other link's socket still watches: a message published after the revoke arrives.
         def publish():
             with amqp_channel(loaded_topics) as channel:

@@ -129,6 +129,7 @@ def test_a_batch_carries_tap_events_and_cumulative_counts(
         "encoding": "json",
         "size": 13,
         "truncated": False,
+        "raw": "eyJzY29vcHMiOiAyfQ==",  # the body as published: the preview is pretty-printed
     }
     assert {"seq", "properties", "headers", "received_at", "queue"} <= set(event)
     assert "decoded" not in event  # plain JSON: no decoder has anything to add
