@@ -352,15 +352,19 @@ class VhostPublisher(threading.Thread):
                 connection.close()
 
     def _lost(self, exc: BaseException) -> PublishFailed:
+        return PublishFailed(
+            f"{self._lost_connection(exc)}: the message was not confirmed. "
+            "The next publish reconnects.",
+            kind="connection",
+        )
+
+    def _lost_connection(self, exc: BaseException) -> str:
+        """Drop the connection; say how it was lost."""
         self._drop_connection()
         detail = ""
         if isinstance(exc, pika.exceptions.ConnectionClosed) and exc.reply_text:
             detail = f" ({exc.reply_text})"
-        return PublishFailed(
-            f"The connection to RabbitMQ at {amqp_where()} was lost{detail}: the message was not "
-            "confirmed. The next publish reconnects.",
-            kind="connection",
-        )
+        return f"The connection to RabbitMQ at {amqp_where()} was lost{detail}"
 
     # --- one message ------------------------------------------------------------------------
 
@@ -479,7 +483,7 @@ class VhostPublisher(threading.Thread):
         except pika.exceptions.ChannelClosedByBroker as exc:
             self._end_run_with_error(run, f"Publishing stopped: {_channel_error(exc)}")
         except (pika.exceptions.AMQPError, OSError) as exc:
-            self._end_run_with_error(run, self._lost(exc).message)
+            self._end_run_with_error(run, f"{self._lost_connection(exc)}.")
 
     def _publish_batch(self, run: RepeatRun, impl: Any, count: int) -> None:
         request = run.request
@@ -510,7 +514,16 @@ class VhostPublisher(threading.Thread):
         self._close_run(run, state, error)
 
     def _end_run_with_error(self, run: RepeatRun, message: str) -> None:
+        """End a run that cannot go on. Its messages in flight are never sent again (a run
+        does not resume on a new connection: that could publish a message twice), so the
+        error says how many the broker did not confirm, and that they may have arrived."""
         self._bulk = None
+        unconfirmed = self._outstanding()
+        if unconfirmed:
+            message = (
+                f"{message} {unconfirmed} of the {run.published} messages published were not "
+                "confirmed: each may or may not have reached its queues, and none is sent again."
+            )
         self._close_run(run, "error", message)
 
     def _close_run(self, run: RepeatRun, state: str, error: str | None) -> None:

@@ -82,7 +82,10 @@ class TapSettings:
     busy_batch_events: int = 8
     prefetch: int = 2_000
     sync_interval_s: float = 2.0
-    reconnect_max_delay_s: float = 10.0
+    # Between reconnect attempts while the broker is away. Short on purpose: a restarted
+    # broker should be watched again within a second or so of being back (with a 10 s cap
+    # the tap came back up to 10 s late), and a refused TCP connect costs nothing.
+    reconnect_max_delay_s: float = 1.0
 
     @classmethod
     def from_django(cls) -> TapSettings:
@@ -239,6 +242,7 @@ class Tap:
     def _run(self) -> None:
         delay = 0.5
         disconnected_at: float | None = None
+        ever_connected = False
         try:
             if self.mode == "firehose":
                 try:
@@ -257,11 +261,14 @@ class Tap:
                     )
                 except BrokerError as exc:
                     disconnected_at = disconnected_at or time.time()
-                    state = "reconnecting" if self._received or self._gaps else "error"
+                    # A tap that ran before is reconnecting (even if it saw no message yet);
+                    # one that never connected has an error to show.
+                    state = "reconnecting" if ever_connected else "error"
                     self._set_state(state, exc.message)
                     self._emit_status()
                 else:
                     connected_at = time.monotonic()
+                    ever_connected = True
                     if disconnected_at is not None:
                         self._record_gap(disconnected_at)
                         disconnected_at = None
@@ -274,7 +281,8 @@ class Tap:
                         disconnected_at = time.time()
                         LOGGER.warning("tap on %r lost its connection: %r", self.vhost, exc)
                         self._set_state("reconnecting", "Connection to the broker lost")
-                        self._flush(force=True)
+                        self._flush(force=True)  # what arrived before the loss still goes out
+                        self._emit_status()  # and viewers learn of the loss at once
                     finally:
                         self._close_quietly(connection)
                 if connected_at is not None and time.monotonic() - connected_at > 10:

@@ -1,0 +1,148 @@
+"""Half a broker: the management API down while AMQP is up, and AMQP down while the API is up.
+
+On the session's own node: the management plugin's application stopped (its HTTP listener goes
+with it), or the AMQP listener stopped and every client connection closed. Every page and
+endpoint answers quickly, without a 500: what needs the missing half says so (503, naming it),
+what does not keeps working, and everything recovers once the half is back.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+from django.test import Client
+
+from tests.support.own_broker import OwnNode
+from tests.support.publishing import grant_publish
+from tests.support.tap_harness import amqp_channel
+
+pytestmark = pytest.mark.django_db
+
+# Nothing may hang: the management API's timeout is 3 s, a refused connection is instant.
+ANSWERS_WITHIN_S = 5.0
+
+
+@pytest.fixture
+def shop(node_vhost: str, on_own_node: OwnNode) -> str:
+    with amqp_channel(node_vhost) as channel:
+        channel.exchange_declare("orders", "topic")
+        channel.queue_declare("billing")
+        channel.queue_bind("billing", "orders", "order.#")
+    return node_vhost
+
+
+@pytest.fixture
+def signed_in(client: Client, django_user_model) -> Client:
+    user = django_user_model.objects.create_user(username="operator")
+    grant_publish(user)
+    client.force_login(user)
+    return client
+
+
+def timed_get(client: Client, path: str, **params: str):
+    started = time.monotonic()
+    response = client.get(path, params)
+    elapsed = time.monotonic() - started
+    assert elapsed < ANSWERS_WITHIN_S, f"{path} took {elapsed:.1f} s"
+    return response
+
+
+def publish(client: Client, vhost: str) -> tuple[int, dict]:
+    started = time.monotonic()
+    response = client.post(
+        "/api/publish",
+        data=json.dumps(
+            {"vhost": vhost, "exchange": "orders", "routing_key": "order.paid", "body": "{}"}
+        ),
+        content_type="application/json",
+    )
+    assert time.monotonic() - started < ANSWERS_WITHIN_S
+    return response.status_code, json.loads(response.content)
+
+
+def reads_of_the_topology(vhost: str) -> list[tuple[str, dict[str, str]]]:
+    """What needs the management API: the JSON reads and the topology page's fragments."""
+    return [
+        ("/api/topology", {"vhost": vhost}),
+        ("/api/route", {"vhost": vhost, "exchange": "orders", "routing_key": "order.paid"}),
+        ("/topology/route", {"vhost": vhost, "exchange": "orders", "routing_key": "order.paid"}),
+        ("/topology/details", {"vhost": vhost, "kind": "exchange", "name": "orders"}),
+    ]
+
+
+PAGES = ["/", "/overview/status", "/topology/", "/publish/", "/live/", "/live/consumption"]
+
+
+@pytest.fixture
+def management_api_down(own_node: OwnNode, shop: str) -> Iterator[str]:
+    own_node.stop_management()
+    try:
+        yield f"RabbitMQ management API unreachable at 127.0.0.1:{own_node.api_port}"
+    finally:
+        own_node.start_management()
+
+
+def test_with_the_management_api_down_reads_answer_503_naming_it_and_publishing_works(
+    signed_in: Client, shop: str, management_api_down: str, own_node: OwnNode
+) -> None:
+    assert own_node.amqp_accepts() and not own_node.api_answers()
+    for path, params in reads_of_the_topology(shop):
+        response = timed_get(signed_in, path, **params)
+        assert response.status_code == 503, (path, response.content[:300])
+        assert management_api_down in response.content.decode(), path
+        if path.startswith("/api/"):
+            assert json.loads(response.content) == {"error": management_api_down, "fields": {}}
+    for path in PAGES:
+        response = timed_get(signed_in, path, vhost=shop)
+        assert response.status_code == 200, path  # the page itself, saying what is missing
+        assert management_api_down in response.content.decode(), path
+    # AMQP is up: a message is still published and confirmed (the prediction is unknown).
+    status, answer = publish(signed_in, shop)
+    assert (status, answer["status"]) == (200, "routed"), answer
+
+
+def test_the_reads_recover_once_the_management_api_is_back(
+    signed_in: Client, shop: str, own_node: OwnNode
+) -> None:
+    own_node.stop_management()
+    assert timed_get(signed_in, "/api/topology", vhost=shop).status_code == 503
+    own_node.start_management()
+    response = timed_get(signed_in, "/api/topology", vhost=shop)
+    assert response.status_code == 200
+    assert "billing" in {queue["name"] for queue in json.loads(response.content)["queues"]}
+
+
+@pytest.fixture
+def amqp_down(own_node: OwnNode, shop: str) -> Iterator[str]:
+    own_node.stop_amqp()  # the publisher's long-lived connection closed with the others
+    try:
+        yield f"RabbitMQ unreachable at 127.0.0.1:{own_node.amqp_port} (AMQP)"
+    finally:
+        own_node.start_amqp()
+
+
+def test_with_amqp_down_publishing_answers_503_naming_it_and_reads_work(
+    signed_in: Client, shop: str, own_node: OwnNode, amqp_down: str
+) -> None:
+    assert own_node.api_answers() and not own_node.amqp_accepts()
+    status, answer = publish(signed_in, shop)
+    assert status == 503, answer
+    assert answer["error"].startswith(amqp_down), answer
+    for path, params in reads_of_the_topology(shop):
+        assert timed_get(signed_in, path, **params).status_code == 200, path
+    for path in PAGES:
+        assert timed_get(signed_in, path, vhost=shop).status_code == 200, path
+
+
+def test_publishing_recovers_once_amqp_is_back(
+    signed_in: Client, shop: str, own_node: OwnNode
+) -> None:
+    assert publish(signed_in, shop)[0] == 200  # the publisher's connection is open
+    own_node.stop_amqp()
+    assert publish(signed_in, shop)[0] == 503
+    own_node.start_amqp()
+    status, answer = publish(signed_in, shop)
+    assert (status, answer["status"]) == (200, "routed"), answer
