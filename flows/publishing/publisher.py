@@ -54,6 +54,11 @@ PUBLISH_TIMEOUT_S = 15.0
 # After a cancel or the last publish, how long a run waits for its outstanding confirms.
 DRAIN_TIMEOUT_S = 5.0
 IDLE_POLL_S = 1.0
+# A resource alarm (memory, disk) makes RabbitMQ stop reading from publishing connections
+# (`connection.blocked`): pika then gives up on the connection after this long, so a publish
+# gets a clear answer well within PUBLISH_TIMEOUT_S, and the thread is free again, instead
+# of waiting the factory's default minute.
+BLOCKED_TIMEOUT_S = 5.0
 
 
 def publisher_connection_name(vhost: str) -> str:
@@ -200,6 +205,7 @@ class VhostPublisher(threading.Thread):
         self._bulk_pending: deque[int] = deque()
         self._bulk_acked_singly: set[int] = set()
         self._bulk_run: RepeatRun | None = None
+        self._blocked_reason: str | None = None  # the broker's, while it blocks us
 
     # --- the API other threads call ---------------------------------------------------------
 
@@ -307,11 +313,22 @@ class VhostPublisher(threading.Thread):
             self._drop_connection()
             try:
                 self._connection = open_blocking_connection(
-                    vhost=self.vhost, purpose=f"publisher {self.vhost}"
+                    vhost=self.vhost,
+                    purpose=f"publisher {self.vhost}",
+                    blocked_connection_timeout=BLOCKED_TIMEOUT_S,
                 )
             except BrokerError as exc:
                 raise PublishFailed(exc.message, kind="unreachable") from exc
+            self._blocked_reason = None
+            self._connection.add_on_connection_blocked_callback(self._on_blocked)
+            self._connection.add_on_connection_unblocked_callback(self._on_unblocked)
         return self._connection
+
+    def _on_blocked(self, _connection: Any, frame: Any) -> None:
+        self._blocked_reason = getattr(frame.method, "reason", None) or "a resource alarm"
+
+    def _on_unblocked(self, _connection: Any, _frame: Any) -> None:
+        self._blocked_reason = None
 
     def _single_channel(self) -> Any:
         connection = self._ensure_connection()
@@ -361,6 +378,12 @@ class VhostPublisher(threading.Thread):
     def _lost_connection(self, exc: BaseException) -> str:
         """Drop the connection; say how it was lost."""
         self._drop_connection()
+        if isinstance(exc, pika.exceptions.ConnectionBlockedTimeout):
+            reason = self._blocked_reason or "a resource alarm"
+            return (
+                f"RabbitMQ at {amqp_where()} is not accepting messages ({reason}: a memory "
+                f"or disk alarm is on) and stayed blocked for {BLOCKED_TIMEOUT_S:.0f} s"
+            )
         detail = ""
         if isinstance(exc, pika.exceptions.ConnectionClosed) and exc.reply_text:
             detail = f" ({exc.reply_text})"

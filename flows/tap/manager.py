@@ -247,6 +247,23 @@ class TapManager:
             runner.tap.stop(timeout=5)
 
 
+def restore_tracing_left_by_dead_taps() -> None:
+    """In a web process that runs the taps: put back, in the background, the tracing a
+    dashboard killed before it could (kill -9, power cut) left switched on.
+
+    Without this, tracing stayed on until a viewer opened a live page, which may never
+    happen. `manage.py tap` does the same when it starts (when the taps run there)."""
+    import threading
+
+    from django.conf import settings
+
+    if settings.FLOWS_TAP_RUNS_IN != "web":
+        return
+    threading.Thread(
+        target=_restore_stale_quietly, name="flows restore tracing", daemon=True
+    ).start()
+
+
 def _restore_stale_quietly() -> None:
     from flows.tap.firehose import restore_stale_leases
 

@@ -553,6 +553,12 @@ class Tap:
             except Exception:
                 LOGGER.exception("tap sync on %r failed", self.vhost)
 
+    def _cluster_size(self) -> int:
+        try:
+            return max(len(self._client.running_nodes()), 1)
+        except BrokerError:  # cannot tell (the API user may lack the monitoring tag)
+            return 1
+
     def _sync_once(self) -> None:
         try:
             exchanges = self._client.exchanges(
@@ -571,6 +577,7 @@ class Tap:
                 coverage = firehose_coverage(
                     (str(item.get("name") or "") for item in exchanges),
                     tracing_was_on=bool(self._lease and self._lease.tracing_was_on),
+                    cluster_nodes=self._cluster_size(),
                 )
                 vhost = self._client.vhost(self.vhost)
                 if not vhost.tracing:

@@ -186,6 +186,20 @@ class OwnNode:
     def start_amqp(self) -> None:
         self.eval(f"rabbit_networking:start_tcp_listener({self._listener}, 10).")
 
+    def raise_memory_alarm(self) -> None:
+        """A memory alarm, as when the node crosses its high watermark: publishes blocked.
+
+        Raising it is asynchronous: this returns once the node reports it."""
+        self.eval("rabbit_alarm:set_alarm({{resource_limit, memory, node()}, []}).")
+        eventually(lambda: self._memory_alarm() is True, what="the memory alarm on")
+
+    def clear_memory_alarm(self) -> None:
+        self.eval("rabbit_alarm:clear_alarm({resource_limit, memory, node()}).")
+        eventually(lambda: self._memory_alarm() is False, what="the memory alarm off")
+
+    def _memory_alarm(self) -> bool:
+        return self.api("GET", f"nodes/{self.name}?columns=mem_alarm").json()["mem_alarm"]
+
     @property
     def _listener(self) -> str:
         return f'{{"127.0.0.1", {self.amqp_port}}}'
