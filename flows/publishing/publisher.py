@@ -320,8 +320,12 @@ class VhostPublisher(threading.Thread):
             except BrokerError as exc:
                 raise PublishFailed(exc.message, kind="unreachable") from exc
             self._blocked_reason = None
-            self._connection.add_on_connection_blocked_callback(self._on_blocked)
-            self._connection.add_on_connection_unblocked_callback(self._on_unblocked)
+            # On the underlying asynchronous connection (as the bulk channel's confirms): the
+            # BlockingConnection would only run these callbacks in `process_data_events`,
+            # never while a publish waits for its confirm, which is when a block arrives.
+            impl: pika.connection.Connection = self._connection._impl  # type: ignore[attr-defined]
+            impl.add_on_connection_blocked_callback(self._on_blocked)
+            impl.add_on_connection_unblocked_callback(self._on_unblocked)
         return self._connection
 
     def _on_blocked(self, _connection: Any, frame: Any) -> None:

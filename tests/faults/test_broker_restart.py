@@ -26,7 +26,7 @@ from tests.support.waiting import eventually
 
 # Each test's flush is cheap; the marker also makes pytest-django set up the test database
 # the `restart` fixture's taps write their firehose lease to.
-pytestmark = pytest.mark.usefixtures("transactional_db")
+pytestmark = [pytest.mark.faults, pytest.mark.usefixtures("transactional_db")]
 
 # The promise: watched again this soon after the broker is back.
 RECONNECT_WITHIN_S = 5.0

@@ -22,7 +22,10 @@ from tests.support.own_broker import OwnCluster
 from tests.support.tap_harness import FAST, amqp_channel, running_tap
 from tests.support.waiting import eventually
 
-pytestmark = pytest.mark.usefixtures("transactional_db")  # the firehose tap's lease
+pytestmark = [
+    pytest.mark.faults,
+    pytest.mark.usefixtures("transactional_db"),
+]  # the firehose tap's lease
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from tests.support.own_broker import OwnNode
 from tests.support.publishing import grant_publish
 from tests.support.tap_harness import amqp_channel, running_tap
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.faults, pytest.mark.django_db]
 
 # Nothing may hang: the management API's timeout is 3 s, a refused connection is instant.
 ANSWERS_WITHIN_S = 5.0

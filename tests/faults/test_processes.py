@@ -19,7 +19,7 @@ from tests.support.tap_process import REDIS_URL, TapProcess
 from tests.support.tap_socket import is_running, open_tap, receive_until, run_async, session_cookie
 from tests.support.waiting import eventually
 
-pytestmark = pytest.mark.usefixtures("transactional_db")
+pytestmark = [pytest.mark.faults, pytest.mark.usefixtures("transactional_db")]
 
 
 def node_env(node: OwnNode, vhost: str) -> dict[str, str]:
