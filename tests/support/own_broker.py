@@ -21,7 +21,8 @@ import signal
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -189,16 +190,17 @@ class OwnNode:
     def raise_memory_alarm(self) -> None:
         """A memory alarm, as when the node crosses its high watermark: publishes blocked.
 
-        Raising it is asynchronous: this returns once the node reports it."""
-        self.eval("rabbit_alarm:set_alarm({{resource_limit, memory, node()}, []}).")
-        eventually(lambda: self._memory_alarm() is True, what="the memory alarm on")
+        `set_alarm` only notifies the alarm handler; asking it for the alarms right after
+        returns once it has handled (and passed on) the alarm."""
+        self.eval(
+            "rabbit_alarm:set_alarm({{resource_limit, memory, node()}, []}), "
+            "rabbit_alarm:get_alarms()."
+        )
 
     def clear_memory_alarm(self) -> None:
-        self.eval("rabbit_alarm:clear_alarm({resource_limit, memory, node()}).")
-        eventually(lambda: self._memory_alarm() is False, what="the memory alarm off")
-
-    def _memory_alarm(self) -> bool:
-        return self.api("GET", f"nodes/{self.name}?columns=mem_alarm").json()["mem_alarm"]
+        self.eval(
+            "rabbit_alarm:clear_alarm({resource_limit, memory, node()}), rabbit_alarm:get_alarms()."
+        )
 
     @property
     def _listener(self) -> str:
@@ -270,10 +272,13 @@ class OwnCluster:
         for node in self.nodes:
             node.wait_until_booted()
         seed = self.nodes[0]
-        for node in self.nodes[1:]:
+
+        def join(node: OwnNode) -> None:
             node.ctl("stop_app")
             node.ctl("join_cluster", seed.name)
             node.ctl("start_app")
+
+        _each(join, self.nodes[1:])
         for node in self.nodes:
             node.wait_for_api()
         return self
@@ -288,8 +293,14 @@ class OwnCluster:
         return sorted(item["name"] for item in overview if item.get("running"))
 
     def delete(self) -> None:
-        for node in self.nodes:
-            node.delete()
+        _each(OwnNode.delete, self.nodes)
+
+
+def _each(action: Callable[[OwnNode], None], nodes: Sequence[OwnNode]) -> None:
+    """`action` on each node at once (each CLI call is mostly waiting), failing if any fails."""
+    with ThreadPoolExecutor(max_workers=len(nodes) or 1) as pool:
+        for future in [pool.submit(action, node) for node in nodes]:
+            future.result()
 
 
 def _alive(pid: int) -> bool:
