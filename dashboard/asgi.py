@@ -18,12 +18,14 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from flows.demo.service import start_demo_from_environment  # noqa: E402
 from flows.runtime import stop_before_daphne_shuts_down  # noqa: E402
+from flows.tap.manager import restore_tracing_left_by_dead_taps  # noqa: E402
 from flows.websockets.backpressure import SocketBacklogMiddleware  # noqa: E402
 from flows.websockets.origin import origin_checked  # noqa: E402
 from flows.websockets.urls import websocket_urlpatterns  # noqa: E402
 
 stop_before_daphne_shuts_down()
 start_demo_from_environment()  # `serve --demo NAME`: its publishers and workers, at once
+restore_tracing_left_by_dead_taps()  # a predecessor killed with the firehose on
 
 application = ProtocolTypeRouter(
     {

@@ -25,8 +25,10 @@ CSRF_TRUSTED_ORIGINS = env.parse_list(os.environ.get("DJANGO_CSRF_TRUSTED_ORIGIN
 
 # --- the broker -------------------------------------------------------------------------------
 AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+# AMQP_URL may list a cluster's nodes, comma-separated (flows/broker/amqp.py); the API signs
+# in with the first one's credentials.
 RABBITMQ_API_URL, RABBITMQ_API_USER, RABBITMQ_API_PASSWORD = env.api_credentials(
-    os.environ.get("RABBITMQ_API_URL", "http://127.0.0.1:15672/"), AMQP_URL
+    os.environ.get("RABBITMQ_API_URL", "http://127.0.0.1:15672/"), AMQP_URL.split(",")[0]
 )
 # Seconds; short so an unreachable broker is reported quickly instead of hanging a page.
 RABBITMQ_API_TIMEOUT = float(os.environ.get("RABBITMQ_API_TIMEOUT", "3"))

@@ -6,6 +6,12 @@ exceptions into the typed errors of `flows.broker.errors`.
 
 pika connections are not thread-safe: one connection per thread, and cross-thread calls
 only through `connection.add_callback_threadsafe`.
+
+`AMQP_URL` may name several nodes of a cluster, comma-separated
+(`amqp://u:p@node1:5672/,amqp://u:p@node2:5672/`): each connection tries them in order
+(pika's list of parameters) and uses the first that accepts it, so a tap or publisher whose
+node died reconnects to another. Without a load balancer in front of a cluster, that list
+is the only way a client finds the surviving nodes.
 """
 
 from __future__ import annotations
@@ -24,15 +30,22 @@ LOGGER = logging.getLogger(__name__)
 CONNECTION_NAME_PREFIX = "flows-dashboard"
 
 
-def amqp_url() -> str:
+def amqp_urls() -> list[str]:
+    """Each node `AMQP_URL` names, in the order connections try them."""
     from django.conf import settings
 
-    return settings.AMQP_URL
+    urls = [url.strip() for url in settings.AMQP_URL.split(",") if url.strip()]
+    return urls or [settings.AMQP_URL]
+
+
+def amqp_url() -> str:
+    """The first node's URL: its credentials are the ones every node is signed in to with."""
+    return amqp_urls()[0]
 
 
 def amqp_where() -> str:
-    """`host:port` of the AMQP endpoint, without credentials."""
-    return host_and_port(amqp_url(), default_port=5672)
+    """`host:port` of the AMQP endpoint (each, for a list of nodes), without credentials."""
+    return ", ".join(host_and_port(url, default_port=5672) for url in amqp_urls())
 
 
 def connection_name(purpose: str) -> str:
@@ -48,10 +61,12 @@ def connection_parameters(
     connection_attempts: int = 1,
     socket_timeout: float = 5.0,
     exact_name: str | None = None,
+    url: str | None = None,
 ) -> pika.URLParameters:
     """Parameters for a connection to `vhost`, named after its purpose, or `exact_name`
-    as it is (a demo's `belery worker 2`, the name the audience reads)."""
-    params = pika.URLParameters(amqp_url())
+    as it is (a demo's `belery worker 2`, the name the audience reads); to the first node
+    of `AMQP_URL` unless `url` names another."""
+    params = pika.URLParameters(url or amqp_url())
     params.virtual_host = vhost
     params.heartbeat = heartbeat
     params.blocked_connection_timeout = blocked_connection_timeout
@@ -82,16 +97,22 @@ def open_blocking_connection(
     A BlockingConnection services heartbeats only inside `process_data_events` or
     `start_consuming`: its owner must call one of them regularly.
     """
-    params = connection_parameters(
-        vhost=vhost,
-        purpose=purpose,
-        exact_name=exact_name,
-        **options,  # type: ignore[arg-type]
-    )
+    params = [
+        connection_parameters(
+            vhost=vhost,
+            purpose=purpose,
+            exact_name=exact_name,
+            url=url,
+            **options,  # type: ignore[arg-type]
+        )
+        for url in amqp_urls()
+    ]
     try:
+        # Tried in order; a failure is the last node's (pika re-raises it as it was).
         return pika.BlockingConnection(params)
     except pika.exceptions.AMQPError as exc:
-        LOGGER.info("AMQP connection to %s failed: %r", mask_url(amqp_url()), exc)
+        masked = ", ".join(mask_url(url) for url in amqp_urls())
+        LOGGER.info("AMQP connection to %s failed: %r", masked, exc)
         raise translate_connection_error(exc, vhost=vhost) from exc
     except OSError as exc:
         raise translate_connection_error(exc, vhost=vhost) from exc

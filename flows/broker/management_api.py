@@ -318,6 +318,12 @@ class ManagementClient:
             raise self._not_the_api()
         return parse_overview(data)
 
+    def running_nodes(self) -> list[str]:
+        """The names of the broker's running nodes: one, unless it is a cluster."""
+        data = self.get(api_path("nodes"), params={"columns": "name,running"})
+        items = data if isinstance(data, list) else []
+        return sorted(str(item.get("name")) for item in items if item.get("running"))
+
     def vhosts(self) -> list[Vhost]:
         return sorted(
             # Every page's header lists the vhosts: a hung broker must not hold it for long.

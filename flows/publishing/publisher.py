@@ -54,6 +54,11 @@ PUBLISH_TIMEOUT_S = 15.0
 # After a cancel or the last publish, how long a run waits for its outstanding confirms.
 DRAIN_TIMEOUT_S = 5.0
 IDLE_POLL_S = 1.0
+# A resource alarm (memory, disk) makes RabbitMQ stop reading from publishing connections
+# (`connection.blocked`): pika then gives up on the connection after this long, so a publish
+# gets a clear answer well within PUBLISH_TIMEOUT_S, and the thread is free again, instead
+# of waiting the factory's default minute.
+BLOCKED_TIMEOUT_S = 5.0
 
 
 def publisher_connection_name(vhost: str) -> str:
@@ -200,6 +205,7 @@ class VhostPublisher(threading.Thread):
         self._bulk_pending: deque[int] = deque()
         self._bulk_acked_singly: set[int] = set()
         self._bulk_run: RepeatRun | None = None
+        self._blocked_reason: str | None = None  # the broker's, while it blocks us
 
     # --- the API other threads call ---------------------------------------------------------
 
@@ -307,11 +313,26 @@ class VhostPublisher(threading.Thread):
             self._drop_connection()
             try:
                 self._connection = open_blocking_connection(
-                    vhost=self.vhost, purpose=f"publisher {self.vhost}"
+                    vhost=self.vhost,
+                    purpose=f"publisher {self.vhost}",
+                    blocked_connection_timeout=BLOCKED_TIMEOUT_S,
                 )
             except BrokerError as exc:
                 raise PublishFailed(exc.message, kind="unreachable") from exc
+            self._blocked_reason = None
+            # On the underlying asynchronous connection (as the bulk channel's confirms): the
+            # BlockingConnection would only run these callbacks in `process_data_events`,
+            # never while a publish waits for its confirm, which is when a block arrives.
+            impl: pika.connection.Connection = self._connection._impl  # type: ignore[attr-defined]
+            impl.add_on_connection_blocked_callback(self._on_blocked)
+            impl.add_on_connection_unblocked_callback(self._on_unblocked)
         return self._connection
+
+    def _on_blocked(self, _connection: Any, frame: Any) -> None:
+        self._blocked_reason = getattr(frame.method, "reason", None) or "a resource alarm"
+
+    def _on_unblocked(self, _connection: Any, _frame: Any) -> None:
+        self._blocked_reason = None
 
     def _single_channel(self) -> Any:
         connection = self._ensure_connection()
@@ -352,15 +373,25 @@ class VhostPublisher(threading.Thread):
                 connection.close()
 
     def _lost(self, exc: BaseException) -> PublishFailed:
+        return PublishFailed(
+            f"{self._lost_connection(exc)}: the message was not confirmed. "
+            "The next publish reconnects.",
+            kind="connection",
+        )
+
+    def _lost_connection(self, exc: BaseException) -> str:
+        """Drop the connection; say how it was lost."""
         self._drop_connection()
+        if isinstance(exc, pika.exceptions.ConnectionBlockedTimeout):
+            reason = self._blocked_reason or "a resource alarm"
+            return (
+                f"RabbitMQ at {amqp_where()} is not accepting messages ({reason}: a memory "
+                f"or disk alarm is on) and stayed blocked for {BLOCKED_TIMEOUT_S:.0f} s"
+            )
         detail = ""
         if isinstance(exc, pika.exceptions.ConnectionClosed) and exc.reply_text:
             detail = f" ({exc.reply_text})"
-        return PublishFailed(
-            f"The connection to RabbitMQ at {amqp_where()} was lost{detail}: the message was not "
-            "confirmed. The next publish reconnects.",
-            kind="connection",
-        )
+        return f"The connection to RabbitMQ at {amqp_where()} was lost{detail}"
 
     # --- one message ------------------------------------------------------------------------
 
@@ -479,7 +510,7 @@ class VhostPublisher(threading.Thread):
         except pika.exceptions.ChannelClosedByBroker as exc:
             self._end_run_with_error(run, f"Publishing stopped: {_channel_error(exc)}")
         except (pika.exceptions.AMQPError, OSError) as exc:
-            self._end_run_with_error(run, self._lost(exc).message)
+            self._end_run_with_error(run, f"{self._lost_connection(exc)}.")
 
     def _publish_batch(self, run: RepeatRun, impl: Any, count: int) -> None:
         request = run.request
@@ -510,7 +541,16 @@ class VhostPublisher(threading.Thread):
         self._close_run(run, state, error)
 
     def _end_run_with_error(self, run: RepeatRun, message: str) -> None:
+        """End a run that cannot go on. Its messages in flight are never sent again (a run
+        does not resume on a new connection: that could publish a message twice), so the
+        error says how many the broker did not confirm, and that they may have arrived."""
         self._bulk = None
+        unconfirmed = self._outstanding()
+        if unconfirmed:
+            message = (
+                f"{message} {unconfirmed} of the {run.published} messages published were not "
+                "confirmed: each may or may not have reached its queues, and none is sent again."
+            )
         self._close_run(run, "error", message)
 
     def _close_run(self, run: RepeatRun, state: str, error: str | None) -> None:

@@ -124,11 +124,24 @@ FIREHOSE_WARNING = (
 )
 
 
-def firehose_coverage(exchange_names: Iterable[str], *, tracing_was_on: bool) -> dict[str, Any]:
-    """Coverage of a firehose tap: every exchange, the default one included."""
+def firehose_coverage(
+    exchange_names: Iterable[str], *, tracing_was_on: bool, cluster_nodes: int = 1
+) -> dict[str, Any]:
+    """Coverage of a firehose tap: every exchange, the default one included.
+
+    In a cluster, RabbitMQ (3.10 at least) keeps tracing per node, and the management API
+    switches it on only on the node that serves the request: messages published or delivered
+    through connections to the other nodes are traced only where tracing is on there too.
+    """
     warnings = [FIREHOSE_WARNING]
     if not tracing_was_on:
         warnings.append("The tap switched tracing on and switches it off again when it stops.")
+    if cluster_nodes > 1:
+        warnings.append(
+            f"This broker is a cluster of {cluster_nodes} nodes, and tracing is switched on "
+            "per node: the dashboard switches it on only on the node serving its management "
+            "API, so messages through connections to the other nodes may be missing."
+        )
     return {
         "exchanges": sorted(name for name in exchange_names if name != TRACE_EXCHANGE),
         "direct_keys": {},

@@ -295,6 +295,25 @@ class TapManager:
             runner.tap.stop(timeout=5)
 
 
+def restore_tracing_left_by_dead_taps() -> None:
+    """In a web process that runs the taps, as it starts: put back the tracing a dashboard
+    killed before it could (kill -9, power cut) left switched on.
+
+    Without this, tracing stayed on until a viewer opened a live page, which may never
+    happen. `manage.py tap` does the same when it starts (when the taps run there). Blocking,
+    but cheap: one query, and a call to the management API only for a lease left behind.
+    """
+    from django.conf import settings
+    from django.db import connection
+
+    if settings.FLOWS_TAP_RUNS_IN != "web":
+        return
+    try:
+        _restore_stale_quietly()
+    finally:
+        connection.close()  # this thread serves no request: keep no connection open
+
+
 def _restore_stale_quietly() -> None:
     from flows.tap.firehose import restore_stale_leases
 

@@ -83,7 +83,10 @@ class TapSettings:
     busy_batch_events: int = 8
     prefetch: int = 2_000
     sync_interval_s: float = 2.0
-    reconnect_max_delay_s: float = 10.0
+    # Between reconnect attempts while the broker is away. Short on purpose: a restarted
+    # broker should be watched again within a second or so of being back (with a 10 s cap
+    # the tap came back up to 10 s late), and a refused TCP connect costs nothing.
+    reconnect_max_delay_s: float = 1.0
     # What events hide (FLOWS_MASK): applied as each event is made, before anyone sees it.
     mask: Mask = DEFAULT_MASK
 
@@ -245,6 +248,7 @@ class Tap:
     def _run(self) -> None:
         delay = 0.5
         disconnected_at: float | None = None
+        ever_connected = False
         try:
             if self.mode == "firehose":
                 try:
@@ -265,11 +269,14 @@ class Tap:
                     )
                 except BrokerError as exc:
                     disconnected_at = disconnected_at or time.time()
-                    state = "reconnecting" if self._received or self._gaps else "error"
+                    # A tap that ran before is reconnecting (even if it saw no message yet);
+                    # one that never connected has an error to show.
+                    state = "reconnecting" if ever_connected else "error"
                     self._set_state(state, exc.message)
                     self._emit_status()
                 else:
                     connected_at = time.monotonic()
+                    ever_connected = True
                     if disconnected_at is not None:
                         self._record_gap(disconnected_at)
                         disconnected_at = None
@@ -282,7 +289,8 @@ class Tap:
                         disconnected_at = time.time()
                         LOGGER.warning("tap on %r lost its connection: %r", self.vhost, exc)
                         self._set_state("reconnecting", "Connection to the broker lost")
-                        self._flush(force=True)
+                        self._flush(force=True)  # what arrived before the loss still goes out
+                        self._emit_status()  # and viewers learn of the loss at once
                     finally:
                         self._close_quietly(connection)
                 if connected_at is not None and time.monotonic() - connected_at > 10:
@@ -555,6 +563,12 @@ class Tap:
             except Exception:
                 LOGGER.exception("tap sync on %r failed", self.vhost)
 
+    def _cluster_size(self) -> int:
+        try:
+            return max(len(self._client.running_nodes()), 1)
+        except BrokerError:  # cannot tell (the API user may lack the monitoring tag)
+            return 1
+
     def _sync_once(self) -> None:
         try:
             exchanges = self._client.exchanges(
@@ -573,6 +587,7 @@ class Tap:
                 coverage = firehose_coverage(
                     (str(item.get("name") or "") for item in exchanges),
                     tracing_was_on=bool(self._lease and self._lease.tracing_was_on),
+                    cluster_nodes=self._cluster_size(),
                 )
                 vhost = self._client.vhost(self.vhost)
                 if not vhost.tracing:

@@ -74,3 +74,12 @@ def test_firehose_covers_every_exchange(was_on: bool, says_it_switches_back: boo
     assert coverage["exchanges"] == ["", "x"]
     assert coverage["not_covered"] == []
     assert any("switches it off again" in w for w in coverage["warnings"]) is says_it_switches_back
+
+
+@pytest.mark.parametrize(("nodes", "warns"), [(1, False), (2, True), (3, True)])
+def test_firehose_in_a_cluster_says_tracing_is_per_node(nodes: int, warns: bool) -> None:
+    coverage = firehose_coverage(["x"], tracing_was_on=True, cluster_nodes=nodes)
+    per_node = [w for w in coverage["warnings"] if "switched on per node" in w]
+    assert bool(per_node) is warns
+    if warns:
+        assert per_node[0].startswith(f"This broker is a cluster of {nodes} nodes")

@@ -8,16 +8,15 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from flows.models import TapFirehoseLease
-from tests.support.live_server import REPO_ROOT, LiveDashboard, database_url_for, stop_process
+from tests.support.live_server import REPO_ROOT, LiveDashboard, database_url_for
 from tests.support.tap_harness import amqp_channel, assert_the_dashboard_left_nothing, tap_queues
+from tests.support.tap_process import REDIS_URL, TapProcess
 from tests.support.tap_socket import (
     is_batch_with_events,
     is_running,
@@ -27,44 +26,9 @@ from tests.support.tap_socket import (
     session_cookie,
     watch,
 )
-from tests.support.waiting import StopWaiting, eventually
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-class TapProcess:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
-        self.env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        self.log = tempfile.NamedTemporaryFile(prefix="tap-", suffix=".log", delete=False)  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "tap"],
-            cwd=REPO_ROOT,
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        eventually(
-            self._ready,
-            what="`manage.py tap` ready",
-            timeout=60,  # Django start-up on a loaded CI machine
-            interval=0.1,
-        )
-
-    def _ready(self) -> bool:
-        if self.process.poll() is not None:
-            raise StopWaiting(f"exited with {self.process.returncode}: {self.output()}")
-        assert "tap process ready" in self.output(), self.output()
-        return True
-
-    def output(self) -> str:
-        return Path(self.log.name).read_text(errors="replace")
-
-    def stop(self) -> None:
-        stop_process(self.process, timeout=20)
-        self.log.close()
 
 
 @pytest.fixture
