@@ -18,6 +18,7 @@ from django.test import Client
 
 from flows.broker.amqp import connection_parameters
 from tests.faults.conftest import dashboard_on
+from tests.support.accounts import make_user
 from tests.support.own_broker import OwnCluster
 from tests.support.tap_harness import FAST, amqp_channel, running_tap
 from tests.support.waiting import eventually
@@ -52,7 +53,7 @@ def cluster_vhost(cluster: OwnCluster) -> Iterator[str]:
 
 @pytest.fixture
 def signed_in(client: Client, django_user_model) -> Client:
-    client.force_login(django_user_model.objects.create_user(username="reader"))
+    client.force_login(make_user("reader", role="viewer"))
     return client
 
 

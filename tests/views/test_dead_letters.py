@@ -75,11 +75,12 @@ def test_a_move_back_runs_in_the_background_with_progress(mover, dlq_shop: Shop)
         },
     )
     html = response.content.decode()
+    # The move may be done before the answer is rendered: then there is nothing to poll.
     job_url = re.search(r'hx-get="(/dead-letters/moves/\w+)"', html)
-    assert job_url, html
+    assert job_url or 'data-state="done"' in html, html
 
     def finished() -> str:
-        progress = mover.get(job_url.group(1)).content.decode()
+        progress = mover.get(job_url.group(1)).content.decode() if job_url else html
         assert 'data-state="done"' in progress, progress
         return progress
 
