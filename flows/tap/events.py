@@ -503,7 +503,7 @@ def _tap_event(
     )
     if mask:
         properties = mask.value(properties)
-        headers = mask.value(headers)
+        headers = mask.headers(headers)
     return {
         "seq": seq,
         "kind": kind,
