@@ -190,6 +190,9 @@ FLOWS_TAP_RUNS_IN = os.environ.get(
     "FLOWS_TAP_RUNS_IN",
     "web" if CHANNEL_LAYERS["default"]["BACKEND"].endswith("InMemoryChannelLayer") else "process",
 )
+# Bytes of frames a websocket viewer that stops reading may have waiting on the server before
+# its batches are dropped and counted (flows/websockets/backpressure.py).
+FLOWS_WS_MAX_UNSENT_BYTES = int(os.environ.get("FLOWS_WS_MAX_UNSENT_BYTES", str(16 * 1024 * 1024)))
 # Seconds a tap keeps running after its last viewer left (a page reload does not restart it).
 FLOWS_TAP_STOP_DELAY = float(os.environ.get("FLOWS_TAP_STOP_DELAY", "10"))
 # Messages the tap queue holds before the broker drops the oldest (counted as overflow).

@@ -38,6 +38,9 @@ DEFAULT_MASK_PATTERNS = (
 _MAX_CACHED_NAMES = 10_000
 _GLOB_SPECIALS = re.compile(r"[*?]")
 _CONTAINERS = frozenset({dict, list})
+# Celery's protocol 2 headers holding a task's args and kwargs as Python reprs: text with no
+# names to match, so withheld whole when they may name a masked key.
+REPR_HEADERS = ("argsrepr", "kwargsrepr")
 
 
 class Mask:
@@ -91,6 +94,20 @@ class Mask:
             return value, False
         masked = self._walk(value)
         return masked, masked is not value
+
+    def headers(self, headers: dict[str, Any]) -> dict[str, Any]:
+        """Headers masked by name (`value`), and Celery's reprs (`REPR_HEADERS`) withheld
+        when their text may hold a masked key: `{'token': 't'}` has no name to match."""
+        masked = self.value(headers)
+        if not any(self._repr_hides(masked.get(name)) for name in REPR_HEADERS):
+            return masked
+        return {
+            name: MASKED if name in REPR_HEADERS and self._repr_hides(item) else item
+            for name, item in masked.items()
+        }
+
+    def _repr_hides(self, text: Any) -> bool:
+        return type(text) is str and self.may_hide_in(text)
 
     def may_hide_in(self, text: str) -> bool:
         """False when JSON `text` certainly has no key to mask (see `json_value`)."""

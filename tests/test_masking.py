@@ -159,6 +159,22 @@ def test_events_are_built_masked_headers_properties_and_body() -> None:
     assert "hunter2" not in json.dumps(event) and "Bearer" not in json.dumps(event)
 
 
+@pytest.mark.parametrize(
+    ("headers", "shown"),
+    [
+        (
+            {"task": "t", "argsrepr": "(1,)", "kwargsrepr": "{'token': 'abc'}"},
+            {"task": "t", "argsrepr": "(1,)", "kwargsrepr": MASKED},
+        ),
+        ({"argsrepr": "('hunter2', {'password': 1})"}, {"argsrepr": MASKED}),
+        ({"argsrepr": "(1, 2)", "kwargsrepr": "{}"}, {"argsrepr": "(1, 2)", "kwargsrepr": "{}"}),
+        ({"note": "{'token': 'abc'}"}, {"note": "{'token': 'abc'}"}),  # by name elsewhere
+    ],
+)
+def test_celery_repr_headers_are_withheld_when_they_may_name_a_masked_key(headers, shown) -> None:
+    assert published(headers=headers)["headers"] == shown
+
+
 def test_a_property_is_masked_when_a_pattern_names_it() -> None:
     mask = Mask(["user_id", "reply_to"])
     event = from_binding_delivery(

@@ -96,6 +96,9 @@ class Decoded:
     disassembly: str = ""  # pickle: `pickletools.dis`
     celery: CeleryTask | None = None
     notes: tuple[str, ...] = ()
+    # Something in it was hidden by FLOWS_MASK (`flows.decoding.masked`): the raw body, which
+    # holds it too, must not be shown beside it.
+    masked: bool = False
 
     @property
     def ok(self) -> bool:
@@ -120,6 +123,8 @@ class Decoded:
             result["decompressed"] = self.decompressed
         if self.decoder == "pickle":
             result["disassembly"] = self.disassembly
+        if self.masked:
+            result["masked"] = True
         return result
 
 

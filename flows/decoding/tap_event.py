@@ -16,8 +16,10 @@ from typing import Any
 
 from flows.decoding.celery import is_protocol_2
 from flows.decoding.compression import GZIP_MAGIC, compression_of
+from flows.decoding.masked import mask_decoded
 from flows.decoding.message import DECODED_TYPES, UNSPECIFIC_TYPES, decode_message, media_type
 from flows.decoding.result import Decoded
+from flows.masking import Mask, configured_mask
 
 # Base64 of a pickle's first byte (PROTO, 0x80) and of gzip's magic (0x1f 0x8b).
 _PICKLE_B64 = "gA"
@@ -63,8 +65,12 @@ def preview_bytes(body: Mapping[str, Any]) -> tuple[bytes, bool] | None:
     return preview.encode("utf-8", errors="surrogatepass"), truncated
 
 
-def decode_event(event: Mapping[str, Any]) -> Decoded | None:
-    """The decoded form of the event's body, or None when no decoder applies."""
+def decode_event(event: Mapping[str, Any], mask: Mask | None = None) -> Decoded | None:
+    """The decoded form of the event's body, or None when no decoder applies.
+
+    Masked by `mask` (the deployment's `FLOWS_MASK` unless given): every caller shows it to
+    someone, and the tap could not mask what only a decoder reads (`flows.decoding.masked`).
+    """
     if not worth_decoding(event):
         return None
     raw = preview_bytes(_mapping(event.get("body")))
@@ -72,13 +78,16 @@ def decode_event(event: Mapping[str, Any]) -> Decoded | None:
         return None
     data, truncated = raw
     properties = _mapping(event.get("properties"))
-    return decode_message(
+    decoded = decode_message(
         data,
         content_type=_text(properties.get("content_type")),
         content_encoding=_text(properties.get("content_encoding")),
         headers=_mapping(event.get("headers")),
         truncated=truncated,
     )
+    if decoded is None:
+        return None
+    return mask_decoded(decoded, configured_mask() if mask is None else mask)
 
 
 def out_of_time(budget_s: float) -> Decoded:
@@ -102,6 +111,7 @@ def decode_events(
     large pickles must not hold up the stream.
     """
     deadline = clock() + budget_s
+    mask = configured_mask()
     result: list[tuple[Mapping[str, Any], Decoded | None]] = []
     for event in events:
         if not worth_decoding(event):
@@ -109,5 +119,5 @@ def decode_events(
         elif clock() > deadline:
             result.append((event, out_of_time(budget_s)))
         else:
-            result.append((event, decode_event(event)))
+            result.append((event, decode_event(event, mask)))
     return result

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
 from flows.decoding import Decoded, decode_event
+from flows.decoding.masked import WITHHELD_BODY_NOTE
 from flows.live.body import (
     MAX_JSON_TOKENS,
     DecodedBody,
@@ -22,6 +23,7 @@ from flows.live.body import (
     human_size,
     json_tokens,
 )
+from flows.masking import MASKED
 from flows.routing_rules.prediction import Prediction
 from flows.tap.events import PROPERTY_NAMES
 from flows.topology.records import Consumer, Topology, exchange_label
@@ -331,7 +333,9 @@ def build_details(event: Mapping[str, Any]) -> Details:
             if properties[name] is not None
         ),
         headers=tuple((str(name), show_value(value)) for name, value in sorted(headers.items())),
-        body=decode_body(event.get("body")),
+        body=_withheld(event)
+        if decoded is not None and decoded.masked
+        else decode_body(event.get("body")),
         decoded=decoded,
         decoded_tokens=_decoded_tokens(decoded),
         x_death=x_death_history(headers),
@@ -340,6 +344,18 @@ def build_details(event: Mapping[str, Any]) -> Details:
         connection=_text(event.get("connection")),
         channel=_text(event.get("channel")),
         user=_text(event.get("user")),
+    )
+
+
+def _withheld(event: Mapping[str, Any]) -> DecodedBody:
+    """The raw body of an event whose decoded form was masked: its bytes hold the values."""
+    size = _mapping(event.get("body")).get("size")
+    return DecodedBody(
+        kind="text",
+        size=size if isinstance(size, int) else 0,
+        truncated=False,
+        text=MASKED,
+        note=WITHHELD_BODY_NOTE,
     )
 
 

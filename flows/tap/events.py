@@ -36,6 +36,8 @@ from typing import Any, Literal, TypedDict
 from pika.compat import long as amqp_long  # what pika decodes a 64-bit integer (`l`, `L`) as
 
 from flows.broker.naming import dashboard_object_name
+from flows.decoding.masked import withheld_body
+from flows.decoding.result import Decoded
 from flows.decoding.tap_event import decode_events
 from flows.masking import DEFAULT_MASK, MASKED, NO_MASK, Mask
 from flows.tap.modes import CaptureMode
@@ -425,11 +427,18 @@ def with_decoded(
     Not part of making an event: decoding costs, and only the events a viewer is sent are
     worth it (`/ws/tap/` calls this after filtering and sampling). At most `budget_s` is
     spent on one call; later events a decoder would read get a `decoded` saying so.
+    An event whose decoded form FLOWS_MASK masked has its raw body withheld.
     """
     return [
-        event if decoded is None else {**event, "decoded": decoded.as_json()}
+        event if decoded is None else _with(event, decoded)
         for event, decoded in decode_events(events, budget_s=budget_s)
     ]
+
+
+def _with(event: Mapping[str, Any], decoded: Decoded) -> Mapping[str, Any]:
+    if decoded.masked:  # the raw bytes hold what the decoded form masks
+        return {**event, "body": withheld_body(event.get("body")), "decoded": decoded.as_json()}
+    return {**event, "decoded": decoded.as_json()}
 
 
 def _utf8_prefix(data: bytes, *, allow_cut_character: bool) -> str | None:
@@ -494,7 +503,7 @@ def _tap_event(
     )
     if mask:
         properties = mask.value(properties)
-        headers = mask.value(headers)
+        headers = mask.headers(headers)
     return {
         "seq": seq,
         "kind": kind,

@@ -23,11 +23,14 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from django.conf import settings
+
 LOGGER = logging.getLogger(__name__)
 
 EXTENSION = "flows.socket_backlog"
 # Bytes one viewer may have waiting on the server beyond what the socket itself holds:
-# seconds of a flood, so a reader starved of CPU for a moment does not lose events.
+# seconds of a flood, so a reader starved of CPU for a moment does not lose events. The
+# default of `FLOWS_WS_MAX_UNSENT_BYTES` (a test with 50 viewers sets it lower, to stay cheap).
 MAX_UNSENT_BYTES = 16 * 1024 * 1024
 
 
@@ -71,7 +74,7 @@ class SocketBacklog:
             self._then.stopProducing()
 
     @classmethod
-    def for_daphne_send(cls, send: Any) -> SocketBacklog:
+    def for_daphne_send(cls, send: Any, max_unsent_bytes: int = MAX_UNSENT_BYTES) -> SocketBacklog:
         """A backlog watching the transport behind daphne's `send`, if it is daphne's.
 
         Daphne's `send` is `functools.partial(server.handle_reply, protocol)`; the protocol's
@@ -86,7 +89,7 @@ class SocketBacklog:
         previous = getattr(transport, "producer", None)
         if previous is not None and not getattr(transport, "streamingProducer", False):
             return cls()  # a pull producer: not ours to wrap
-        backlog = cls(then=previous)
+        backlog = cls(max_unsent_bytes, then=previous)
         try:
             if previous is not None:
                 transport.unregisterProducer()
@@ -111,5 +114,7 @@ class SocketBacklogMiddleware:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         extensions = {**(scope.get("extensions") or {})}
-        extensions[EXTENSION] = SocketBacklog.for_daphne_send(send)
+        extensions[EXTENSION] = SocketBacklog.for_daphne_send(
+            send, settings.FLOWS_WS_MAX_UNSENT_BYTES
+        )
         return await self.inner({**scope, "extensions": extensions}, receive, send)

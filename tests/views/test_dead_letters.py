@@ -110,3 +110,26 @@ def test_the_topology_panel_of_a_queue_links_to_its_dead_letters(signed_in, dlq_
     html = response.content.decode()
     assert 'data-testid="dead-letters-link"' in html, html
     assert "queue=shop.dead" in html
+
+
+@pytest.mark.django_db(transaction=True)  # the move's thread records it on its own connection
+def test_a_move_is_audited_with_who_moved_what_from_where(mover, dlq_shop: Shop):
+    from flows import audit
+    from flows.models import AuditEntry
+
+    mover.post(
+        "/dead-letters/move",
+        {
+            "vhost": dlq_shop.vhost,
+            "queue": "shop.dead",
+            "reason": "rejected",
+            "from_queue": "orders",
+        },
+    )
+    (entry,) = eventually(
+        lambda: list(AuditEntry.objects.filter(action=audit.MOVE_MESSAGES)) or None,
+        what="the move's audit entry",
+    )
+    assert (entry.vhost, entry.target, entry.ok) == (dlq_shop.vhost, "shop.dead", True)
+    assert entry.username == "mover"
+    assert entry.details["selection"] and entry.details["to"]
