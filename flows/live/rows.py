@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
 from flows.decoding import Decoded, decode_event
-from flows.decoding.masked import WITHHELD_BODY_NOTE
+from flows.decoding.masked import WITHHELD_BODY_NOTE, withheld_body
+from flows.decoding.tap_event import worth_decoding
 from flows.live.body import (
     MAX_JSON_TOKENS,
     DecodedBody,
@@ -66,7 +67,15 @@ def _str_list(value: Any) -> tuple[str, ...]:
 
 def kept_for_the_page(event: Mapping[str, Any]) -> Mapping[str, Any]:
     """The event as the page keeps it: a long body preview is cut to ROW_PREVIEW_LIMIT, and
-    the whole body (`raw`) kept only for bodies of at most that size."""
+    the whole body (`raw`) kept only for bodies of at most that size.
+
+    A body only a decoder reads (msgpack, CBOR, pickle, compressed, ...) is decoded here too
+    when it may hold what `FLOWS_MASK` hides: if the decoded form masks anything, the page
+    gets the withheld body, never the bytes (the tap can mask JSON itself, not these)."""
+    if worth_decoding(event):
+        decoded = decode_event(event)
+        if decoded is not None and decoded.masked:
+            event = {**event, "body": withheld_body(event.get("body"))}
     body = event.get("body")
     if not isinstance(body, Mapping):
         return event
