@@ -1,6 +1,16 @@
 from django.urls import URLPattern, URLResolver, include, path, re_path
 
-from flows.views import audience, audit, dead_letters, demo, json_api, live, overview, publish
+from flows.views import (
+    audience,
+    audit,
+    dead_letters,
+    demo,
+    json_api,
+    live,
+    openapi,
+    overview,
+    publish,
+)
 from flows.views import topology as topology_views
 from flows.views.publish_api import api_management_publish, api_publish, api_run, api_run_cancel
 
@@ -61,6 +71,7 @@ dead_letter_patterns = [
 
 # Every endpoint here is a `@json_api` view (flows/views/json_api.py): one convention.
 api_patterns = [
+    path("openapi.json", openapi.api_openapi, name="api-openapi"),
     path("publish", api_publish, name="api-publish"),
     path("publish/runs/<str:run_id>", api_run, name="api-publish-run"),
     path("publish/runs/<str:run_id>/cancel", api_run_cancel, name="api-publish-run-cancel"),
