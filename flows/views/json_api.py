@@ -201,7 +201,6 @@ class JsonApiDeclaration:
     signed_in: bool
 
 
-
 def json_api(
     view: Callable[..., Any] | None = None,
     *,

@@ -168,7 +168,7 @@ def operation(name: str, declared: JsonApiDeclaration, method: str, path: str) -
         else {"description": text}
         for status, text in successes.items()
     }
-    for status, text in ERROR_STATUSES.items():
+    for status in ERROR_STATUSES:
         if status in {"413", "415"} and method == "get":
             continue
         if status in {"401", "403"} and not declared.signed_in:
@@ -250,4 +250,4 @@ def api_openapi(request: HttpRequest) -> JsonSchema:
     return openapi_document()
 
 
-__all__ = ["api_openapi", "api_endpoints", "openapi_document", "path_template"]
+__all__ = ["api_endpoints", "api_openapi", "openapi_document", "path_template"]

@@ -138,7 +138,7 @@ def test_the_fuzz_finds_no_500_in_2000_generated_requests(
                 suppress_health_check=list(HealthCheck),
             )
             @given(case=strategy)
-            def fuzz(case: Any) -> None:
+            def fuzz(case: Any, documented: dict[str, Any] = documented) -> None:
                 check(case, documented)
 
             fuzz()

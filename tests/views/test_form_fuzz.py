@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -30,7 +29,9 @@ FUZZ = settings(
 # A form's text: printable and not, markup, huge and empty.
 TEXT = st.one_of(
     st.text(max_size=40),
-    st.sampled_from(["", "0", "-1", "1e309", "nan", "<b>x</b>", "{", "[]", "persistent", "x" * 300]),
+    st.sampled_from(
+        ["", "0", "-1", "1e309", "nan", "<b>x</b>", "{", "[]", "persistent", "x" * 300]
+    ),
 )
 PUBLISH_FORM_FIELDS = [
     "vhost",

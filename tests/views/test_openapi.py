@@ -35,9 +35,7 @@ def test_the_document_is_for_signed_in_callers_only(client):
 def test_every_api_endpoint_and_method_is_described():
     document = openapi.openapi_document()
     described = {
-        (path, method)
-        for path, operations in document["paths"].items()
-        for method in operations
+        (path, method) for path, operations in document["paths"].items() for method in operations
     }
     expected = {
         (openapi.path_template(pattern), method.lower())
