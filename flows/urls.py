@@ -1,6 +1,16 @@
 from django.urls import URLPattern, URLResolver, include, path, re_path
 
-from flows.views import audience, audit, dead_letters, demo, json_api, live, overview, publish
+from flows.views import (
+    audience,
+    audit,
+    dead_letters,
+    demo,
+    json_api,
+    live,
+    openapi,
+    overview,
+    publish,
+)
 from flows.views import topology as topology_views
 from flows.views.publish_api import api_management_publish, api_publish, api_run, api_run_cancel
 
@@ -61,16 +71,22 @@ dead_letter_patterns = [
 
 # Every endpoint here is a `@json_api` view (flows/views/json_api.py): one convention.
 api_patterns = [
+    path("openapi.json", openapi.api_openapi, name="api-openapi"),
     path("publish", api_publish, name="api-publish"),
     path("publish/runs/<str:run_id>", api_run, name="api-publish-run"),
     path("publish/runs/<str:run_id>/cancel", api_run_cancel, name="api-publish-run-cancel"),
-    # RabbitMQ's management API publishes here; `names` is "<vhost>/<exchange>".
-    re_path(r"^exchanges/(?P<names>.+)/publish$", api_management_publish, name="api-mgmt-publish"),
+    # RabbitMQ's management API publishes here; `names` is "<vhost>/<exchange>". `[\s\S]`, not
+    # `.`: a name may hold a newline (%0A), which must still reach the view, not an HTML 404.
+    re_path(
+        r"^exchanges/(?P<names>[\s\S]+)/publish$",
+        api_management_publish,
+        name="api-mgmt-publish",
+    ),
     path("topology", topology_views.api_topology, name="api-topology"),
     path("route", topology_views.api_route, name="api-route"),
     path("audit", audit.api_audit, name="api-audit"),
     # Last: any other /api/ path is a JSON 404, never Django's HTML page.
-    re_path(r"^(?P<path>.*)$", json_api.api_not_found, name="api-not-found"),
+    re_path(r"^(?P<path>[\s\S]*)$", json_api.api_not_found, name="api-not-found"),
 ]
 
 urlpatterns = [

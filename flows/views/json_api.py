@@ -37,6 +37,7 @@ import functools
 import json
 import logging
 from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import authenticate
@@ -189,6 +190,17 @@ def required_param(request: HttpRequest, name: str, *, allow_empty: bool = False
 # --- the decorator ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class JsonApiDeclaration:
+    """What a `@json_api` view declared, kept on the view for its OpenAPI description."""
+
+    methods: tuple[str, ...]
+    query: tuple[str, ...]
+    body: Schema | None
+    action: Action
+    signed_in: bool
+
+
 def json_api(
     view: Callable[..., Any] | None = None,
     *,
@@ -256,6 +268,10 @@ def json_api(
             return JsonResponse(result, safe=False, json_dumps_params={"ensure_ascii": False})
 
         wrapper.access_action = action  # type: ignore[attr-defined]
+        # What `flows.views.openapi` describes: the declaration is the one source of truth.
+        wrapper.json_api = JsonApiDeclaration(  # type: ignore[attr-defined]
+            methods=allowed, query=tuple(query), body=body, action=action, signed_in=signed_in
+        )
         # The view answers anonymous callers itself (401), instead of the middleware's redirect.
         return csrf_exempt(login_not_required(wrapper))
 
@@ -273,6 +289,7 @@ def api_not_found(request: HttpRequest, path: str = "") -> JsonResponse:
 
 __all__ = [
     "ApiError",
+    "JsonApiDeclaration",
     "Schema",
     "api_not_found",
     "api_user",

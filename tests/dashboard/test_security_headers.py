@@ -51,6 +51,7 @@ PATHS = {
     "demo-audience-revoke": "/demo/topics/audience/1/revoke",
     "watch": "/watch/not-a-token/",
     "watch-topology": "/watch/not-a-token/topology",
+    "api-openapi": "/api/openapi.json",
     "api-publish": "/api/publish",
     "api-publish-run": "/api/publish/runs/nope",
     "api-publish-run-cancel": "/api/publish/runs/nope/cancel",

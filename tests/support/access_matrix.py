@@ -119,6 +119,7 @@ PAGES = [
 ]
 
 API = [
+    Endpoint("GET", "/api/openapi.json", VIEWER),
     Endpoint("GET", "/api/topology?vhost={v}", VIEWER),
     Endpoint("GET", "/api/route?vhost={v}&exchange=amq.direct&routing_key=k", VIEWER),
     Endpoint("POST", "/api/publish", PUBLISHER, data=UNROUTABLE, json=True),

@@ -61,6 +61,24 @@ def test_any_other_api_path_is_a_json_404_not_an_html_page_or_a_redirect(signed_
         assert response.json() == {"error": f"No API endpoint at {path}", "fields": {}}
 
 
+# Found by the fuzz (tests/views/test_api_fuzz.py): `.` in the URL regexes stopped at a
+# newline, so these fell through to Django's HTML 404.
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/api/line%0Abreak", 404),
+        # Reaches the view, which publishes to the vhost "a\nb": the broker, which has no such
+        # vhost, refuses the publisher's connection (a 503, as for any failed connection).
+        ("/api/exchanges/a%0Ab/amq.default/publish", 503),
+    ],
+)
+def test_a_newline_in_an_api_path_still_gets_a_json_answer(signed_in, path, status):
+    body = {"routing_key": "k", "payload": "x", "payload_encoding": "string", "properties": {}}
+    response = signed_in.post(path, data=body, content_type="application/json")
+    assert response.status_code == status
+    assert set(response.json()) == {"error", "fields"}
+
+
 def test_an_anonymous_caller_of_any_api_path_gets_a_json_401(client: Client):
     for path in ("/api/nope", "/api/topology", "/api/publish/runs/x"):
         response = client.get(path)
