@@ -38,7 +38,7 @@ import pika.spec
 
 from flows.broker import float_headers
 from flows.broker.amqp import amqp_where, connection_name, open_blocking_connection
-from flows.broker.errors import BrokerError
+from flows.broker.errors import BrokerAuthFailed, BrokerError, BrokerRefused
 from flows.publishing.fields import PublishRequest
 
 float_headers.install()
@@ -317,6 +317,11 @@ class VhostPublisher(threading.Thread):
                     purpose=f"publisher {self.vhost}",
                     blocked_connection_timeout=BLOCKED_TIMEOUT_S,
                 )
+            except BrokerRefused as exc:
+                # No such vhost, or no permission on it: the broker's answer, not an outage.
+                raise PublishFailed(exc.message, field="vhost", kind="refused") from exc
+            except BrokerAuthFailed as exc:
+                raise PublishFailed(exc.message, kind="refused") from exc
             except BrokerError as exc:
                 raise PublishFailed(exc.message, kind="unreachable") from exc
             self._blocked_reason = None

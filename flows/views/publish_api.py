@@ -53,9 +53,13 @@ def publish(
     except PublishForbidden as exc:
         raise ApiError(exc.message, status=403, fields=blame(exc.field, exc.message)) from exc
     except publisher.PublishFailed as exc:
-        # A channel error is the broker refusing this message (404: no such exchange);
-        # anything else is the broker or the connection to it failing.
-        status = (404 if "404" in exc.message else 400) if exc.kind == "channel" else 503
+        # A channel error is the broker refusing this message (404: no such exchange); a
+        # refused connection is the broker refusing the vhost (502, on `vhost`); anything
+        # else is the broker or the connection to it failing (503: try again).
+        if exc.kind == "channel":
+            status = 404 if "404" in exc.message else 400
+        else:
+            status = 502 if exc.kind == "refused" else 503
         raise ApiError(exc.message, status=status, fields=blame(exc.field, exc.message)) from exc
     answer = result.to_json()
     if result.run is not None:

@@ -68,8 +68,8 @@ def test_any_other_api_path_is_a_json_404_not_an_html_page_or_a_redirect(signed_
     [
         ("/api/line%0Abreak", 404),
         # Reaches the view, which publishes to the vhost "a\nb": the broker, which has no such
-        # vhost, refuses the publisher's connection (a 503, as for any failed connection).
-        ("/api/exchanges/a%0Ab/amq.default/publish", 503),
+        # vhost, refuses the publisher's connection (a 502 on `vhost`: the broker's refusal).
+        ("/api/exchanges/a%0Ab/amq.default/publish", 502),
     ],
 )
 def test_a_newline_in_an_api_path_still_gets_a_json_answer(signed_in, path, status):

@@ -540,3 +540,14 @@ def test_a_management_api_script_works_against_the_dashboard_by_changing_its_bas
             answers.append((response.status_code, response.json()["routed"]))
     assert answers == [(200, True)] * 4
     assert [message["body"] for message in take(slashed_vhost, "q", 4)] == [b"hi"] * 4
+
+
+def test_a_vhost_the_broker_refuses_is_a_502_on_the_vhost_field(api):
+    response = api.post(
+        "/api/publish",
+        {"vhost": "flows-test-no-such-vhost", "exchange": "", "routing_key": "k", "body": "x"},
+        content_type="application/json",
+    )
+    assert response.status_code == 502
+    answer = response.json()
+    assert "refused access to vhost 'flows-test-no-such-vhost'" in answer["fields"]["vhost"]
