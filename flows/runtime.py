@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from flows.live.consumption import QueueHistories
     from flows.publishing.publisher import Publishers
     from flows.publishing.service import IdempotentPublishes
+    from flows.recording.recorder import Recorders
     from flows.tap.manager import TapManager
     from flows.tap.observe import FirehoseObservations
     from flows.topology.cache import TopologyCache
@@ -110,15 +111,26 @@ class Runtime:
         The tap manager stops on its loop when that loop still runs in another thread, and
         by stopping its tap threads directly when the loop has ended (interpreter exit).
         """
+        with self._lock:
+            tap_loop = self._tap_loop
+        if tap_loop is not None and tap_loop.is_running() and _running_loop() is tap_loop:
+            raise RuntimeError("Runtime.stop() on the tap manager's loop: await astop()")
+        recorders = self._take_recorders()
+        if recorders is not None:  # before the taps: they leave them, as viewers do
+            recorders.stop(timeout_s)
         manager, loop = self._take_tap_manager()
         if manager is not None and loop is not None:
-            if loop.is_running() and _running_loop() is loop:
-                raise RuntimeError("Runtime.stop() on the tap manager's loop: await astop()")
             _stop_taps_from_outside(manager, loop, timeout_s)
         self._stop_threads(timeout_s)
 
     async def astop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
         """`stop()` from a coroutine: the taps of this loop stop on it, the rest in a thread."""
+        recorders = self._take_recorders()
+        if recorders is not None:  # before the taps: they leave them, as viewers do
+            if recorders.loop is asyncio.get_running_loop():
+                await recorders.astop()
+            else:
+                await asyncio.to_thread(recorders.stop, timeout_s)
         manager, loop = self._take_tap_manager()
         if manager is not None and loop is not None:
             if loop is asyncio.get_running_loop():
@@ -126,6 +138,10 @@ class Runtime:
             else:
                 await asyncio.to_thread(_stop_taps_from_outside, manager, loop, timeout_s)
         await asyncio.to_thread(self._stop_threads, timeout_s)
+
+    def _take_recorders(self) -> Recorders | None:
+        with self._lock:
+            return cast("Recorders | None", self._members.pop("recorders", None))
 
     def _take_tap_manager(self) -> tuple[TapManager | None, asyncio.AbstractEventLoop | None]:
         with self._lock:
@@ -181,6 +197,8 @@ class Runtime:
     )
     # What this process's firehose taps saw routed, for the publish page to show.
     firehose_observations: Member[FirehoseObservations] = Member("tap.observe:FirehoseObservations")
+    # The recordings this process records (each a viewer of its vhost's tap); stopped first.
+    recorders: Member[Recorders] = Member("recording.recorder:Recorders")
     # The queue depths sampled for the consumption panel's sparklines.
     queue_histories: Member[QueueHistories] = Member("live.consumption:QueueHistories")
 
