@@ -79,6 +79,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "flows.context_processors.vhost_selection",
                 "flows.context_processors.access_context",
+                "flows.context_processors.recording_context",
             ],
         },
     },
