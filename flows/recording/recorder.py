@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from types import SimpleNamespace
 from typing import Any
@@ -113,7 +114,11 @@ class Recorders:
         elif self._loop is not loop:
             raise RuntimeError("the recorders are bound to another event loop")
         recorder = Recorder(recording_id, vhost, user)
-        task = asyncio.create_task(recorder.run(), name=f"recording {recording_id}")
+        # A context of its own: started from a request, the task would otherwise keep that
+        # request's (asgiref's executor for its sync calls, which ends with the request).
+        task = asyncio.create_task(
+            recorder.run(), name=f"recording {recording_id}", context=contextvars.Context()
+        )
         self._tasks[recording_id] = task
         task.add_done_callback(lambda _: self._tasks.pop(recording_id, None))
         return task
