@@ -57,6 +57,9 @@ async def recording_start(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(_live_url(vhost))
 
 
+recording_start.access_action = Action.RECORD  # type: ignore[attr-defined]  # checked above
+
+
 @require_POST
 @requires(Action.RECORD)
 def recording_stop(request: HttpRequest, recording_id: int) -> HttpResponse:
