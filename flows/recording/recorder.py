@@ -22,6 +22,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from flows.recording import store
+from flows.tap.events import TapEvent, prettify
+from flows.tap.modes import TapMode
 
 LOGGER = logging.getLogger(__name__)
 
@@ -43,10 +45,10 @@ class Recorder:
         from flows.tap.firehose import user_may_choose_firehose
         from flows.tap.viewer import TapRefused, join_tap, leave_tap
 
-        layer = get_channel_layer()
+        layer: Any = get_channel_layer()
         member = SimpleNamespace(channel_layer=layer, channel_name=await layer.new_channel())
         firehose = await database_sync_to_async(user_may_choose_firehose)(self.user, self.vhost)
-        mode = "firehose" if firehose else "auto"
+        mode: TapMode = "firehose" if firehose else "auto"
         try:
             ticket = await join_tap(member, self.vhost, self.user, mode)
         except TapRefused as refused:
@@ -73,7 +75,7 @@ class Recorder:
         loop = asyncio.get_running_loop()
         mode_saved = False
         while True:
-            pending: list[dict[str, Any]] = []
+            pending: list[TapEvent] = []
             flush_at = loop.time() + FLUSH_INTERVAL_S
             while len(pending) < MAX_PENDING_EVENTS and (left := flush_at - loop.time()) > 0:
                 try:
@@ -88,8 +90,6 @@ class Recorder:
                     await database_sync_to_async(store.set_mode)(
                         self.recording_id, str(status["mode"])
                     )
-            from flows.tap.events import prettify
-
             outcome = await database_sync_to_async(store.append)(
                 self.recording_id, [prettify(event) for event in pending]
             )

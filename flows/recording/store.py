@@ -113,7 +113,8 @@ def append(
         if now >= recording.ends_at:
             _finish(recording, Recording.EXPIRED, now)
             return Appended(0, recording.state)
-        rows, size, full = [], recording.bytes_stored, False
+        rows: list[RecordedEvent] = []
+        size, full = recording.bytes_stored, False
         for event in events:
             grown = size + event_size(event)
             if grown > recording.max_bytes:

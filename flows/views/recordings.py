@@ -84,7 +84,7 @@ def recordings_page(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @requires(Action.VIEW)
-def recording_export(request: HttpRequest, recording_id: int) -> HttpResponse:
+def recording_export(request: HttpRequest, recording_id: int) -> StreamingHttpResponse:
     """The recording as JSON Lines: what `manage.py tail --json` prints and `replay` reads."""
     recording = get_object_or_404(Recording, pk=recording_id)
     access.require(request.user, Action.VIEW, recording.vhost)
