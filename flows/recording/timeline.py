@@ -15,13 +15,19 @@ What the broker tells, and what it does not:
   before it shows a dead-lettering happened in between: the step is made from that header,
   with the queue (and the exchange) the later delivery came through. Should a broker trace
   the republish (a publish with a new `x-death` and no client connection), it is shown as
-  the broker's republish to the dead-letter exchange.
+  the broker's republish to the dead-letter exchange;
+- an **alternate exchange** that caught a publish is named by no trace header: with the
+  vhost's topology (now, not then), the routing dry-run says whether one would have, and
+  the step says it is a prediction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
+
+if TYPE_CHECKING:
+    from flows.topology.records import Topology
 
 ACK_NOT_OBSERVED = "ack not observed (the firehose does not trace acks)"
 
@@ -40,6 +46,7 @@ class Step(TypedDict, total=False):
     reason: str
     count: int
     note: str
+    alternate_exchange: str
 
 
 def x_death(event: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -82,8 +89,13 @@ def _dead_lettered(
     return step
 
 
-def timeline(events: Iterable[Mapping[str, Any]]) -> list[Step]:
-    """The steps of one message's life, in the order of `events` (sort them by time)."""
+def timeline(
+    events: Iterable[Mapping[str, Any]], *, topology: Topology | None = None
+) -> list[Step]:
+    """The steps of one message's life, in the order of `events` (sort them by time).
+
+    `topology`: the vhost's, to predict an alternate exchange that caught a publish.
+    """
     steps: list[Step] = []
     deaths_seen = 0
     for event in events:
@@ -105,7 +117,11 @@ def timeline(events: Iterable[Mapping[str, Any]]) -> list[Step]:
             )
         deaths_seen = max(deaths_seen, deaths)
         if kind == "publish":
-            steps.extend(_publish_steps(event, at, into_dlx=bool(entries) and _is_dlx(event)))
+            steps.extend(
+                _publish_steps(
+                    event, at, into_dlx=bool(entries) and _is_dlx(event), topology=topology
+                )
+            )
         elif kind == "deliver":
             steps.append(_deliver_step(event, at))
     return steps
@@ -117,7 +133,9 @@ def _is_dlx(event: Mapping[str, Any]) -> bool:
     return not event.get("connection") and bool(x_death(event))
 
 
-def _publish_steps(event: Mapping[str, Any], at: float | None, *, into_dlx: bool) -> list[Step]:
+def _publish_steps(
+    event: Mapping[str, Any], at: float | None, *, into_dlx: bool, topology: Topology | None
+) -> list[Step]:
     exchange = str(event.get("exchange") or "")
     routing_key = str(event.get("routing_key") or "")
     shown = repr(exchange) if exchange else "the default exchange"
@@ -136,8 +154,17 @@ def _publish_steps(event: Mapping[str, Any], at: float | None, *, into_dlx: bool
         "user": event.get("user"),
     }
     routed = event.get("routed_queues")
+    caught = _alternate_exchange(topology, event) if routed or routed is None else None
+    if caught is not None:
+        published["alternate_exchange"] = caught
+        published["note"] = (
+            f"caught by alternate exchange {caught!r} (predicted from the topology now: "
+            "the broker does not say)"
+        )
     if routed is None:
-        published["note"] = "where it went is unknown (seen through a binding, not the firehose)"
+        published.setdefault(
+            "note", "where it went is unknown (seen through a binding, not the firehose)"
+        )
         return [published]
     if not routed:
         return [published, {"kind": "unroutable", "at": at, "text": "unroutable: no queue got it"}]
@@ -162,3 +189,11 @@ def _deliver_step(event: Mapping[str, Any], at: float | None) -> Step:
         "channel": event.get("channel"),
         "note": ACK_NOT_OBSERVED,
     }
+
+
+def _alternate_exchange(topology: Topology | None, event: Mapping[str, Any]) -> str | None:
+    if topology is None:
+        return None
+    from flows.live.prediction import predict_event
+
+    return predict_event(topology, event).alternate_exchange

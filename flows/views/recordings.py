@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from flows import access
 from flows.access import Action
+from flows.broker.errors import BrokerError
 from flows.models import Recording
 from flows.recording import store
 from flows.recording.timeline import timeline
@@ -104,12 +105,18 @@ def recording_export(request: HttpRequest, recording_id: int) -> StreamingHttpRe
 def follow(vhost: str, *, message_id: str, correlation_id: str) -> dict[str, Any]:
     """The timeline of the message with that id (or correlation id) in `vhost`'s recordings."""
     events = store.events_of_message(vhost, message_id=message_id, correlation_id=correlation_id)
+    topology = None
+    if any(event.get("kind") == "publish" for event in events):
+        try:  # only to name an alternate exchange that caught a publish
+            topology = runtime().topology_cache.topology(vhost)
+        except BrokerError:
+            topology = None
     return {
         "vhost": vhost,
         "message_id": message_id or None,
         "correlation_id": correlation_id or None,
         "events": len(events),
-        "timeline": timeline(events),
+        "timeline": timeline(events, topology=topology),
         "recordings": [store.to_json(r) for r in Recording.objects.filter(vhost=vhost)[:20]],
     }
 

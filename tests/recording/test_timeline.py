@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flows.recording.timeline import ACK_NOT_OBSERVED, timeline
+from flows.topology.parsing import build_topology
 from tests.support.tap_events import delivered, published, published_via_bindings
 
 CONN = "127.0.0.1:40010 -> 127.0.0.1:5672"
@@ -120,3 +121,32 @@ def test_a_publish_names_exchange_key_connection_and_user():
 def test_the_default_exchange_is_named_so():
     step = timeline([published(1, exchange="", routing_key="work", routed_queues=["work"])])[0]
     assert step["text"] == "published to the default exchange with routing key 'work'"
+
+
+ORDERS = build_topology(
+    "v",
+    exchanges=[
+        {"name": "", "type": "direct"},
+        {"name": "orders", "type": "direct", "arguments": {"alternate-exchange": "unrouted"}},
+        {"name": "unrouted", "type": "fanout"},
+    ],
+    queues=[{"name": "orders.eu"}, {"name": "lost"}],
+    bindings=[
+        {"source": "orders", "destination": "orders.eu", "destination_type": "queue",
+         "routing_key": "eu", "arguments": {}},
+        {"source": "unrouted", "destination": "lost", "destination_type": "queue",
+         "routing_key": "", "arguments": {}},
+    ],
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("routing_key", "routed", "caught"),
+    [("us", ["lost"], "unrouted"), ("eu", ["orders.eu"], None)],
+)
+def test_an_alternate_exchange_that_caught_a_publish_is_predicted(routing_key, routed, caught):
+    event = published(1, exchange="orders", routing_key=routing_key, routed_queues=routed)
+    step = timeline([event], topology=ORDERS)[0]
+    assert step.get("alternate_exchange") == caught
+    if caught:
+        assert "predicted" in step["note"]
