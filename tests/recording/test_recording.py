@@ -222,3 +222,30 @@ def test_everyone_sees_on_the_live_page_that_a_recording_runs(scratch_vhost):
     assert "5.0\xa0MB" in text and f"{recording.ends_at:%Y-%m-%d %H:%M}" in text
     assert 'data-testid="recording-stop"' not in text  # a viewer may not stop it
     assert 'data-testid="recording-start"' not in text
+
+
+def test_a_recording_stops_with_the_dashboard_and_leaves_no_tap(
+    scratch_vhost, management_client, fresh_runtime
+):
+    publisher = make_user("pat", role="publisher")
+    with amqp_channel(scratch_vhost) as channel:
+        channel.exchange_declare("events", "topic")
+
+    async def run() -> None:
+        recording = await database_sync_to_async(store.start)(
+            vhost=scratch_vhost, user=publisher, hours=1, max_bytes=10**6
+        )
+        runtime().recorders.start(recording.pk, scratch_vhost, publisher)
+        await until_recording(scratch_vhost, recording.pk, "events", "a.b")
+        await runtime().astop()  # as daphne does when it shuts down
+        await recording.arefresh_from_db()
+        assert recording.state == Recording.STOPPED
+        assert recording.message == "stopped by the dashboard stopping"
+
+        async def no_tap_queue() -> bool:
+            assert await asyncio.to_thread(tap_queues, management_client, scratch_vhost) == []
+            return True
+
+        await eventually_async(no_tap_queue, what="the tap's queue to go")
+
+    run_with_tap(run)
