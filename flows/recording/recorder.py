@@ -55,6 +55,12 @@ class Recorder:
             await database_sync_to_async(store.fail)(self.recording_id, refused.message)
             self.state = store.Recording.FAILED
             return
+        except Exception as failed:  # the broker, the channel layer: said on the recording
+            LOGGER.exception("recording %s could not join the tap", self.recording_id)
+            message = f"could not join the tap: {failed}"
+            await database_sync_to_async(store.fail)(self.recording_id, message)
+            self.state = store.Recording.FAILED
+            return
         self.state = store.Recording.RUNNING
         try:
             await self._record(layer, member.channel_name)

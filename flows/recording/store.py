@@ -243,7 +243,7 @@ def export_lines(recording: Recording) -> Iterator[str]:
         yield export_line(event) + "\n"
 
 
-def to_json(recording: Recording, *, now: dt.datetime | None = None) -> dict[str, Any]:
+def to_json(recording: Recording) -> dict[str, Any]:
     return {
         "id": recording.pk,
         "vhost": recording.vhost,

@@ -49,6 +49,14 @@ async def until_recording(vhost: str, recording_id: int, exchange: str, routing_
     await eventually_async(probe_recorded, what="the recorder to record", timeout=30)
 
 
+async def tap_gone(client, vhost: str) -> None:
+    async def no_tap_queue() -> bool:
+        assert await asyncio.to_thread(tap_queues, client, vhost) == []
+        return True
+
+    await eventually_async(no_tap_queue, what="the tap's queue to go")
+
+
 def reject_then_drain_dlq(vhost: str) -> None:
     """Publish m-1 to `shop`, take it from `work` and reject it (dead-lettered through `dlx`
     into `dlq`), then take it from `dlq` and ack it."""
@@ -156,11 +164,7 @@ def test_a_recording_stops_at_its_size_bound_and_leaves_the_tap(
         assert 0 < recording.bytes_stored <= bound
         assert "size bound" in recording.message
 
-        async def no_tap_queue() -> bool:
-            assert await asyncio.to_thread(tap_queues, management_client, scratch_vhost) == []
-            return True
-
-        await eventually_async(no_tap_queue, what="the tap's queue to go")
+        await tap_gone(management_client, scratch_vhost)
 
     run_with_tap(run)
     size = sum(
@@ -193,11 +197,7 @@ def test_expiry_stops_a_recording_and_its_tap_goes(
         await recording.arefresh_from_db()
         assert recording.state == Recording.EXPIRED
 
-        async def no_tap_queue() -> bool:
-            assert await asyncio.to_thread(tap_queues, management_client, scratch_vhost) == []
-            return True
-
-        await eventually_async(no_tap_queue, what="the tap's queue to go")
+        await tap_gone(management_client, scratch_vhost)
 
     run_with_tap(run)
 
@@ -242,10 +242,6 @@ def test_a_recording_stops_with_the_dashboard_and_leaves_no_tap(
         assert recording.state == Recording.STOPPED
         assert recording.message == "stopped by the dashboard stopping"
 
-        async def no_tap_queue() -> bool:
-            assert await asyncio.to_thread(tap_queues, management_client, scratch_vhost) == []
-            return True
-
-        await eventually_async(no_tap_queue, what="the tap's queue to go")
+        await tap_gone(management_client, scratch_vhost)
 
     run_with_tap(run)
