@@ -1,15 +1,16 @@
 """The process's state, with one owner: everything that lives as long as the process does.
 
 A web process (daphne) or `manage.py tap` holds, once each: the management-API client, the
-topology snapshot cache, the publisher threads with their repeat runs, the demo scenarios' runs
-started from the scenario pages, the moves of dead-lettered messages, the idempotency keys of
-submitted forms, what the firehose saw (for the publish page), the consumption histories, and
-the tap manager of the event loop it serves on. Each is an instance of its own module's class;
-`Runtime` makes each on first use, and `stop()` stops them all in an order that lets each clean
-up after itself: the taps first (they restore tracing through the management client and delete
-their queues), then the moves of dead letters (cancelled between two messages), the demo runs,
-the publishers (repeat runs cancelled, connections closed), the cache's worker threads, and the
-management client last.
+topology snapshot cache, the publisher threads with their repeat runs, the recorders of
+recordings, the demo scenarios' runs started from the scenario pages, the moves of
+dead-lettered messages, the idempotency keys of submitted forms, what the firehose saw (for
+the publish page), the consumption histories, and the tap manager of the event loop it serves
+on. Each is an instance of its own module's class; `Runtime` makes each on first use, and
+`stop()` stops them all in an order that lets each clean up after itself: the recorders
+first (they leave their taps, as viewers do), then the taps (they restore tracing through the
+management client and delete their queues), then the moves of dead letters (cancelled
+between two messages), the demo runs, the publishers (repeat runs cancelled, connections
+closed), the cache's worker threads, and the management client last.
 
 `runtime()` is the one way to reach them. `start()` (from `FlowsConfig.ready`) arms the
 last-resort stop at interpreter exit; each entry point also stops the runtime on its own
