@@ -234,7 +234,15 @@ def events_of_message(
         .order_by("at", "recording_id", "seq")
         .values_list("event", flat=True)
     )
-    return list(rows)
+    # Two recordings running at once share the vhost's tap: each stored the same event.
+    seen: set[tuple[Any, ...]] = set()
+    unique = []
+    for event in rows:
+        key = (event.get("received_at"), event.get("seq"), event.get("kind"), event.get("queue"))
+        if key not in seen:
+            seen.add(key)
+            unique.append(event)
+    return unique
 
 
 def export_lines(recording: Recording) -> Iterator[str]:

@@ -7,7 +7,7 @@ import pytest
 from flows.models import Recording
 from flows.recording import store
 from tests.support.accounts import make_user
-from tests.support.tap_events import published
+from tests.support.tap_events import delivered, published
 
 
 @pytest.mark.parametrize(
@@ -44,3 +44,13 @@ def test_a_batch_is_stored_up_to_the_bound_then_the_recording_is_full(db):
     assert store.append(recording.pk, events[:1]).stored == 0  # over: nothing more
     lines = list(store.export_lines(recording))
     assert [store.export_line(event) + "\n" for event in events[:3]] == lines
+
+
+def test_two_recordings_of_the_same_events_give_each_event_once(db):
+    admin = make_user("ada", role="admin")
+    properties = {"message_id": "m"}
+    events = [published(1, properties=properties), delivered(2, properties=properties)]
+    for _ in range(2):
+        store.append(store.start(vhost="v", user=admin).pk, events)
+    assert store.events_of_message("v", message_id="m") == events
+    assert store.events_of_message("other", message_id="m") == []
