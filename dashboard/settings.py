@@ -79,6 +79,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "flows.context_processors.vhost_selection",
                 "flows.context_processors.access_context",
+                "flows.context_processors.recording_context",
             ],
         },
     },
@@ -92,6 +93,10 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Browser tests run the server in another process, which cannot see an in-memory test DB.
     DATABASES["default"]["TEST"] = {"NAME": str(LOCAL_STATE_DIR / "test-db.sqlite3")}
+    # Several threads write (the taps' firehose leases, recorders, the audit log): a deferred
+    # transaction that reads and then writes deadlocks with another writer ("database is
+    # locked" at once, no waiting); IMMEDIATE takes the write lock up front and waits for it.
+    DATABASES["default"].setdefault("OPTIONS", {})["transaction_mode"] = "IMMEDIATE"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CHANNEL_LAYERS = env.channel_layers(os.environ.get("CHANNEL_LAYER_URL"))

@@ -40,6 +40,7 @@ class Action(enum.StrEnum):
     MOVE_MESSAGES = "move_messages"  # move (redrive) dead-lettered messages
     CREATE_AUDIENCE_LINKS = "create_audience_links"
     VIEW_AUDIT = "view_audit"
+    RECORD = "record"  # start and stop recordings of a vhost (stored in the dashboard's DB)
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ PERMISSIONS: dict[Action, Permission] = {
         "create_audience_links", "Can create audience links", "vhostlimit"
     ),
     Action.VIEW_AUDIT: Permission("view_audit", "Can read the audit log", "vhostlimit"),
+    Action.RECORD: Permission("record_vhost", "Can record a vhost's messages", "recording"),
 }
 
 VIEWER, PUBLISHER, ADMIN = "viewer", "publisher", "admin"
@@ -95,6 +97,7 @@ WHAT = {
     Action.MOVE_MESSAGES: "move dead-lettered messages",
     Action.CREATE_AUDIENCE_LINKS: "create audience links",
     Action.VIEW_AUDIT: "read the audit log",
+    Action.RECORD: "record a vhost's messages",
 }
 
 NO_ROLE = (

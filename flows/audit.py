@@ -42,6 +42,8 @@ MOVE_MESSAGES = "messages.move"
 ROLE_CHANGE = "role.change"
 AUDIENCE_LINK = "audience_link.create"
 AUDIENCE_LINK_REVOKE = "audience_link.revoke"
+RECORDING_START = "recording.start"
+RECORDING_STOP = "recording.stop"
 ACTIONS = (
     PUBLISH,
     REPEAT_RUN,
@@ -56,6 +58,8 @@ ACTIONS = (
     ROLE_CHANGE,
     AUDIENCE_LINK,
     AUDIENCE_LINK_REVOKE,
+    RECORDING_START,
+    RECORDING_STOP,
 )
 
 

@@ -27,3 +27,19 @@ def access_context(request: HttpRequest) -> dict[str, object]:
         "can_view": access.can(user, Action.VIEW),
         "can_view_audit": access.can(user, Action.VIEW_AUDIT),
     }
+
+
+def recording_context(request: HttpRequest) -> dict[str, object]:
+    """The recordings running on the selected vhost: every viewer is told it is recorded."""
+    from flows.recording import store
+
+    user = getattr(request, "user", None)
+    if not user or not user.is_authenticated or not access.can(user, Action.VIEW):
+        return {}
+    vhost = selected_vhost(request)
+    if not access.vhost_allowed(user, vhost):
+        return {}
+    return {
+        "recordings_running": list(store.running(vhost)),
+        "can_record": access.can(user, Action.RECORD, vhost),
+    }

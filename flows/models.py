@@ -240,3 +240,74 @@ class MessageMove(models.Model):
 
     def __str__(self) -> str:
         return f"move from {self.source_queue!r} in {self.vhost!r} ({self.state})"
+
+
+# --- recordings ---------------------------------------------------------------------------------
+
+
+class Recording(models.Model):
+    """A bounded recording of what a vhost's tap saw (flows/recording/): from `started_at`
+    until `ends_at` or until `max_bytes` of events are stored, whichever comes first.
+
+    `state`: `running`, then `stopped` (by a person), `expired` (its time was up), `full`
+    (its size bound was reached: recording stopped there, nothing older was dropped) or
+    `failed`. A recording whose process died stays `running` until its `ends_at` passes,
+    and counts as over from then on. Starting one takes `flows.record` (the admin role).
+    """
+
+    RUNNING, STOPPED, EXPIRED, FULL, FAILED = "running", "stopped", "expired", "full", "failed"
+
+    vhost = models.CharField(max_length=255)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    started_at = models.DateTimeField(auto_now_add=True)
+    ends_at = models.DateTimeField()
+    max_bytes = models.PositiveBigIntegerField()
+    bytes_stored = models.PositiveBigIntegerField(default=0)
+    events_stored = models.PositiveIntegerField(default=0)
+    mode = models.CharField(max_length=20, default="", help_text="the tap's capture mode")
+    state = models.CharField(max_length=20, default=RUNNING)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    message = models.TextField(blank=True, default="", help_text="why it stopped")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["vhost", "state"], name="recording_vhost_state")]
+        permissions = [("record_vhost", "Can record a vhost's messages")]
+
+    def __str__(self) -> str:
+        return f"recording of {self.vhost!r} ({self.state})"
+
+
+class RecordedEvent(models.Model):
+    """One tap event (flows.tap.events.TapEvent, masked already) of a recording, as JSON,
+    with the fields a message is followed by pulled out for the indexes."""
+
+    recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveBigIntegerField(help_text="order within the recording")
+    kind = models.CharField(max_length=20)
+    at = models.DateTimeField()
+    exchange = models.CharField(max_length=255, blank=True, default="")
+    routing_key = models.CharField(max_length=255, blank=True, default="")
+    queue = models.CharField(max_length=255, blank=True, default="")
+    message_id = models.CharField(max_length=255, blank=True, default="")
+    correlation_id = models.CharField(max_length=255, blank=True, default="")
+    event = models.JSONField()
+
+    class Meta:
+        ordering = ["recording", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["recording", "seq"], name="recorded_event_seq")
+        ]
+        indexes = [
+            models.Index(fields=["message_id"], name="recorded_event_message_id"),
+            models.Index(fields=["correlation_id"], name="recorded_event_correlation"),
+            models.Index(fields=["routing_key"], name="recorded_event_routing_key"),
+            models.Index(fields=["exchange"], name="recorded_event_exchange"),
+            models.Index(fields=["queue"], name="recorded_event_queue"),
+            models.Index(fields=["at"], name="recorded_event_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.seq} of recording {self.recording_id}"

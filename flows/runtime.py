@@ -1,15 +1,16 @@
 """The process's state, with one owner: everything that lives as long as the process does.
 
 A web process (daphne) or `manage.py tap` holds, once each: the management-API client, the
-topology snapshot cache, the publisher threads with their repeat runs, the demo scenarios' runs
-started from the scenario pages, the moves of dead-lettered messages, the idempotency keys of
-submitted forms, what the firehose saw (for the publish page), the consumption histories, and
-the tap manager of the event loop it serves on. Each is an instance of its own module's class;
-`Runtime` makes each on first use, and `stop()` stops them all in an order that lets each clean
-up after itself: the taps first (they restore tracing through the management client and delete
-their queues), then the moves of dead letters (cancelled between two messages), the demo runs,
-the publishers (repeat runs cancelled, connections closed), the cache's worker threads, and the
-management client last.
+topology snapshot cache, the publisher threads with their repeat runs, the recorders of
+recordings, the demo scenarios' runs started from the scenario pages, the moves of
+dead-lettered messages, the idempotency keys of submitted forms, what the firehose saw (for
+the publish page), the consumption histories, and the tap manager of the event loop it serves
+on. Each is an instance of its own module's class; `Runtime` makes each on first use, and
+`stop()` stops them all in an order that lets each clean up after itself: the recorders
+first (they leave their taps, as viewers do), then the taps (they restore tracing through the
+management client and delete their queues), then the moves of dead letters (cancelled
+between two messages), the demo runs, the publishers (repeat runs cancelled, connections
+closed), the cache's worker threads, and the management client last.
 
 `runtime()` is the one way to reach them. `start()` (from `FlowsConfig.ready`) arms the
 last-resort stop at interpreter exit; each entry point also stops the runtime on its own
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from flows.live.consumption import QueueHistories
     from flows.publishing.publisher import Publishers
     from flows.publishing.service import IdempotentPublishes
+    from flows.recording.recorder import Recorders
     from flows.tap.manager import TapManager
     from flows.tap.observe import FirehoseObservations
     from flows.topology.cache import TopologyCache
@@ -110,15 +112,26 @@ class Runtime:
         The tap manager stops on its loop when that loop still runs in another thread, and
         by stopping its tap threads directly when the loop has ended (interpreter exit).
         """
+        with self._lock:
+            tap_loop = self._tap_loop
+        if tap_loop is not None and tap_loop.is_running() and _running_loop() is tap_loop:
+            raise RuntimeError("Runtime.stop() on the tap manager's loop: await astop()")
+        recorders = self._take_recorders()
+        if recorders is not None:  # before the taps: they leave them, as viewers do
+            recorders.stop(timeout_s)
         manager, loop = self._take_tap_manager()
         if manager is not None and loop is not None:
-            if loop.is_running() and _running_loop() is loop:
-                raise RuntimeError("Runtime.stop() on the tap manager's loop: await astop()")
             _stop_taps_from_outside(manager, loop, timeout_s)
         self._stop_threads(timeout_s)
 
     async def astop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
         """`stop()` from a coroutine: the taps of this loop stop on it, the rest in a thread."""
+        recorders = self._take_recorders()
+        if recorders is not None:  # before the taps: they leave them, as viewers do
+            if recorders.loop is asyncio.get_running_loop():
+                await recorders.astop()
+            else:
+                await asyncio.to_thread(recorders.stop, timeout_s)
         manager, loop = self._take_tap_manager()
         if manager is not None and loop is not None:
             if loop is asyncio.get_running_loop():
@@ -126,6 +139,10 @@ class Runtime:
             else:
                 await asyncio.to_thread(_stop_taps_from_outside, manager, loop, timeout_s)
         await asyncio.to_thread(self._stop_threads, timeout_s)
+
+    def _take_recorders(self) -> Recorders | None:
+        with self._lock:
+            return cast("Recorders | None", self._members.pop("recorders", None))
 
     def _take_tap_manager(self) -> tuple[TapManager | None, asyncio.AbstractEventLoop | None]:
         with self._lock:
@@ -181,6 +198,8 @@ class Runtime:
     )
     # What this process's firehose taps saw routed, for the publish page to show.
     firehose_observations: Member[FirehoseObservations] = Member("tap.observe:FirehoseObservations")
+    # The recordings this process records (each a viewer of its vhost's tap); stopped first.
+    recorders: Member[Recorders] = Member("recording.recorder:Recorders")
     # The queue depths sampled for the consumption panel's sparklines.
     queue_histories: Member[QueueHistories] = Member("live.consumption:QueueHistories")
 

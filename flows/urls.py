@@ -10,6 +10,7 @@ from flows.views import (
     openapi,
     overview,
     publish,
+    recordings,
 )
 from flows.views import topology as topology_views
 from flows.views.publish_api import api_management_publish, api_publish, api_run, api_run_cancel
@@ -85,6 +86,7 @@ api_patterns = [
     path("topology", topology_views.api_topology, name="api-topology"),
     path("route", topology_views.api_route, name="api-route"),
     path("audit", audit.api_audit, name="api-audit"),
+    path("messages", recordings.api_messages, name="api-messages"),
     # Last: any other /api/ path is a JSON 404, never Django's HTML page.
     re_path(r"^(?P<path>[\s\S]*)$", json_api.api_not_found, name="api-not-found"),
 ]
@@ -102,6 +104,15 @@ urlpatterns = [
     path("live/consumption", live.live_consumption, name="live-consumption"),
     path("demo/", include(demo_patterns)),
     path("audit/", audit.audit_page, name="audit"),
+    path("recordings/", recordings.recordings_page, name="recordings"),
+    path("recordings/start", recordings.recording_start, name="recording-start"),
+    path("recordings/<int:recording_id>/stop", recordings.recording_stop, name="recording-stop"),
+    path(
+        "recordings/<int:recording_id>/export",
+        recordings.recording_export,
+        name="recording-export",
+    ),
+    path("messages/", recordings.messages_page, name="messages"),
     path("dead-letters/", include(dead_letter_patterns)),
     path("api/", include(api_patterns)),
     path("watch/<str:token>/", include(watch_patterns)),

@@ -37,6 +37,9 @@ QUERY_TYPES: dict[str, JsonSchema] = {
     "action": STRING,
     "since": {"type": "string", "description": "an ISO 8601 moment, or a duration like 2h"},
     "limit": {"type": "integer", "minimum": 1},
+    # `GET /api/messages`: one message followed through the vhost's recordings.
+    "message_id": STRING,
+    "correlation_id": STRING,
 }
 
 HEADER_ROW: JsonSchema = {

@@ -67,6 +67,12 @@ PATHS = {
     "publish-prefill": "/publish/prefill",
     "live-publish-again": "/live/publish-again",
     "api-audit": "/api/audit",
+    "api-messages": "/api/messages?message_id=nope",
+    "recordings": "/recordings/",
+    "recording-start": "/recordings/start",
+    "recording-stop": "/recordings/1/stop",
+    "recording-export": "/recordings/1/export",
+    "messages": "/messages/?message_id=nope",
 }
 EXTRA_PATHS = ["/static/flows/app.css", "/no-such-page"]
 

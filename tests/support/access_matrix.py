@@ -116,6 +116,13 @@ PAGES = [
     Endpoint("POST", "/dead-letters/moves/no-such-move/cancel", ADMIN, ok=404),
     Endpoint("POST", "/publish/prefill", VIEWER, data=EVENT),
     Endpoint("POST", "/live/publish-again", PUBLISHER, data=EVENT),
+    Endpoint("GET", "/recordings/?vhost={v}", VIEWER),
+    # Bounds that are not valid: refused after the access check (back to the live page with
+    # the reason), no recording started.
+    Endpoint("POST", "/recordings/start", ADMIN, ok=302, data={"vhost": "{v}", "hours": "x"}),
+    Endpoint("POST", "/recordings/999999/stop", ADMIN, ok=404),
+    Endpoint("GET", "/recordings/999999/export", VIEWER, ok=404),
+    Endpoint("GET", "/messages/?vhost={v}&message_id=matrix", VIEWER),
 ]
 
 API = [
@@ -139,6 +146,7 @@ API = [
     Endpoint("POST", "/api/publish/runs/no-such-run/cancel", VIEWER, ok=404, json=True),
     Endpoint("GET", "/api/audit", ADMIN),
     Endpoint("GET", "/api/audit?action=publish&limit=5", ADMIN),
+    Endpoint("GET", "/api/messages?vhost={v}&message_id=matrix", VIEWER),
     Endpoint("GET", "/api/no-such-endpoint", None, ok=404),
 ]
 
