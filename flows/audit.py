@@ -31,6 +31,7 @@ DEFAULT_RETENTION_DAYS = 90
 # The actions recorded; `record()` takes any string, these are the ones the dashboard writes.
 PUBLISH = "publish"
 REPEAT_RUN = "publish.repeat"
+REPLAY = "publish.replay"
 TRACING_ON = "tracing.on"
 TRACING_OFF = "tracing.off"
 DEMO_LOAD = "demo.load"
@@ -47,6 +48,7 @@ RECORDING_STOP = "recording.stop"
 ACTIONS = (
     PUBLISH,
     REPEAT_RUN,
+    REPLAY,
     TRACING_ON,
     TRACING_OFF,
     DEMO_LOAD,

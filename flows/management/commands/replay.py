@@ -16,6 +16,7 @@ nothing.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -99,6 +100,17 @@ class Command(BaseCommand):
         finally:
             runtime().stop()
         sent = sum(counts.values())
+        # One entry per replay, as for a repeat run: who (this process), where, how it went.
+        from flows import audit
+
+        audit.record(
+            f"manage.py replay (pid {os.getpid()})",
+            audit.REPLAY,
+            vhost=vhost,
+            details={**counts, "failed": failed, "planned": len(plan), "speed": speed},
+            ok=not failed and not stop.is_set(),
+            message="" if not failed else f"{failed} not published",
+        )
         self.stdout.write(
             f"replayed {sent} of {len(plan)} messages onto {vhost!r}: "
             f"{counts['routed']} routed, {counts['unroutable']} unroutable, "

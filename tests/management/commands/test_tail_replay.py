@@ -178,7 +178,7 @@ def write_capture(events: list[dict[str, Any]]) -> str:
     return str(path)
 
 
-def test_replay_maps_exchanges_and_skips_deliveries(scratch_vhost: str, fresh_runtime) -> None:
+def test_replay_maps_exchanges_and_skips_deliveries(db, scratch_vhost: str, fresh_runtime) -> None:
     with amqp_channel(scratch_vhost) as channel:
         channel.exchange_declare("food.v2", "topic")
         channel.queue_declare("all")
@@ -201,6 +201,13 @@ def test_replay_maps_exchanges_and_skips_deliveries(scratch_vhost: str, fresh_ru
         ("a.b", b"one"),
         ("c.d", b'{"n":2}'),
     ]
+    # A write to the broker: audited, once for the replay.
+    from flows import audit
+    from flows.models import AuditEntry
+
+    entry = AuditEntry.objects.get(action=audit.REPLAY)
+    assert (entry.vhost, entry.ok, entry.details["routed"]) == (scratch_vhost, True, 2)
+    assert entry.username.startswith("manage.py replay")
 
 
 @pytest.mark.parametrize(
