@@ -245,6 +245,35 @@ def events_of_message(
     return unique
 
 
+# The most recorded events one search by header value or body text reads (newest first).
+SEARCH_SCAN_LIMIT = 200_000
+SEARCH_MAX_MESSAGES = 20
+
+
+def messages_matching(vhost: str, event_filter: Any) -> tuple[list[str], bool]:
+    """The message ids (newest first, at most SEARCH_MAX_MESSAGES) of `vhost`'s recorded
+    events that `event_filter` (a `flows.tap.filters.EventFilter`: a header's value, body
+    text) matches, and whether the search stopped before reading everything.
+
+    Read in Python with the live page's own filter, on events masked already, so a masked
+    value is never found (`FLOWS_MASK`). Bounded: at most SEARCH_SCAN_LIMIT events.
+    """
+    found: list[str] = []
+    rows = (
+        RecordedEvent.objects.filter(recording__vhost=vhost)
+        .order_by("-at", "-id")
+        .values_list("message_id", "event")
+    )
+    for scanned, (message_id, event) in enumerate(rows.iterator(2000), start=1):
+        if scanned > SEARCH_SCAN_LIMIT:
+            return found, True
+        if message_id and message_id not in found and event_filter.matches(event):
+            found.append(message_id)
+            if len(found) >= SEARCH_MAX_MESSAGES:
+                return found, True
+    return found, False
+
+
 def export_lines(recording: Recording) -> Iterator[str]:
     """The recording as JSON Lines, in order, read in chunks."""
     for event in recording.events.order_by("seq").values_list("event", flat=True).iterator(500):

@@ -40,6 +40,8 @@ QUERY_TYPES: dict[str, JsonSchema] = {
     # `GET /api/messages`: one message followed through the vhost's recordings.
     "message_id": STRING,
     "correlation_id": STRING,
+    "header": {"type": "string", "description": "a header's value to search for: key=value"},
+    "body": {"type": "string", "description": "text to search for in bodies"},
 }
 
 HEADER_ROW: JsonSchema = {

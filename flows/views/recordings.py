@@ -8,6 +8,7 @@ Starting is an async view: the recorder runs on the event loop the tap manager s
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,11 +26,12 @@ from flows.models import Recording
 from flows.recording import store
 from flows.recording.timeline import timeline
 from flows.runtime import runtime
+from flows.tap.filters import EventFilter, FilterError
 from flows.vhosts import selected_vhost
 from flows.views.access import page_vhost, refused_page, requires
 from flows.views.json_api import ApiError, json_api
 
-FOLLOW_PARAMS = ("vhost", "message_id", "correlation_id")
+FOLLOW_PARAMS = ("vhost", "message_id", "correlation_id", "header", "body")
 
 
 def _live_url(vhost: str) -> str:
@@ -121,6 +123,25 @@ def follow(vhost: str, *, message_id: str, correlation_id: str) -> dict[str, Any
     }
 
 
+def search(vhost: str, params: Mapping[str, str]) -> dict[str, Any] | None:
+    """For `header=key=value` or `body=text`: the message ids of `vhost`'s recordings that
+    match (`candidates`), and the timeline when exactly one does; None when neither is given.
+    Raises FilterError for a malformed `header`."""
+    wanted = {name: params[name] for name in ("header", "body") if params.get(name)}
+    if not wanted:
+        return None
+    candidates, partial = store.messages_matching(vhost, EventFilter.from_params(wanted))
+    answer: dict[str, Any] = {
+        "vhost": vhost,
+        "search": wanted,
+        "candidates": candidates,
+        "partial": partial,
+    }
+    if len(candidates) == 1:
+        answer |= follow(vhost, message_id=candidates[0], correlation_id="")
+    return answer
+
+
 @json_api(query=FOLLOW_PARAMS)
 def api_messages(request: HttpRequest) -> dict[str, Any]:
     vhost = request.GET.get("vhost", "")
@@ -129,12 +150,20 @@ def api_messages(request: HttpRequest) -> dict[str, Any]:
     errors = {}
     if not vhost:
         errors["vhost"] = "The 'vhost' parameter is required"
-    if not message_id and not correlation_id:
-        errors["message_id"] = "Give a message_id or a correlation_id"
+    searching = bool(request.GET.get("header") or request.GET.get("body"))
+    if not message_id and not correlation_id and not searching:
+        errors["message_id"] = "Give a message_id, a correlation_id, a header or body text"
     if errors:
         raise ApiError("Some query parameters are not valid", fields=errors)
     access.require(request.user, Action.VIEW, vhost)
-    return follow(vhost, message_id=message_id, correlation_id=correlation_id)
+    if message_id or correlation_id:
+        return follow(vhost, message_id=message_id, correlation_id=correlation_id)
+    try:
+        found = search(vhost, request.GET)
+    except FilterError as exc:
+        raise ApiError(exc.message, field=exc.field) from exc
+    assert found is not None
+    return found
 
 
 @require_GET
@@ -143,11 +172,15 @@ def messages_page(request: HttpRequest) -> HttpResponse:
     vhost = page_vhost(request, request.GET.get("vhost") or None)
     message_id = request.GET.get("message_id", "").strip()
     correlation_id = request.GET.get("correlation_id", "").strip()
-    found = (
-        follow(vhost, message_id=message_id, correlation_id=correlation_id)
-        if message_id or correlation_id
-        else None
-    )
+    error = ""
+    found = None
+    if message_id or correlation_id:
+        found = follow(vhost, message_id=message_id, correlation_id=correlation_id)
+    else:
+        try:
+            found = search(vhost, request.GET)
+        except FilterError as exc:
+            error = exc.message
     return render(
         request,
         "flows/messages.html",
@@ -155,6 +188,9 @@ def messages_page(request: HttpRequest) -> HttpResponse:
             "follow_vhost": vhost,
             "message_id": message_id,
             "correlation_id": correlation_id,
+            "header": request.GET.get("header", ""),
+            "body": request.GET.get("body", ""),
             "found": found,
+            "error": error,
         },
     )

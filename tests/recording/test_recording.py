@@ -63,7 +63,10 @@ def reject_then_drain_dlq(vhost: str) -> None:
     with amqp_channel(vhost) as channel:
         channel.confirm_delivery()
         channel.basic_publish(
-            "shop", "order", b'{"order": 1}', pika.BasicProperties(message_id="m-1")
+            "shop",
+            "order",
+            b'{"order": 4711, "password": "hunter2"}',
+            pika.BasicProperties(message_id="m-1", headers={"tenant": "acme", "token": "t0k"}),
         )
         method, _, _ = channel.basic_get("work")
         assert method is not None
@@ -136,6 +139,25 @@ def test_a_recorded_flow_shows_its_whole_timeline_in_order(scratch_vhost, fresh_
     assert page.status_code == 200 and b"dead-lettered (rejected) from queue" in page.content
     export = b"".join(client.get(f"/recordings/{recording.pk}/export").streaming_content)
     assert len(export.splitlines()) == recording.events_stored
+
+    # Found by a header's value or by body text too, with the same timeline; never by a
+    # value FLOWS_MASK hides (the recording holds the masked event only).
+    def search(**params: str):
+        answer = client.get("/api/messages", {"vhost": scratch_vhost, **params})
+        assert answer.status_code == 200, answer.content
+        return answer.json()
+
+    for params in ({"body": "4711"}, {"header": "tenant=acme"}):
+        found = search(**params)
+        assert found["candidates"] == ["m-1"], params
+        assert [step["kind"] for step in found["timeline"]] == [step["kind"] for step in steps]
+    for hidden in ({"body": "hunter2"}, {"header": "token=t0k"}, {"body": "no such text"}):
+        assert search(**hidden)["candidates"] == [], hidden
+    assert b"hunter2" not in export and b"t0k" not in export
+    page = client.get("/messages/", {"vhost": scratch_vhost, "header": "tenant=acme"})
+    assert b"dead-lettered (rejected) from queue" in page.content
+    bad = client.get("/api/messages", {"vhost": scratch_vhost, "header": "=x"})
+    assert bad.status_code == 400 and "header" in bad.json()["fields"]
 
 
 def test_a_recording_stops_at_its_size_bound_and_leaves_the_tap(
