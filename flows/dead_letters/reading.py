@@ -14,6 +14,7 @@ offset (`x-stream-offset`).
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,6 +35,35 @@ LOGGER = logging.getLogger(__name__)
 
 DEFAULT_READ_LIMIT = 2_000
 STREAM_READ_TIMEOUT_S = 2.0
+
+# Where a stream is read from (`x-stream-offset`): its first message, its last chunk (the
+# newest messages the broker stored together), or the first chunk at or after a moment.
+StreamStart = str | dt.datetime
+
+
+def parse_stream_start(text: str) -> StreamStart:
+    """`first` (also empty), `last`, or an ISO 8601 moment (UTC when no zone is given).
+
+    Raises ValueError saying what is accepted. Pure.
+    """
+    word = text.strip().lower()
+    if word in {"", "first"}:
+        return "first"
+    if word == "last":
+        return "last"
+    try:
+        moment = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(
+            f"read a stream from 'first', 'last' or a moment such as 2026-12-01T10:00, not {text!r}"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def describe_start(start: StreamStart) -> str:
+    if isinstance(start, dt.datetime):
+        return f"from {start.isoformat(timespec='seconds')}"
+    return "from its first offset" if start == "first" else "from its last chunk"
 
 
 class CannotRead(Exception):
@@ -114,8 +144,11 @@ def letter_of(position: int, properties: Any, body: bytes) -> Letter:
     )
 
 
-def read_dead_letters(vhost: str, queue: str, *, limit: int = DEFAULT_READ_LIMIT) -> Snapshot:
-    """A snapshot of the queue's messages, grouped; the queue is left as it was.
+def read_dead_letters(
+    vhost: str, queue: str, *, limit: int = DEFAULT_READ_LIMIT, start: StreamStart = "first"
+) -> Snapshot:
+    """A snapshot of the queue's messages, grouped; the queue is left as it was. A stream is
+    read from `start` (see `parse_stream_start`), without consuming anything.
 
     Raises CannotRead (no such queue, a quorum queue with a delivery limit) or BrokerError.
     """
@@ -129,7 +162,7 @@ def read_dead_letters(vhost: str, queue: str, *, limit: int = DEFAULT_READ_LIMIT
     connection = open_blocking_connection(vhost=vhost, purpose=f"dead letters {queue}")
     try:
         if facts.type == "stream":
-            return _read_stream(connection, vhost, facts, limit)
+            return _read_stream(connection, vhost, facts, limit, start)
         return _read_by_requeue(connection, vhost, facts, limit)
     except pika.exceptions.ChannelClosedByBroker as exc:
         raise CannotRead(f"The broker refused to read {queue!r}: {exc.reply_text}") from exc
@@ -169,15 +202,21 @@ def _read_by_requeue(
 
 
 def _read_stream(
-    connection: pika.BlockingConnection, vhost: str, facts: QueueFacts, limit: int
+    connection: pika.BlockingConnection,
+    vhost: str,
+    facts: QueueFacts,
+    limit: int,
+    start: StreamStart = "first",
 ) -> Snapshot:
     channel = connection.channel()
     channel.basic_qos(prefetch_count=min(max(limit, 1), 1000))
     letters: list[Letter] = []
-    wanted = min(facts.ready, limit)
+    # From the first offset the depth says how many there are; from elsewhere, read until
+    # the stream has nothing more to give (or the limit).
+    wanted = min(facts.ready, limit) if start == "first" else limit
     for method, properties, body in channel.consume(
         facts.name,
-        arguments={"x-stream-offset": "first"},
+        arguments={"x-stream-offset": start},  # a datetime goes as an AMQP timestamp
         inactivity_timeout=STREAM_READ_TIMEOUT_S,
     ):
         if method is None or len(letters) >= wanted:
@@ -187,10 +226,12 @@ def _read_stream(
         channel.basic_ack(method.delivery_tag or 0)
         if len(letters) >= wanted:
             break
-    channel.cancel()
+    # No `channel.cancel()`: pika's would nack what is still prefetched, which a stream
+    # refuses by closing the connection. Closing the connection (the caller's `finally`)
+    # ends the consumer, and a stream loses nothing by it.
     return Snapshot(
         vhost=vhost,
         queue=facts,
         letters=letters,
-        how=f"Read from the stream's first offset: {len(letters)} messages, nothing consumed.",
+        how=f"Read the stream {describe_start(start)}: {len(letters)} messages, nothing consumed.",
     )

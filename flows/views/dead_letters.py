@@ -27,7 +27,12 @@ from flows.dead_letters.moving import (
     check_target,
     record_start,
 )
-from flows.dead_letters.reading import CannotRead, Snapshot, read_dead_letters
+from flows.dead_letters.reading import (
+    CannotRead,
+    Snapshot,
+    parse_stream_start,
+    read_dead_letters,
+)
 from flows.parsing import boolean_word
 from flows.publishing.fields import check_shortstr
 from flows.publishing.service import allowed_exchange_patterns
@@ -51,9 +56,14 @@ def dead_letters_page(request: HttpRequest) -> HttpResponse:
     asked = boolean_word(request.GET.get("read") or "") is True
     snapshot: Snapshot | None = None
     error = ""
+    stream_from = request.GET.get("from", "")
+    try:
+        start = parse_stream_start(stream_from)
+    except ValueError as exc:
+        error, asked = str(exc), False
     if queue and asked and refusal is None:
         try:
-            snapshot = read_dead_letters(vhost, queue)
+            snapshot = read_dead_letters(vhost, queue, start=start)
         except CannotRead as exc:
             error = exc.message
         except BrokerError as exc:
@@ -67,6 +77,7 @@ def dead_letters_page(request: HttpRequest) -> HttpResponse:
             "snapshot": snapshot,
             "error": error,
             "asked": asked,
+            "stream_from": stream_from,
             "refusal": refusal,
             "guarantee": GUARANTEE,
             "default_exchange": DEFAULT_EXCHANGE_ALIAS,
