@@ -7,6 +7,7 @@ Starting is an async view: the recorder runs on the event loop the tap manager s
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -23,6 +24,8 @@ from flows import access
 from flows.access import Action
 from flows.broker.errors import BrokerError
 from flows.models import Recording
+from flows.publishing.again import why_not
+from flows.publishing.policy import permission_refusal
 from flows.recording import store
 from flows.recording.timeline import timeline
 from flows.runtime import runtime
@@ -113,11 +116,14 @@ def follow(vhost: str, *, message_id: str, correlation_id: str) -> dict[str, Any
             topology = runtime().topology_cache.topology(vhost)
         except BrokerError:
             topology = None
+    published = next((event for event in events if event.get("kind") == "publish"), None)
     return {
         "vhost": vhost,
         "message_id": message_id or None,
         "correlation_id": correlation_id or None,
         "events": len(events),
+        # The message as it was published (masked already): what "Publish again" sends.
+        "published_event": published,
         "timeline": timeline(events, topology=topology),
         "recordings": [store.to_json(r) for r in Recording.objects.filter(vhost=vhost)[:20]],
     }
@@ -181,10 +187,14 @@ def messages_page(request: HttpRequest) -> HttpResponse:
             found = search(vhost, request.GET)
         except FilterError as exc:
             error = exc.message
+    published = (found or {}).get("published_event") if found else None
     return render(
         request,
         "flows/messages.html",
         {
+            "published_json": json.dumps(published, ensure_ascii=False) if published else "",
+            "republish_refusal": permission_refusal(request.user, vhost) if published else None,
+            "republish_blocker": why_not(published) if published else None,
             "follow_vhost": vhost,
             "message_id": message_id,
             "correlation_id": correlation_id,

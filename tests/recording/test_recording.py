@@ -4,6 +4,7 @@ may start one and who sees that one runs."""
 from __future__ import annotations
 
 import asyncio
+import json
 from urllib.parse import quote
 
 import pika
@@ -156,6 +157,14 @@ def test_a_recorded_flow_shows_its_whole_timeline_in_order(scratch_vhost, fresh_
     assert b"hunter2" not in export and b"t0k" not in export
     page = client.get("/messages/", {"vhost": scratch_vhost, "header": "tenant=acme"})
     assert b"dead-lettered (rejected) from queue" in page.content
+    # "Send it again" from the recorded message: here refused with the reason, since its
+    # recorded form holds masked values (publishing it would send the mask's dots).
+    published = answer.json()["published_event"]
+    assert published["kind"] == "publish" and published["properties"]["message_id"] == "m-1"
+    assert "hunter2" not in json.dumps(published)
+    assert b'data-testid="send-again-blocker"' in page.content and b"FLOWS_MASK" in page.content
+    refused = client.post("/live/publish-again", {"event": json.dumps(published)})
+    assert b"FLOWS_MASK" in refused.content
     bad = client.get("/api/messages", {"vhost": scratch_vhost, "header": "=x"})
     assert bad.status_code == 400 and "header" in bad.json()["fields"]
 
