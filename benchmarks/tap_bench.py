@@ -366,6 +366,14 @@ def measure(plan: Plan, amqp_url: str, vhost: str, dashboard, cookie: str, table
         wait_queue_length(channel, "bench.fire", n)
         viewer = Viewer(dashboard.url, cookie, vhost=vhost, mode="firehose", kind="deliver")
         viewer.wait_running()
+        # "running" is the tap's consumer; tracing is switched on beside it. Deliveries made
+        # before the broker traces are never seen: wait for tracing, then drain.
+        deadline = time.monotonic() + 30
+        from flows.runtime import runtime
+
+        api = runtime().management_client
+        while not api.vhost(vhost).tracing and time.monotonic() < deadline:
+            time.sleep(0.05)
         traced, _, _ = consume(amqp_url, vhost, "bench.fire", n)
         viewer.wait(lambda: viewer.taken() >= n)
         rate = viewer.ingest_rate(n)
