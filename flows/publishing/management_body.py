@@ -65,7 +65,8 @@ def publish_fields(body: Mapping[str, Any], *, vhost: str, exchange: str) -> dic
     if not isinstance(payload, str):
         errors["payload"] = "must be a string (base64 for binary, with payload_encoding base64)"
     encoding = body.get("payload_encoding", "string")
-    if encoding not in PAYLOAD_ENCODINGS:
+    # Any JSON value may arrive here (an object, a list): compare, never hash.
+    if not isinstance(encoding, str) or encoding not in PAYLOAD_ENCODINGS:
         errors["payload_encoding"] = 'must be "string" or "base64"'
     if errors:
         raise PublishInvalid(errors)

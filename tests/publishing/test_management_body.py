@@ -47,6 +47,8 @@ def test_the_native_checks_then_apply_the_same_way():
     [
         ({}, {"properties", "routing_key", "payload", "payload_encoding"}),
         ({**BODY, "payload_encoding": "utf-8"}, {"payload_encoding"}),
+        ({**BODY, "payload_encoding": {"a": 1}}, {"payload_encoding"}),
+        ({**BODY, "payload_encoding": ["string"]}, {"payload_encoding"}),
         ({**BODY, "payload": None}, {"payload"}),
         ({**BODY, "payload": 5, "properties": "none"}, {"payload", "properties"}),
     ],
