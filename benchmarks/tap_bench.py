@@ -3,6 +3,11 @@ the same run.
 
     flock /tmp/flows-bench.lock .venv/bin/python benchmarks/tap_bench.py [--messages 200000]
     .venv/bin/python benchmarks/tap_bench.py --quick      # a smoke run of a few seconds
+    ... tap_bench.py --profile DIR    # also py-spy the dashboard during the CPU phase
+
+`--profile DIR` samples the dashboard process with py-spy (requirements-dev.txt) while the
+CPU-per-message phase runs and writes `DIR/cpu.collapsed` (flame-graph stacks) and
+`DIR/cpu-top.txt`: the functions with the most samples, self and total.
 
 One table (figures, ratios and the load average, which says how far to trust them):
 
@@ -29,7 +34,11 @@ import json
 import math
 import multiprocessing
 import os
+import re
+import signal
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -50,6 +59,7 @@ class Plan:
     cpu_seconds: float
     latency: tuple[tuple[int, float], ...]  # (msg/s, seconds)
     publishers: int
+    profile: Path | None = None
 
 
 FULL = Plan(
@@ -302,6 +312,66 @@ class Table:
             print(f"{what:<{width}}  {figure:<{value_width}}  {notes}")
 
 
+class Profiler:
+    """py-spy sampling a process into `directory` (nothing when it is None)."""
+
+    def __init__(self, directory: Path | None, pid: int) -> None:
+        self.directory = directory
+        self.process: subprocess.Popen[bytes] | None = None
+        if directory is None:
+            return
+        directory.mkdir(parents=True, exist_ok=True)
+        py_spy = Path(sys.executable).with_name("py-spy")
+        self.process = subprocess.Popen(  # noqa: S603 (our own venv's py-spy)
+            [str(py_spy), "record", "--pid", str(pid), "--rate", "250", "--threads",
+             "--format", "raw", "--output", str(directory / "cpu.collapsed"), "--nonblocking"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        time.sleep(1)  # py-spy attaches
+
+    def stop(self) -> None:
+        if self.process is None or self.directory is None:
+            return
+        self.process.send_signal(signal.SIGINT)
+        self.process.wait(30)
+        (self.directory / "cpu-top.txt").write_text(top_functions(self.directory / "cpu.collapsed"))
+
+
+def top_functions(collapsed: Path, limit: int = 45) -> str:
+    """py-spy's collapsed stacks summed: samples per thread, then the functions with the
+    most samples (self and total, a function counted once per stack), lines merged."""
+    own: dict[str, int] = {}
+    total: dict[str, int] = {}
+    threads: dict[str, int] = {}
+    samples = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        thread, *frames = stack.split(";")
+        name = thread.split(": ", 1)[-1]
+        threads[name] = threads.get(name, 0) + count
+        functions = [re.sub(r":\d+\)$", ")", frame) for frame in frames] or ["(idle)"]
+        samples += count
+        own[functions[-1]] = own.get(functions[-1], 0) + count
+        for function in set(functions):
+            total[function] = total.get(function, 0) + count
+    lines = [f"{samples} samples", ""]
+    for name, count in sorted(threads.items(), key=lambda item: -item[1]):
+        lines.append(f"{100 * count / samples:6.1f}%  thread {name}")
+    lines += ["", "self %  total %  function (most samples of its own first)"]
+    for function, count in sorted(own.items(), key=lambda item: -item[1])[:limit]:
+        lines.append(
+            f"{100 * count / samples:6.1f}  {100 * total[function] / samples:6.1f}  {function}"
+        )
+    lines += ["", "total %  function (most samples in all first)"]
+    for function, count in sorted(total.items(), key=lambda item: -item[1])[:limit]:
+        lines.append(f"{100 * count / samples:6.1f}  {function}")
+    return "\n".join(lines) + "\n"
+
+
 def load() -> str:
     return "load average " + ", ".join(f"{value:.1f}" for value in os.getloadavg())
 
@@ -400,10 +470,12 @@ def measure(plan: Plan, amqp_url: str, vhost: str, dashboard, cookie: str, table
         viewer = Viewer(dashboard.url, cookie, vhost=vhost, mode="bindings", exchange="bench.cpu")
         viewer.wait_running()
         before = viewer.taken()
+        profiler = Profiler(plan.profile, pid)
         cpu_before = process_cpu_s(pid)
         paced()
         viewer.wait_taken(before + count)
         tap_cpu = process_cpu_s(pid) - cpu_before
+        profiler.stop()
         unaccounted += viewer.unaccounted(count, before)
         viewer.close()
         bare_us, tap_us = 1e6 * bare_cpu / count, 1e6 * tap_cpu / count
@@ -448,10 +520,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=None, help="N for the drain and ingest")
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
+    parser.add_argument("--profile", type=Path, metavar="DIR", help="py-spy the CPU phase")
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
     if args.messages:
         plan = Plan(**{**plan.__dict__, "messages": args.messages})
+    if args.profile:
+        plan = Plan(**{**plan.__dict__, "profile": args.profile})
     _harness.setup_django("tap-bench-")
     table = run(plan)
     table.print()

@@ -33,8 +33,10 @@ import math
 from collections.abc import Container, Mapping
 from typing import Any, Literal, TypedDict
 
+from pika import BasicProperties
 from pika.compat import long as amqp_long  # what pika decodes a 64-bit integer (`l`, `L`) as
 
+from flows import json_codec
 from flows.broker.naming import dashboard_object_name
 from flows.decoding.masked import withheld_body
 from flows.decoding.result import Decoded
@@ -143,8 +145,16 @@ def json_safe(value: Any) -> Any:
     bytes become text when they are UTF-8 (else base64 in a tagged object), decimals their
     exact text, datetimes ISO 8601; tables and arrays recursively. Keys become text.
     """
-    if value is None or type(value) in _PLAIN_TYPES:  # the common case, checked fastest
+    kind = type(value)
+    if value is None or kind in _PLAIN_TYPES:  # the common case, checked fastest
         return value
+    if kind is dict:  # header tables, before the slower checks against ABCs below
+        return {
+            (key if type(key) is str else _text_key(key)): (
+                item if item is None or type(item) in _PLAIN_TYPES else json_safe(item)
+            )
+            for key, item in value.items()
+        }
     if isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
@@ -234,13 +244,20 @@ def split_properties(
     JSON-safe, unset properties left out.
 
     Accepts a pika `BasicProperties` or a mapping of property names (the firehose's
-    `properties` header table).
+    `properties` header table). Runs for every message tapped: plain values (text and
+    integers, nearly all of them) are taken as they are, without a call each.
     """
-    if isinstance(properties, Mapping):
+    if type(properties) is BasicProperties:
+        # pika keeps every property as an instance attribute (None when unset), set in
+        # spec order by its __init__: no sorting needed.
+        source = {name: value for name, value in vars(properties).items() if value is not None}
+        in_spec_order = True
+    elif isinstance(properties, Mapping):
         source = {_text_key(key): value for key, value in properties.items()}
+        in_spec_order = False
     else:
-        # pika keeps every property as an instance attribute, None when unset.
         source = vars(properties) if hasattr(properties, "__dict__") else {}
+        in_spec_order = False
     result: dict[str, Any] = {}
     raw_headers = None
     for name, value in source.items():
@@ -251,13 +268,27 @@ def split_properties(
         elif name == "timestamp":
             result[name] = _timestamp(value)
         elif name in _PROPERTY_SET:
-            result[name] = json_safe(value)
-    if len(result) > 1:  # spec order, whatever order they came in
+            result[name] = value if type(value) in _PLAIN_TYPES else json_safe(value)
+    if not in_spec_order and len(result) > 1:  # spec order, whatever order they came in
         result = {name: result[name] for name in PROPERTY_NAMES if name in result}
-    if not isinstance(raw_headers, Mapping) or not raw_headers:
+    if not isinstance(raw_headers, dict | Mapping) or not raw_headers:
         return result, {}, {}
-    types = {_text_key(key): amqp_type(value) for key, value in raw_headers.items()}
-    return result, json_safe(raw_headers), types
+    return result, json_safe(raw_headers), header_types(raw_headers)
+
+
+def header_types(headers: Mapping[Any, Any]) -> dict[str, AmqpType]:
+    """Each header's AMQP type (`amqp_type`), text and plain integers without a call."""
+    types: dict[str, AmqpType] = {}
+    for key, value in headers.items():
+        kind = type(value)
+        if kind is str:
+            amqp: AmqpType = "string"
+        elif kind is int:  # not bool, not pika's 64-bit `long`: their types are their own
+            amqp = "int32" if INT32_MIN <= value <= INT32_MAX else "int"
+        else:
+            amqp = amqp_type(value)
+        types[key if type(key) is str else _text_key(key)] = amqp
+    return types
 
 
 # --- bodies --------------------------------------------------------------------------------------
@@ -317,7 +348,7 @@ def body_preview(
             return {**preview, "size": size, "masked": True}
     if not truncated and _may_be_json(text, content_type):
         try:
-            parsed = json.loads(text)
+            parsed = json_codec.loads(text)
         except ValueError:
             pass
         else:
@@ -333,7 +364,7 @@ def body_preview(
                 if masked:
                     lazy["masked"] = True
                 return lazy
-            pretty_text = json.dumps(parsed, indent=2, ensure_ascii=False)
+            pretty_text = json_codec.pretty(parsed)
             result: BodyPreview = {
                 "preview": pretty_text,
                 "encoding": "json",
@@ -403,7 +434,7 @@ def prettify(event: TapEvent) -> TapEvent:
     if not isinstance(body, dict) or body.get("pretty") is not False:
         return event
     original = body["preview"]
-    pretty_text = json.dumps(json.loads(original), indent=2, ensure_ascii=False)
+    pretty_text = json_codec.pretty(json_codec.loads(original))
     finished: BodyPreview = {
         "preview": pretty_text,
         "encoding": "json",

@@ -167,12 +167,16 @@ class ViewerStream:
         event_filter: EventFilter,
         max_events_per_second: int | None = None,
         *,
+        pretty_bodies: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_events_per_second is not None and max_events_per_second < 1:
             raise ValueError("max_events_per_second must be at least 1 (or None: no limit)")
         self.event_filter = event_filter
         self.max_events_per_second = max_events_per_second
+        # Pretty-printing a JSON body is for people; a program taking every event of a
+        # flood gets the body as published (`"pretty": false`) and formats it if it wants.
+        self.pretty_bodies = pretty_bodies
         self._clock = clock
         self._tokens = float(max_events_per_second or 0)
         self._refilled_at = clock()
@@ -233,7 +237,8 @@ class ViewerStream:
     def process(self, events: list[TapEvent]) -> list[TapEvent]:
         """The events to send to this viewer, in order; every event is counted once.
 
-        The events returned are ready to show (JSON bodies pretty-printed).
+        The events returned are ready to show: JSON bodies pretty-printed, unless the stream
+        was made with `pretty_bodies=False` (they keep the text published, `"pretty": false`).
         """
         self._counts["received"] += len(events)
         wanted = self._wanted(events)
@@ -241,6 +246,8 @@ class ViewerStream:
         chosen = self._sample(wanted)
         self._counts["sampled_out"] += len(wanted) - len(chosen)
         self._counts["sent"] += len(chosen)
+        if not self.pretty_bodies:
+            return chosen
         return [prettify(event) for event in chosen]
 
     def _wanted(self, events: list[TapEvent]) -> list[TapEvent]:

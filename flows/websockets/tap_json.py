@@ -8,6 +8,8 @@ cannot take dropped and counted (`flows.websockets.viewer`): the tap never waits
 
 Messages sent (all JSON objects):
 - `{"type": "batch", "vhost", "events": [...], "counts": {"tap": {...}, "viewer": {...}}}`;
+  a JSON body's `preview` is its text as published, marked `"pretty": false` (the live page
+  and recordings pretty-print it; a flood is not worth indenting for a program);
   an event whose body a decoder reads (a Celery task, pickle, msgpack, ...) carries `decoded`;
   a tap batch too large for one websocket message comes as several, all but the last with
   `"more": true`, the viewer's counts in each as of the events sent so far
@@ -19,12 +21,10 @@ Messages sent (all JSON objects):
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
+from flows import json_codec
 from flows.decoding.tap_event import worth_decoding
 from flows.tap.events import with_decoded
 from flows.tap.filters import FilterError
@@ -41,6 +41,8 @@ EVENT_TOO_LARGE = "event too large for a websocket message"
 
 
 class TapJsonConsumer(TapViewerConsumer):
+    pretty_bodies = False  # programs get JSON bodies as published
+
     def parse_query(self, params: Mapping[str, str]) -> ViewerQuery:
         if params.get("format", "json") != "json":
             raise FilterError("format", "only format=json is served here")
@@ -61,14 +63,14 @@ class TapJsonConsumer(TapViewerConsumer):
             sent = await asyncio.to_thread(with_decoded, events)
         encoded = []
         for event in sent:
-            data = _json_bytes(event)
+            data = json_codec.dumps_bytes(event)
             if len(data) > MAX_EVENT_BYTES:
                 self.stream.count_dropped(1, EVENT_TOO_LARGE, already_processed=True)
             else:
                 encoded.append(data)
         chunks = _chunks(encoded, FRAME_EVENTS_BYTES)
-        tap_counts = _json_bytes(((message.get("status") or {}).get("counts")) or {})
-        head = b'{"type":"batch","vhost":' + _json_bytes(self.vhost) + b',"events":['
+        tap_counts = json_codec.dumps_bytes(((message.get("status") or {}).get("counts")) or {})
+        head = b'{"type":"batch","vhost":' + json_codec.dumps_bytes(self.vhost) + b',"events":['
         counts = self.stream.counts
         later = len(encoded)  # events in this message and the ones after it
         frames = []
@@ -87,7 +89,7 @@ class TapJsonConsumer(TapViewerConsumer):
                     + b'"counts":{"tap":'
                     + tap_counts
                     + b',"viewer":'
-                    + _json_bytes(viewer)
+                    + json_codec.dumps_bytes(viewer)
                     + b"}}"
                 ).decode("utf-8")
             )
@@ -114,14 +116,5 @@ def _chunks(encoded: list[bytes], budget: int) -> list[list[bytes]]:
     return chunks
 
 
-def _json_bytes(value: Any) -> bytes:
-    """orjson: several times faster than `json` on events (tap events are JSON-safe); `json`
-    for what orjson refuses (integers beyond 64 bits)."""
-    try:
-        return orjson.dumps(value)
-    except TypeError:
-        return json.dumps(value, ensure_ascii=False).encode("utf-8")
-
-
 def _json(message: Mapping[str, Any]) -> str:
-    return _json_bytes(message).decode("utf-8")
+    return json_codec.dumps_bytes(message).decode("utf-8")

@@ -74,6 +74,8 @@ class TapViewerConsumer(AsyncWebsocketConsumer):
     vhost: str = "/"
     # Whether `audience=<token>` may stand in for a session here (`flows.audience`).
     accepts_audience_links: bool = False
+    # Whether JSON bodies are pretty-printed for this socket (`ViewerStream.pretty_bodies`).
+    pretty_bodies: bool = True
     audience_group: str | None = None
     audience_expiry: asyncio.Task | None = None
     closing: bool = False
@@ -125,7 +127,11 @@ class TapViewerConsumer(AsyncWebsocketConsumer):
                 await self.refuse(Refusal(CLOSE_FORBIDDEN, denied.message, "vhost"))
                 return
         self.backlog = socket_backlog(self.scope)
-        self.stream = ViewerStream(query.event_filter, max_events_per_second=query.max_rate)
+        self.stream = ViewerStream(
+            query.event_filter,
+            max_events_per_second=query.max_rate,
+            pretty_bodies=self.pretty_bodies,
+        )
         try:
             self.ticket = await join_tap(
                 self, self.vhost, user, mode=query.mode, audience=token is not None

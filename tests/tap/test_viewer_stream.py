@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flows.tap.events import TapEvent
+from flows.tap.events import TapEvent, body_bytes
 from flows.tap.filters import EventFilter
 from flows.tap.groups import tap_group
 from flows.tap.viewer import ViewerStream
@@ -203,3 +203,13 @@ def test_what_a_viewer_is_sent_has_pretty_json_bodies() -> None:
     [sent] = stream.process([published(body=b'{"k":1}', pretty=False)])
     assert sent["body"] == {"preview": '{\n  "k": 1\n}', "encoding": "json", "size": 7,
                             "truncated": False, "raw": "eyJrIjoxfQ=="}  # fmt: skip
+
+
+def test_a_stream_for_programs_keeps_json_bodies_as_published() -> None:
+    stream = ViewerStream(EventFilter(), pretty_bodies=False)
+    event = published(body=b'{"k":1}', pretty=False)
+    [sent] = stream.process([event])
+    assert sent is event  # shared, untouched: nothing is made per event for a program
+    assert sent["body"] == {"preview": '{"k":1}', "encoding": "json", "size": 7,
+                            "truncated": False, "pretty": False}  # fmt: skip
+    assert body_bytes(sent["body"]) == b'{"k":1}'

@@ -125,11 +125,11 @@ def test_a_batch_carries_tap_events_and_cumulative_counts(
     assert event["routing_key"] == "vanilla.icecream"
     assert event["routed_queues"] is None
     assert event["body"] == {
-        "preview": '{\n  "scoops": 2\n}',
+        "preview": '{"scoops": 2}',  # as published: programs are not sent indented JSON
         "encoding": "json",
         "size": 13,
         "truncated": False,
-        "raw": "eyJzY29vcHMiOiAyfQ==",  # the body as published: the preview is pretty-printed
+        "pretty": False,
     }
     assert {"seq", "properties", "headers", "received_at", "queue"} <= set(event)
     assert "decoded" not in event  # plain JSON: no decoder has anything to add
