@@ -1,10 +1,12 @@
 """What the tap and its viewers say to each other over the channel layer, and where.
 
-A vhost's tap (`flows.tap.manager.TapRunner`) sends to the vhost's group (`tap_group`):
+A vhost's tap (`flows.tap.manager.TapRunner`) sends to the group of each selection its
+viewers asked for (`selection_group`: one per distinct filter and rate, `flows.tap.selection`):
 
-- `tap.batch`: events in tap order, with the tap's status as of the last one; `run` names the
-  tap run (a restarted tap starts a new one), `first_seq`/`last_seq` let a viewer count the
-  batches it missed;
+- `tap.batch`: the events the selection chose, in tap order, with how many it filtered and
+  sampled out and the tap's status as of the batch's last event; `run` names the tap run (a
+  restarted tap starts a new one), `first_seq`/`last_seq` (of the whole batch, chosen or not)
+  let a viewer count the batches it missed;
 - `tap.status`: the status alone, on changes and about once a second, so a quiet tap is
   still seen to be alive.
 
@@ -40,7 +42,12 @@ def tap_group(vhost: str) -> str:
     return GROUP_PREFIX + hashlib.sha1(vhost.encode("utf-8")).hexdigest()[:16]  # noqa: S324
 
 
-class TapBatchMessage(TypedDict):
+def selection_group(vhost: str, selection_key: str) -> str:
+    """The group of the vhost's viewers that share one selection (`flows.tap.selection`)."""
+    return f"{tap_group(vhost)}.{selection_key}"
+
+
+class _TapBatch(TypedDict):
     type: Literal["tap.batch"]
     vhost: str
     run: str
@@ -48,6 +55,15 @@ class TapBatchMessage(TypedDict):
     last_seq: int
     events: list[TapEvent]
     status: dict[str, Any]
+
+
+class TapBatchMessage(_TapBatch, total=False):
+    """A batch as a selection's group gets it: `events` are those the selection chose, out
+    of `last_seq - first_seq + 1` (gaps aside); the others it filtered or sampled out."""
+
+    selection: str  # the selection's key
+    filtered_out: int
+    sampled_out: int
 
 
 class TapStatusMessage(TypedDict):

@@ -18,9 +18,11 @@ import uuid
 from typing import Any
 
 from flows.tap.firehose import firehose_configured
-from flows.tap.groups import tap_group
+from flows.tap.groups import selection_group
 from flows.tap.modes import CaptureMode
+from flows.tap.selection import EVERYTHING, Selection
 from flows.tap.tap import SharedEvents, SharedStatus, Tap, TapSettings
+from flows.tap.viewer import ViewerStream
 
 LOGGER = logging.getLogger(__name__)
 
@@ -63,8 +65,11 @@ class TapRunner:
         self.vhost = vhost
         self.mode = mode
         self.run_id = uuid.uuid4().hex[:12]
-        self.group = tap_group(vhost)
         self._layer = layer
+        # The selections its viewers asked for (`flows.tap.selection`), each chosen once
+        # per batch for its group; and which viewer asked for which.
+        self._selections: dict[str, _SelectionGroup] = {}
+        self._viewer_selections: dict[str, str] = {}
         self._loop = asyncio.get_running_loop()
         # (events, the tap's status with them, the last seq handed over up to them, and how
         # many events the tap handed over up to them): the last two survive a dropped batch.
@@ -80,6 +85,23 @@ class TapRunner:
         )
         self._task: asyncio.Task | None = None
         self._stopping = False
+
+    def add_viewer(self, viewer: str, selection: Selection) -> None:
+        """Send `viewer`'s selection to its group from the next batch on."""
+        self.remove_viewer(viewer)
+        group = self._selections.get(selection.key)
+        if group is None:
+            group = self._selections[selection.key] = _SelectionGroup(self.vhost, selection)
+        group.viewers.add(viewer)
+        self._viewer_selections[viewer] = selection.key
+
+    def remove_viewer(self, viewer: str) -> None:
+        key = self._viewer_selections.pop(viewer, None)
+        group = self._selections.get(key) if key is not None else None
+        if group is not None:
+            group.viewers.discard(viewer)
+            if not group.viewers:
+                del self._selections[group.selection.key]
 
     def start(self) -> None:
         self.tap.start()
@@ -136,18 +158,7 @@ class TapRunner:
             full = self.status(status, as_of=(last_seq, received))
             try:
                 if events:
-                    await self._layer.group_send(
-                        self.group,
-                        {
-                            "type": "tap.batch",
-                            "vhost": self.vhost,
-                            "run": self.run_id,
-                            "first_seq": events[0]["seq"],
-                            "last_seq": events[-1]["seq"],
-                            "events": events,
-                            "status": full,
-                        },
-                    )
+                    await self._send_batch(events, full)
                 else:
                     await self.send_status(full)
             except Exception:
@@ -158,12 +169,36 @@ class TapRunner:
             if self._stopping and not self.tap.running and self._inbox.empty():
                 return
 
+    async def _send_batch(self, events: list, status: dict) -> None:
+        """The batch to each selection's group, as that selection chooses it: the filtered-
+        out flood goes no further than here (not through Redis, not to any socket)."""
+        first_seq, last_seq = events[0]["seq"], events[-1]["seq"]
+        for group in list(self._selections.values()):
+            chosen, filtered_out, sampled_out = group.chooser.select(events)
+            await self._layer.group_send(
+                group.name,
+                {
+                    "type": "tap.batch",
+                    "vhost": self.vhost,
+                    "run": self.run_id,
+                    "first_seq": first_seq,
+                    "last_seq": last_seq,
+                    # Shared, read-only, by every viewer (`SharedEvents`): never copied.
+                    "events": chosen if chosen is events else SharedEvents(chosen),
+                    "selection": group.selection.key,
+                    "filtered_out": filtered_out,
+                    "sampled_out": sampled_out,
+                    "status": status,
+                },
+            )
+
     async def send_status(self, status: dict | None = None, *, channel: str | None = None):
         message = {"type": "tap.status", "vhost": self.vhost, "status": status or self.status()}
-        if channel is None:
-            await self._layer.group_send(self.group, message)
-        else:
+        if channel is not None:
             await self._layer.send(channel, message)
+            return
+        for group in list(self._selections.values()):
+            await self._layer.group_send(group.name, message)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -174,6 +209,16 @@ class TapRunner:
                 await asyncio.wait_for(self._task, timeout=5)
             except TimeoutError:
                 self._task.cancel()
+
+
+class _SelectionGroup:
+    """The viewers of one tap that share a selection, its group, and its sampling state."""
+
+    def __init__(self, vhost: str, selection: Selection) -> None:
+        self.selection = selection
+        self.name = selection_group(vhost, selection.key)
+        self.chooser = ViewerStream(selection.event_filter(), selection.max_rate)
+        self.viewers: set[str] = set()
 
 
 class TapManager:
@@ -188,6 +233,7 @@ class TapManager:
         self.tap_settings = TapSettings.from_django()
         self.runners: dict[str, TapRunner] = {}
         self.viewers: dict[str, dict[str, float]] = {}  # vhost -> viewer -> last seen
+        self.selections: dict[str, dict[str, Selection]] = {}  # vhost -> viewer -> selection
         self._stop_tasks: dict[str, asyncio.Task] = {}
         self._lock = asyncio.Lock()
         self._restored_stale = False
@@ -217,8 +263,10 @@ class TapManager:
         mode: str = "auto",
         firehose_allowed: bool = False,
         started_by: str = "",
+        selection: Selection = EVERYTHING,
     ) -> TapRunner:
-        """`started_by`: the viewer's user, named in the audit log if this starts the tap."""
+        """`started_by`: the viewer's user, named in the audit log if this starts the tap;
+        `selection`: what of each batch the viewer is sent (its group's)."""
         resolved = await self.resolve_mode(vhost, mode, firehose_allowed=firehose_allowed)
         async with self._lock:
             if not self._restored_stale:
@@ -228,6 +276,7 @@ class TapManager:
             if pending is not None:
                 pending.cancel()
             self.viewers.setdefault(vhost, {})[viewer] = time.monotonic()
+            self.selections.setdefault(vhost, {})[viewer] = selection
             runner = self.runners.get(vhost)
             if runner is not None and (
                 not runner.tap.running or (runner.mode == "bindings" and resolved == "firehose")
@@ -240,8 +289,12 @@ class TapManager:
                 runner = TapRunner(
                     vhost, resolved, self.layer, self.tap_settings, started_by=started_by
                 )
+                for known, chosen in self.selections[vhost].items():
+                    runner.add_viewer(known, chosen)
                 runner.start()
                 self.runners[vhost] = runner
+            else:
+                runner.add_viewer(viewer, selection)
         await runner.send_status(channel=viewer)
         return runner
 
@@ -257,6 +310,10 @@ class TapManager:
         async with self._lock:
             viewers = self.viewers.get(vhost, {})
             viewers.pop(viewer, None)
+            self.selections.get(vhost, {}).pop(viewer, None)
+            runner = self.runners.get(vhost)
+            if runner is not None:
+                runner.remove_viewer(viewer)
             if not viewers and vhost in self.runners and vhost not in self._stop_tasks:
                 self._stop_tasks[vhost] = asyncio.create_task(self._stop_later(vhost))
 
@@ -286,6 +343,7 @@ class TapManager:
         runners = list(self.runners.values())
         self.runners.clear()
         self.viewers.clear()
+        self.selections.clear()
         await asyncio.gather(*(runner.stop() for runner in runners))
 
     def stop_all_blocking(self) -> None:

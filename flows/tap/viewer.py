@@ -22,8 +22,9 @@ from typing import Any
 from flows.runtime import runtime
 from flows.tap.events import TapEvent, prettify
 from flows.tap.filters import EventFilter
-from flows.tap.groups import control_channel, tap_group
+from flows.tap.groups import control_channel, selection_group
 from flows.tap.modes import DEFAULT_TAP_MODE, TAP_MODES, TapMode
+from flows.tap.selection import EVERYTHING, Selection
 
 LOGGER = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class TapTicket:
     firehose_allowed: bool
     layer: Any = field(repr=False)
     started_by: str = ""  # the viewer's user, for the audit log of the tap it may start
+    selection: Selection = EVERYTHING  # what the tap sends it (`flows.tap.selection`)
     heartbeat: asyncio.Task | None = field(default=None, repr=False)
 
 
@@ -67,9 +69,16 @@ def _runs_in_web_process() -> bool:
 
 
 async def join_tap(
-    consumer, vhost: str, user, mode: TapMode = DEFAULT_TAP_MODE, *, audience: bool = False
+    consumer,
+    vhost: str,
+    user,
+    mode: TapMode = DEFAULT_TAP_MODE,
+    *,
+    audience: bool = False,
+    selection: Selection = EVERYTHING,
 ) -> TapTicket:
-    """Add the consumer to the vhost's tap group and make sure a tap runs for it.
+    """Add the consumer to the group of its selection of the vhost's tap (every event, by
+    default) and make sure a tap runs for it.
 
     Raises `TapRefused` for an anonymous user, an unknown mode, or the firehose asked for
     by someone no administrator allowed to switch tracing on (unless it is on already).
@@ -96,11 +105,12 @@ async def join_tap(
     ticket = TapTicket(
         vhost=vhost,
         channel_name=consumer.channel_name,
-        group=tap_group(vhost),
+        group=selection_group(vhost, selection.key),
         mode=mode,
         firehose_allowed=allowed,
         layer=layer,
         started_by=user.get_username(),
+        selection=selection,
     )
     await layer.group_add(ticket.group, ticket.channel_name)
     if _runs_in_web_process():
@@ -113,6 +123,7 @@ async def join_tap(
                 mode=mode,
                 firehose_allowed=allowed,
                 started_by=ticket.started_by,
+                selection=selection,
             )
         )
     else:
@@ -142,6 +153,7 @@ def _control_message(kind: str, ticket: TapTicket) -> dict[str, Any]:
         "mode": ticket.mode,
         "firehose_allowed": ticket.firehose_allowed,
         "started_by": ticket.started_by,
+        "selection": ticket.selection.as_message(),
     }
 
 
@@ -168,6 +180,7 @@ class ViewerStream:
         max_events_per_second: int | None = None,
         *,
         pretty_bodies: bool = True,
+        selection_key: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_events_per_second is not None and max_events_per_second < 1:
@@ -177,6 +190,9 @@ class ViewerStream:
         # Pretty-printing a JSON body is for people; a program taking every event of a
         # flood gets the body as published (`"pretty": false`) and formats it if it wants.
         self.pretty_bodies = pretty_bodies
+        # The key of the selection (`flows.tap.selection`) the tap applies for this stream:
+        # batches chosen by it are counted as the tap says, not filtered and sampled again.
+        self.selection_key = selection_key
         self._clock = clock
         self._tokens = float(max_events_per_second or 0)
         self._refilled_at = clock()
@@ -192,17 +208,38 @@ class ViewerStream:
         this viewer missed (a full channel-layer queue, or the tap's own backlog): those
         count as dropped. A new run (the tap restarted) starts the count afresh.
         """
-        return self.process(self._arrived(message))
+        events = self._arrived(message)
+        chosen_by_tap = self._chosen_by_tap(message, len(events))
+        if chosen_by_tap is None:
+            return self.process(events)
+        self._counts["received"] += chosen_by_tap
+        self._counts["sent"] += chosen_by_tap
+        return self._finished(events)
 
     def drop_batch(self, message: Mapping[str, Any], reason: str) -> None:
         """A `tap.batch` that reached this viewer but cannot be sent (its socket is backed
         up): what the filters let through counts as dropped, for `reason`; the rest as
         filtered out, as it would have been."""
         events = self._arrived(message)
-        wanted = len(self._wanted(events))
-        self._counts["received"] += len(events) - wanted
-        self._counts["filtered_out"] += len(events) - wanted
+        if self._chosen_by_tap(message, len(events)) is None:
+            wanted = len(self._wanted(events))
+            self._counts["received"] += len(events) - wanted
+            self._counts["filtered_out"] += len(events) - wanted
+        else:
+            wanted = len(events)
         self.count_dropped(wanted, reason)  # received, and dropped
+
+    def _chosen_by_tap(self, message: Mapping[str, Any], chosen: int) -> int | None:
+        """For a batch the tap chose with this stream's selection: count what the tap took
+        out (received, and filtered or sampled out) and return how many it chose (for the
+        caller to count); None for a batch this stream must filter and sample itself."""
+        if self.selection_key is None or message.get("selection") != self.selection_key:
+            return None
+        filtered, sampled = message.get("filtered_out", 0), message.get("sampled_out", 0)
+        self._counts["received"] += filtered + sampled
+        self._counts["filtered_out"] += filtered
+        self._counts["sampled_out"] += sampled
+        return chosen
 
     def _arrived(self, message: Mapping[str, Any]) -> list[TapEvent]:
         """A batch's events, once the batches missed before it are counted."""
@@ -213,8 +250,10 @@ class ViewerStream:
             self._run, self._next_seq = run, None
         if first_seq is not None and self._next_seq is not None and first_seq > self._next_seq:
             self.count_dropped(first_seq - self._next_seq, MISSED_BATCHES)
-        if events:
-            self._next_seq = message.get("last_seq", events[-1]["seq"]) + 1
+        # A batch the tap's selection emptied still covers its sequence numbers.
+        last_seq = message.get("last_seq", events[-1]["seq"] if events else None)
+        if last_seq is not None:
+            self._next_seq = last_seq + 1
         return events
 
     def process_status(self, message: Mapping[str, Any]) -> None:
@@ -240,12 +279,21 @@ class ViewerStream:
         The events returned are ready to show: JSON bodies pretty-printed, unless the stream
         was made with `pretty_bodies=False` (they keep the text published, `"pretty": false`).
         """
+        chosen, filtered, sampled = self.select(events)
         self._counts["received"] += len(events)
-        wanted = self._wanted(events)
-        self._counts["filtered_out"] += len(events) - len(wanted)
-        chosen = self._sample(wanted)
-        self._counts["sampled_out"] += len(wanted) - len(chosen)
+        self._counts["filtered_out"] += filtered
+        self._counts["sampled_out"] += sampled
         self._counts["sent"] += len(chosen)
+        return self._finished(chosen)
+
+    def select(self, events: list[TapEvent]) -> tuple[list[TapEvent], int, int]:
+        """(the events to send, how many the filter took out, how many sampling took out),
+        counting nothing: the tap chooses for a whole selection group with this."""
+        wanted = self._wanted(events)
+        chosen = self._sample(wanted)
+        return chosen, len(events) - len(wanted), len(wanted) - len(chosen)
+
+    def _finished(self, chosen: list[TapEvent]) -> list[TapEvent]:
         if not self.pretty_bodies:
             return chosen
         return [prettify(event) for event in chosen]

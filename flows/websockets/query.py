@@ -13,11 +13,11 @@ from urllib.parse import parse_qsl
 
 from flows.tap.filters import EventFilter, FilterError
 from flows.tap.modes import DEFAULT_TAP_MODE, TAP_MODES, TapMode
+from flows.tap.selection import MAX_RATE_CEILING, Selection
 
 DEFAULT_VHOST = "/"
 # `/ws/live/?audience=<token>`: an audience link's token instead of a session (`flows.audience`).
 AUDIENCE_PARAM = "audience"
-MAX_RATE_CEILING = 10_000
 
 
 def query_params(scope: Mapping[str, Any]) -> dict[str, str]:
@@ -44,6 +44,11 @@ class ViewerQuery:
     mode: TapMode
     event_filter: EventFilter
     max_rate: int | None
+
+    @property
+    def selection(self) -> Selection:
+        """What the tap chooses for this viewer before handing batches over."""
+        return Selection.of(self.event_filter, self.max_rate)
 
     @classmethod
     def from_params(cls, params: Mapping[str, str], *, max_rate: int | None) -> ViewerQuery:

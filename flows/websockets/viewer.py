@@ -127,14 +127,21 @@ class TapViewerConsumer(AsyncWebsocketConsumer):
                 await self.refuse(Refusal(CLOSE_FORBIDDEN, denied.message, "vhost"))
                 return
         self.backlog = socket_backlog(self.scope)
+        selection = query.selection
         self.stream = ViewerStream(
             query.event_filter,
             max_events_per_second=query.max_rate,
             pretty_bodies=self.pretty_bodies,
+            selection_key=selection.key,
         )
         try:
             self.ticket = await join_tap(
-                self, self.vhost, user, mode=query.mode, audience=token is not None
+                self,
+                self.vhost,
+                user,
+                mode=query.mode,
+                audience=token is not None,
+                selection=selection,
             )
         except TapRefused as exc:
             await self.refuse(Refusal(CLOSE_FORBIDDEN, exc.message, "mode"))

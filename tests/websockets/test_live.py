@@ -17,8 +17,9 @@ from channels.layers import get_channel_layer
 from django.contrib.auth.models import AnonymousUser
 
 from flows.tap.events import TapEvent
-from flows.tap.groups import tap_group
+from flows.tap.groups import selection_group
 from flows.websockets.close_codes import CLOSE_BAD_REQUEST, CLOSE_NOT_SIGNED_IN
+from flows.websockets.live import LiveConsumer
 from tests.support.communicators import connect, frames_until, run_with_tap
 from tests.support.tap_events import delivered, published, published_via_bindings
 from tests.support.tap_harness import amqp_channel, declare_bound_queue
@@ -32,9 +33,14 @@ def counter(html: str, name: str) -> int:
     return int(match.group(1))
 
 
-async def send_batch(vhost: str, events: list[TapEvent], run: str = "test-run") -> None:
+async def send_batch(
+    vhost: str, events: list[TapEvent], run: str = "test-run", params: dict | None = None
+) -> None:
+    """A batch as a tap with nothing chosen for it would send to the live page's group for
+    `params` (its query): the socket filters and samples it itself."""
+    selection = LiveConsumer().parse_query({"vhost": vhost, **(params or {})}).selection
     await get_channel_layer().group_send(
-        tap_group(vhost),
+        selection_group(vhost, selection.key),
         {
             "type": "tap.batch",
             "vhost": vhost,
@@ -97,7 +103,8 @@ def test_one_frame_per_batch_newest_first_with_counters(user, broker_vhost):
 
 def test_filters_apply_before_the_rows_are_rendered(user, broker_vhost):
     async def run():
-        query = urlencode({"vhost": broker_vhost, "routing_key": "food.*", "kind": "publish"})
+        params = {"routing_key": "food.*", "kind": "publish"}
+        query = urlencode({"vhost": broker_vhost, **params})
         communicator = connect(f"/ws/live/?{query}", user)
         await communicator.connect()
         events = [
@@ -106,7 +113,7 @@ def test_filters_apply_before_the_rows_are_rendered(user, broker_vhost):
             delivered(3, vhost=broker_vhost, queue="pizza"),
             published(4, vhost=broker_vhost, routing_key="food.icecream"),
         ]
-        await send_batch(broker_vhost, events)
+        await send_batch(broker_vhost, events, params=params)
         frame = (await frames_until(communicator, lambda f: "live-row" in f))[-1]
         assert [int(seq) for seq in ROW.findall(frame)] == [4, 1]
         assert counter(frame, "filtered_out") >= 2

@@ -19,6 +19,7 @@ import signal
 from django.core.management.base import BaseCommand, CommandError
 
 from flows.tap.groups import control_channel
+from flows.tap.selection import Selection
 from flows.tap.viewer import VIEWER_EXPIRY_S
 
 
@@ -101,6 +102,7 @@ class Command(BaseCommand):
             "mode": str(message.get("mode") or "auto"),
             "firehose_allowed": bool(message.get("firehose_allowed")),
             "started_by": str(message.get("started_by") or ""),
+            "selection": Selection.from_message(message.get("selection")),
         }
         if kind == "tap.join":
             await manager.join(vhost, viewer, **options)
