@@ -59,10 +59,12 @@ class TapRunner:
         tap_settings: TapSettings,
         *,
         started_by: str = "",
+        process: str = "",
     ) -> None:
         self.vhost = vhost
         self.mode = mode
         self.run_id = uuid.uuid4().hex[:12]
+        self.process = process  # the manager's `process_id`, in every status
         self.group = tap_group(vhost)
         self._layer = layer
         self._loop = asyncio.get_running_loop()
@@ -118,6 +120,7 @@ class TapRunner:
             }
         status["counts"] = counts
         status["run"] = self.run_id
+        status["process"] = self.process
         status["last_seq"] = last_seq
         return SharedStatus(status)
 
@@ -184,6 +187,9 @@ class TapManager:
         from django.conf import settings
 
         self.layer = get_channel_layer()
+        # Names this manager's taps in their statuses: a viewer that hears from another one
+        # knows the tap process it watched through restarted, and tells of the gap.
+        self.process_id = uuid.uuid4().hex[:12]
         self.stop_delay_s: float = settings.FLOWS_TAP_STOP_DELAY
         self.tap_settings = TapSettings.from_django()
         self.runners: dict[str, TapRunner] = {}
@@ -238,7 +244,12 @@ class TapManager:
                 runner = None
             if runner is None:
                 runner = TapRunner(
-                    vhost, resolved, self.layer, self.tap_settings, started_by=started_by
+                    vhost,
+                    resolved,
+                    self.layer,
+                    self.tap_settings,
+                    started_by=started_by,
+                    process=self.process_id,
                 )
                 runner.start()
                 self.runners[vhost] = runner
