@@ -11,5 +11,5 @@ RUN useradd --create-home flows && mkdir -p /data && chown flows /data
 USER flows
 EXPOSE 8000
 # `serve` checks the broker, migrates, prints a one-time sign-in link on first start,
-# then runs daphne.
+# then runs daphne (and, with CHANNEL_LAYER_URL=redis://..., the tap process beside it).
 CMD ["python", "manage.py", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -19,11 +19,14 @@ import contextlib
 import contextvars
 import logging
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flows.recording import store
 from flows.tap.events import TapEvent, prettify
 from flows.tap.modes import TapMode
+
+if TYPE_CHECKING:
+    from flows.tap.viewer import TapTicket
 
 LOGGER = logging.getLogger(__name__)
 
@@ -63,7 +66,7 @@ class Recorder:
             return
         self.state = store.Recording.RUNNING
         try:
-            await self._record(layer, member.channel_name)
+            await self._record(ticket)
         except asyncio.CancelledError:
             await asyncio.shield(
                 database_sync_to_async(store.stop)(self.recording_id, user="the dashboard stopping")
@@ -75,9 +78,12 @@ class Recorder:
         finally:
             await asyncio.shield(leave_tap(ticket))
 
-    async def _record(self, layer: Any, channel: str) -> None:
+    async def _record(self, ticket: TapTicket) -> None:
         from channels.db import database_sync_to_async
 
+        from flows.tap.viewer import rejoin_tap
+
+        layer, channel = ticket.layer, ticket.channel_name
         loop = asyncio.get_running_loop()
         mode_saved = False
         while True:
@@ -90,6 +96,8 @@ class Recorder:
                     break
                 if message.get("type") == "tap.batch":
                     pending.extend(message.get("events") or [])
+                elif message.get("type") == "tap.process_started":
+                    await rejoin_tap(ticket)  # the tap process restarted: record again at once
                 status = message.get("status") or {}
                 if not mode_saved and status.get("mode"):
                     mode_saved = True

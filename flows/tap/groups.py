@@ -12,6 +12,9 @@ viewers asked for (`selection_group`: one per distinct filter and rate, `flows.t
 
 Viewers (`flows.tap.viewer.join_tap`) tell a tap in another process that they joined, are
 still there, or left with `tap.join` / `tap.heartbeat` / `tap.leave` on `control_channel()`.
+Those viewers are also in `viewers_group()`, where a tap process that starts (`manage.py
+tap`, first or again after dying) says `tap.process_started`: each viewer joins again at
+once, without waiting for its next heartbeat.
 """
 
 from __future__ import annotations
@@ -31,6 +34,11 @@ def control_channel() -> str:
     from django.conf import settings
 
     return getattr(settings, "FLOWS_TAP_CONTROL_CHANNEL", DEFAULT_CONTROL_CHANNEL)
+
+
+def viewers_group() -> str:
+    """Every viewer of a tap in another process (one per control channel, so per dashboard)."""
+    return control_channel() + ".viewers"
 
 
 def tap_group(vhost: str) -> str:
@@ -69,5 +77,11 @@ class TapBatchMessage(_TapBatch, total=False):
 class TapStatusMessage(TypedDict):
     type: Literal["tap.status"]
     vhost: str
-    # mode, state, coverage, counts, gaps, error, queue, run, last_seq (`Tap.status`)
+    # mode, state, coverage, counts, gaps, error, queue (`Tap.status`), run, process (the tap
+    # manager's id: another one means the tap process restarted) and last_seq (`TapRunner`)
     status: dict[str, Any]
+
+
+class TapProcessStartedMessage(TypedDict):
+    type: Literal["tap.process_started"]
+    process: str

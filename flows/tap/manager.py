@@ -61,10 +61,12 @@ class TapRunner:
         tap_settings: TapSettings,
         *,
         started_by: str = "",
+        process: str = "",
     ) -> None:
         self.vhost = vhost
         self.mode = mode
         self.run_id = uuid.uuid4().hex[:12]
+        self.process = process  # the manager's `process_id`, in every status
         self._layer = layer
         # The selections its viewers asked for (`flows.tap.selection`), each chosen once
         # per batch for its group; and which viewer asked for which.
@@ -140,6 +142,7 @@ class TapRunner:
             }
         status["counts"] = counts
         status["run"] = self.run_id
+        status["process"] = self.process
         status["last_seq"] = last_seq
         return SharedStatus(status)
 
@@ -229,6 +232,9 @@ class TapManager:
         from django.conf import settings
 
         self.layer = get_channel_layer()
+        # Names this manager's taps in their statuses: a viewer that hears from another one
+        # knows the tap process it watched through restarted, and tells of the gap.
+        self.process_id = uuid.uuid4().hex[:12]
         self.stop_delay_s: float = settings.FLOWS_TAP_STOP_DELAY
         self.tap_settings = TapSettings.from_django()
         self.runners: dict[str, TapRunner] = {}
@@ -287,7 +293,12 @@ class TapManager:
                 runner = None
             if runner is None:
                 runner = TapRunner(
-                    vhost, resolved, self.layer, self.tap_settings, started_by=started_by
+                    vhost,
+                    resolved,
+                    self.layer,
+                    self.tap_settings,
+                    started_by=started_by,
+                    process=self.process_id,
                 )
                 for known, chosen in self.selections[vhost].items():
                     runner.add_viewer(known, chosen)

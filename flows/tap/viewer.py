@@ -7,6 +7,12 @@ and counts every event into exactly one bucket, so that
     received == sent + filtered_out + sampled_out + dropped
 
 holds at every moment, whatever the rate.
+
+A viewer of a tap in another process (`manage.py tap`) also keeps that tap going: it joins
+over the control channel, heart-beats, and joins again at once when a tap process starts
+(`rejoin_tap`). A tap process that died and was started again is a gap for its viewers: each
+stream notices that another process now sends (`ViewerStream.from_tap`) and reports the time
+without a tap among the tap's own gaps, as long as a disconnection from the broker.
 """
 
 from __future__ import annotations
@@ -17,12 +23,12 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from flows.runtime import runtime
 from flows.tap.events import TapEvent, prettify
 from flows.tap.filters import EventFilter
-from flows.tap.groups import control_channel, selection_group
+from flows.tap.groups import control_channel, selection_group, viewers_group
 from flows.tap.modes import DEFAULT_TAP_MODE, TAP_MODES, TapMode
 from flows.tap.selection import EVERYTHING, Selection
 
@@ -37,6 +43,9 @@ COUNT_NAMES = ("received", "sent", "filtered_out", "sampled_out", "dropped")
 # forgets viewers it has not heard from for VIEWER_EXPIRY_S.
 HEARTBEAT_INTERVAL_S = 5.0
 VIEWER_EXPIRY_S = 20.0
+# A viewer's stream keeps this many gaps of its own (restarts of the tap process).
+MAX_VIEWER_GAPS = 20
+M = TypeVar("M", bound=Mapping[str, Any])
 
 
 class TapRefused(Exception):
@@ -127,9 +136,21 @@ async def join_tap(
             )
         )
     else:
+        # Before joining: a tap process starting meanwhile still reaches this viewer.
+        await layer.group_add(viewers_group(), ticket.channel_name)
         await layer.send(control_channel(), _control_message("tap.join", ticket))
         ticket.heartbeat = asyncio.create_task(_heartbeat(ticket))
     return ticket
+
+
+async def rejoin_tap(ticket: TapTicket) -> None:
+    """A tap process started (`tap.process_started`): join it now, not at the next heartbeat.
+
+    Nothing to do for a tap in this process. A join the tap process knows already only
+    refreshes the viewer's heartbeat there.
+    """
+    if ticket.heartbeat is not None:
+        await ticket.layer.send(control_channel(), _control_message("tap.join", ticket))
 
 
 async def leave_tap(ticket: TapTicket) -> None:
@@ -142,6 +163,7 @@ async def leave_tap(ticket: TapTicket) -> None:
     if _runs_in_web_process():
         await runtime().tap_manager().leave(ticket.vhost, ticket.channel_name)
     else:
+        await ticket.layer.group_discard(viewers_group(), ticket.channel_name)
         await ticket.layer.send(control_channel(), _control_message("tap.leave", ticket))
 
 
@@ -164,6 +186,16 @@ async def _heartbeat(ticket: TapTicket) -> None:
             await ticket.layer.send(control_channel(), _control_message("tap.heartbeat", ticket))
         except Exception:  # a full control channel: the next beat will do
             LOGGER.warning("tap heartbeat for %r failed", ticket.vhost, exc_info=True)
+
+
+def _restart_gap(duration_s: float) -> dict[str, Any]:
+    """A gap in `Tap.status()`'s shape: the tap process restarted `duration_s` ago, at most."""
+    return {
+        "at": time.time() - duration_s,
+        "duration_s": round(duration_s, 1),
+        # The live page puts "Gap of 4.2 s: " before it; JSON viewers read duration_s.
+        "message": "the tap process restarted: messages in that window were not captured",
+    }
 
 
 class ViewerStream:
@@ -200,6 +232,45 @@ class ViewerStream:
         self._drop_reasons: dict[str, int] = {}
         self._run: str | None = None
         self._next_seq: int | None = None
+        # The tap process last heard from, when, and that tap's gaps then.
+        self._process: str | None = None
+        self._heard_at = 0.0
+        self._tap_gaps: list[dict[str, Any]] = []
+        # Since when this viewer has been without a tap (the one it watched went away).
+        self._without_tap_since: float | None = None
+        self._gaps: list[dict[str, Any]] = []  # restarts of the tap process, and earlier gaps
+
+    def from_tap(self, message: M) -> M:
+        """Note which tap process sent `message` (a `tap.batch` or `tap.status`); return it
+        with this viewer's own gaps among its status's.
+
+        Another process than the last one means the tap process this viewer watched went
+        away and a new one took over: from the last word of the old one until the new tap
+        runs, nothing was seen. That is a gap, kept with the old tap's own gaps (the new
+        one knows nothing of them) and shown like them. Call it before the other methods.
+        """
+        status = message.get("status")
+        if not isinstance(status, Mapping):
+            return message
+        now = self._clock()
+        process = status.get("process")
+        if process and process != self._process:
+            if self._process is not None and self._without_tap_since is None:
+                self._without_tap_since = self._heard_at
+                self._keep_gaps(self._tap_gaps)
+            self._process = process
+        if self._without_tap_since is not None and status.get("state") == "running":
+            self._keep_gaps([_restart_gap(now - self._without_tap_since)])
+            self._without_tap_since = None
+        self._heard_at = now
+        self._tap_gaps = status.get("gaps") or []
+        if not self._gaps:
+            return message
+        gaps = sorted([*self._tap_gaps, *self._gaps], key=lambda gap: gap.get("at", 0))
+        return cast(M, {**message, "status": {**status, "gaps": gaps}})
+
+    def _keep_gaps(self, gaps: list[dict[str, Any]]) -> None:
+        self._gaps = [*self._gaps, *gaps][-MAX_VIEWER_GAPS:]
 
     def process_batch(self, message: Mapping[str, Any]) -> list[TapEvent]:
         """`process` for a whole `tap.batch` message, counting batches that never arrived.

@@ -36,7 +36,7 @@ from django.utils import timezone
 from flows import access, audience
 from flows.access import Action
 from flows.tap.filters import FilterError
-from flows.tap.groups import TapBatchMessage, TapStatusMessage
+from flows.tap.groups import TapBatchMessage, TapProcessStartedMessage, TapStatusMessage
 from flows.tap.viewer import (
     SIGN_IN_TO_WATCH,
     SLOW_VIEWER,
@@ -45,6 +45,7 @@ from flows.tap.viewer import (
     ViewerStream,
     join_tap,
     leave_tap,
+    rejoin_tap,
 )
 from flows.websockets.backpressure import SocketBacklog, socket_backlog
 from flows.websockets.close_codes import (
@@ -211,6 +212,7 @@ class TapViewerConsumer(AsyncWebsocketConsumer):
         if not self._watches(message):
             return
         assert self.stream is not None
+        message = self.stream.from_tap(message)  # with this viewer's gaps (a restarted tap)
         if self._backed_up():
             # Its reader is too slow: drop (and count) rather than buffer without end.
             self.stream.drop_batch(message, SLOW_VIEWER)
@@ -222,10 +224,16 @@ class TapViewerConsumer(AsyncWebsocketConsumer):
         if not self._watches(message):
             return
         assert self.stream is not None
+        message = self.stream.from_tap(message)
         # Batches that never came before this status count as dropped, on every socket.
         self.stream.process_status(message)
         if not self._backed_up():  # a later status says as much
             await self._send_frame(self.status_frame(message))
+
+    async def tap_process_started(self, message: TapProcessStartedMessage) -> None:
+        """A tap process (re)started: join it now, so the gap is as short as it can be."""
+        if self.ticket is not None:
+            await rejoin_tap(self.ticket)
 
     async def audience_ended(self, message: Mapping[str, Any]) -> None:
         """The audience link this socket watches through was revoked (`audience.ENDED_MESSAGE`)."""

@@ -36,7 +36,10 @@ def run_dashboard(tmp_path: Path) -> Iterator:
 
     def start(node: OwnNode) -> tuple[str, Path]:
         port = free_port()
-        process, log = start_first_run(["bin/run", "--port", str(port)], tmp_path, **node.env)
+        # With Redis here, bin/run runs the tap in a process of its own: on a control channel
+        # of this test's, so no other dashboard on this machine's Redis hears of it.
+        env = {**node.env, "FLOWS_TAP_CONTROL_CHANNEL": f"flows-tap-control-{tmp_path.name}"}
+        process, log = start_first_run(["bin/run", "--port", str(port)], tmp_path, **env)
         processes.append(process)
         try:
             wait_for_port(port, timeout=150, process=process)
@@ -69,7 +72,11 @@ def test_bin_run_enables_the_management_plugin_of_a_running_local_node(own_node,
 
     base_url, log = run_dashboard(own_node)
 
-    assert "Enabling the RabbitMQ management plugin on" in log.read_text()
+    output = log.read_text()
+    assert "Enabling the RabbitMQ management plugin on" in output
+    # A local Redis answers (bin/test makes sure): the tap runs off the web process's GIL.
+    assert "The tap runs in its own process" in output, output
+    assert "redis://127.0.0.1:6379/1" in output
     assert own_node.plugin_enabled()
     assert_serves_the_node(base_url, log, own_node)
 

@@ -213,3 +213,54 @@ def test_a_stream_for_programs_keeps_json_bodies_as_published() -> None:
     assert sent["body"] == {"preview": '{"k":1}', "encoding": "json", "size": 7,
                             "truncated": False, "pretty": False}  # fmt: skip
     assert body_bytes(sent["body"]) == b'{"k":1}'
+
+
+def from_process(process: str, state: str = "running", gaps: list | None = None) -> dict:
+    return {"type": "tap.status", "status": {"process": process, "state": state,
+            "gaps": gaps or [], "run": process + "-run", "last_seq": 0}}  # fmt: skip
+
+
+def test_a_restarted_tap_process_is_a_gap_until_its_tap_runs() -> None:
+    clock = FakeClock()
+    stream = ViewerStream(EventFilter(), clock=clock)
+    assert stream.from_tap(from_process("a"))["status"]["gaps"] == []
+    clock.now += 1.0  # its last word
+    stream.from_tap(from_process("a"))
+    clock.now += 3.0  # the tap process died; the new one starts its tap
+    starting = stream.from_tap(from_process("b", state="starting"))
+    assert starting["status"]["gaps"] == []
+    clock.now += 0.5
+    [gap] = stream.from_tap(from_process("b"))["status"]["gaps"]
+    assert gap["duration_s"] == 3.5
+    assert gap["message"].startswith("the tap process restarted")
+    # Told again with every later status, beside the new tap's own gaps.
+    tap_gap = {"at": gap["at"] + 60, "duration_s": 2.0, "message": "disconnected 2.0 s: ..."}
+    later = stream.from_tap(from_process("b", gaps=[tap_gap]))["status"]["gaps"]
+    assert later == [gap, tap_gap]
+
+
+def test_the_old_tap_processes_gaps_stay_with_the_viewer() -> None:
+    stream = ViewerStream(EventFilter(), clock=FakeClock())
+    old_gap = {"at": 1.0, "duration_s": 2.0, "message": "disconnected 2.0 s: ..."}
+    stream.from_tap(from_process("a", gaps=[old_gap]))
+    gaps = stream.from_tap(from_process("b"))["status"]["gaps"]
+    assert gaps[0] == old_gap
+    assert gaps[1]["message"].startswith("the tap process restarted")
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [from_process("a"), from_process("a"), batch("r", 1, 2)],
+        # The first tap process this viewer hears from is no restart, whenever it comes.
+        [from_process("a", state="starting"), from_process("a")],
+        # Another run of the tap (restarted by the same process) and statuses naming none.
+        [from_process("a"), {**batch("r2", 1, 2), "status": from_process("a")["status"]}],
+        [status("r", 1), status("s", 3)],
+    ],
+)
+def test_no_gap_without_a_restart_of_the_tap_process(messages) -> None:
+    stream = ViewerStream(EventFilter(), clock=FakeClock())
+    for message in messages:
+        shown = stream.from_tap(message)
+        assert not shown.get("status", {}).get("gaps")

@@ -4,7 +4,14 @@ Web processes (with `CHANNEL_LAYER_URL=redis://...`) send viewers' joins, heartb
 leaves to the control channel; this process starts a tap for each watched vhost and
 sends its batches to the vhost's group, exactly as the in-process tap would. SIGTERM and
 SIGINT stop the process's runtime (`flows.runtime`): every tap's queue goes and tracing is
-put back as it was.
+put back as it was. As it starts, it tells every viewer of an earlier tap process
+(`tap.process_started` to `viewers_group()`): they join again at once, and tell their
+users of the gap (`flows.tap.viewer`).
+
+`manage.py serve` starts this process itself, and restarts it when it dies, whenever the
+channel layer is Redis. A deployment that runs it on its own (another container, a service
+manager) serves with `manage.py serve --tap-elsewhere` and runs one `manage.py tap` per
+control channel (`FLOWS_TAP_CONTROL_CHANNEL`).
 
 `manage.py tap --restore-tracing` only puts back the tracing state of vhosts whose
 firehose tap died (kill -9) and exits.
@@ -18,7 +25,7 @@ import signal
 
 from django.core.management.base import BaseCommand, CommandError
 
-from flows.tap.groups import control_channel
+from flows.tap.groups import control_channel, viewers_group
 from flows.tap.selection import Selection
 from flows.tap.viewer import VIEWER_EXPIRY_S
 
@@ -68,19 +75,34 @@ class Command(BaseCommand):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        receiver = asyncio.create_task(self._receive(manager.layer, manager))
+        layer = manager.layer
+        assert layer is not None  # handle() refused to run without a shared channel layer
+        try:
+            # Before reading the control channel: the joins this prompts come after it.
+            await layer.group_send(
+                viewers_group(), {"type": "tap.process_started", "process": manager.process_id}
+            )
+        except Exception as exc:  # their heartbeats bring them back too, within seconds
+            self.stderr.write(f"could not tell viewers this tap process started: {exc!r}")
+        receiver = asyncio.create_task(self._receive(layer, manager))
         expirer = asyncio.create_task(self._expire(manager))
         self.stdout.write("tap process ready", ending="\n")
         self.stdout.flush()
+        stopped = asyncio.create_task(stop.wait())
         try:
-            await stop.wait()
+            # The control channel lost (Redis gone): a process no viewer reaches is of no
+            # use, so it ends, and `serve` starts another.
+            await asyncio.wait({stopped, receiver}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (receiver, expirer):
+            for task in (receiver, expirer, stopped):
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             # The taps first (their queues go, tracing is restored), then the rest.
             await runtime().astop()
+        if not stop.is_set():
+            failure = receiver.exception() if not receiver.cancelled() else None
+            raise CommandError(f"tap process stopped: its control channel failed: {failure!r}")
         self.stdout.write("tap process stopped")
 
     async def _receive(self, layer, manager) -> None:

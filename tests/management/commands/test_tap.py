@@ -121,9 +121,11 @@ def test_kill_9_leaves_no_queue_and_tracing_can_be_restored(
     assert not TapFirehoseLease.objects.filter(vhost=scratch_vhost).exists()
 
 
-def test_viewers_heartbeats_bring_a_restarted_tap_process_back(
+def test_viewers_join_a_restarted_tap_process_by_themselves(
     redis_setup: dict, scratch_vhost: str, user
 ) -> None:
+    """A new tap process says it started (`tap.process_started`): its viewers join it, on the
+    same socket (their heartbeats would too, within 5 s), and are told of the gap."""
     dashboard = redis_setup["dashboard"]
     cookie = session_cookie(user)
     with amqp_channel(scratch_vhost) as channel:
@@ -134,8 +136,11 @@ def test_viewers_heartbeats_bring_a_restarted_tap_process_back(
                 first = (await receive_until(ws, is_running))[-1]["status"]["run"]
                 redis_setup["tap"].stop()
                 redis_setup["tap"] = TapProcess(redis_setup["env"])
-                # At the viewer's next heartbeat (every 5 s) the new process learns of it.
-                await receive_until(ws, lambda m: is_running(m) and m["status"]["run"] != first)
+                back = await receive_until(
+                    ws, lambda m: is_running(m) and m["status"]["run"] != first
+                )
+                [gap] = back[-1]["status"]["gaps"]
+                assert gap["message"].startswith("the tap process restarted"), gap
                 channel.basic_publish("", "work", b"after the restart")
                 return await receive_until(ws, is_batch_with_events)
 
