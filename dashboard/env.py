@@ -42,6 +42,7 @@ def database_config(url: str | None, *, default_sqlite_path: Path) -> dict[str, 
 
 
 REDIS_SOCKET_TIMEOUT_S = 15
+REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
 
 
 def channel_layers(url: str | None) -> dict[str, Any]:
@@ -49,7 +50,7 @@ def channel_layers(url: str | None) -> dict[str, Any]:
     if not url or url == "memory://":
         return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     scheme = urlsplit(url).scheme
-    if scheme in {"redis", "rediss", "unix"}:
+    if scheme in REDIS_SCHEMES:
         return {
             "default": {
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -65,6 +66,46 @@ def channel_layers(url: str | None) -> dict[str, Any]:
             }
         }
     raise ValueError(f"CHANNEL_LAYER_URL must be memory:// or redis://..., got scheme {scheme!r}")
+
+
+# A cache read or write waits at most this long for Redis: a request must not hang on it.
+CACHE_SOCKET_TIMEOUT_S = 5
+# Per-process memory keeps this many entries before culling (Django's default is 300).
+LOCMEM_MAX_ENTRIES = 10_000
+
+
+def caches(cache_url: str | None, channel_layer_url: str | None) -> dict[str, Any]:
+    """CACHE_URL to CACHES: Redis, shared by every process, or memory, one per process.
+
+    Unset, it follows CHANNEL_LAYER_URL: a Redis channel layer means several processes (web
+    workers, `manage.py tap`), and what they share (repeat runs, idempotency keys, sign-in
+    throttles) must then live in Redis too. `locmem://` keeps it per process regardless.
+    """
+    url = cache_url or ""
+    if not url and channel_layer_url and urlsplit(channel_layer_url).scheme in REDIS_SCHEMES:
+        url = channel_layer_url
+    if not url or url == "locmem://":
+        return {
+            "default": {
+                "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                "OPTIONS": {"MAX_ENTRIES": LOCMEM_MAX_ENTRIES},
+            }
+        }
+    scheme = urlsplit(url).scheme
+    if scheme in REDIS_SCHEMES:
+        return {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": url,
+                # Beside the channel layer's keys (`asgi:...`) when both use one database.
+                "KEY_PREFIX": "flows",
+                "OPTIONS": {
+                    "socket_timeout": CACHE_SOCKET_TIMEOUT_S,
+                    "socket_connect_timeout": CACHE_SOCKET_TIMEOUT_S,
+                },
+            }
+        }
+    raise ValueError(f"CACHE_URL must be locmem:// or redis://..., got scheme {scheme!r}")
 
 
 def api_credentials(api_url: str, amqp_url: str) -> tuple[str, str, str]:

@@ -101,7 +101,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CHANNEL_LAYERS = env.channel_layers(os.environ.get("CHANNEL_LAYER_URL"))
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Shared by the web workers and `manage.py tap` when Redis is configured: repeat runs,
+# idempotency keys, sign-in throttles (dashboard/env.py `caches`).
+CACHES = env.caches(os.environ.get("CACHE_URL"), os.environ.get("CHANNEL_LAYER_URL"))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

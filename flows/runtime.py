@@ -5,7 +5,9 @@ topology snapshot cache, the publisher threads with their repeat runs, the recor
 recordings, the demo scenarios' runs started from the scenario pages, the moves of
 dead-lettered messages, the idempotency keys of submitted forms, what the firehose saw (for
 the publish page), the consumption histories, and the tap manager of the event loop it serves
-on. Each is an instance of its own module's class; `Runtime` makes each on first use, and
+on. (The idempotency keys' answers and the repeat runs' status live in Django's cache, which
+several web workers share when it is Redis: `flows.publishing.runs`.) Each is an instance
+of its own module's class; `Runtime` makes each on first use, and
 `stop()` stops them all in an order that lets each clean up after itself: the recorders
 first (they leave their taps, as viewers do), then the taps (they restore tracing through the
 management client and delete their queues), then the moves of dead letters (cancelled
@@ -186,13 +188,15 @@ class Runtime:
     )
     # The one topology snapshot cache every page reads vhosts through.
     topology_cache: Member[TopologyCache] = Member("topology.cache:TopologyCache")
-    # The publisher thread of each vhost published to, and the repeat runs given them.
+    # The publisher thread of each vhost published to, and the repeat runs given them (their
+    # status and cancel requests shared with the other workers: flows/publishing/runs.py).
     publishers: Member[Publishers] = Member("publishing.publisher:Publishers")
     # The demo scenarios' publishers and workers started from the scenario pages.
     demo_runs: Member[DemoRuns] = Member("demo.service:DemoRuns")
     # The moves of dead-lettered messages started from the dead-letters page.
     message_moves: Member[MessageMoves] = Member("dead_letters.moving:MessageMoves")
-    # The answers to submitted forms, so a form submitted twice publishes once.
+    # The answers to submitted forms, so a form submitted twice publishes once (kept in the
+    # cache the web workers share).
     idempotent_publishes: Member[IdempotentPublishes] = Member(
         "publishing.service:IdempotentPublishes"
     )

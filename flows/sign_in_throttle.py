@@ -8,7 +8,7 @@ moment after a few typos. A successful sign-in forgets the failures.
 
 Counted per username and address together: someone guessing one account from one place is
 slowed down, and cannot lock its owner out from everywhere else. Kept in the one cache
-(`CACHES["default"]`, per process).
+(`CACHES["default"]`: shared by the web workers when it is Redis, see `dashboard.env.caches`).
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ from flows.broker import float_headers
 from flows.broker.amqp import amqp_where, connection_name, open_blocking_connection
 from flows.broker.errors import BrokerAuthFailed, BrokerError, BrokerRefused
 from flows.publishing.fields import PublishRequest
+from flows.publishing.runs import SYNC_INTERVAL_S, RunStatus, SharedRuns
 
 float_headers.install()
 
@@ -94,12 +95,23 @@ class PublishOutcome:
 
 
 class RepeatRun:
-    """A repeat run's progress, written by the publisher thread, read by anyone."""
+    """A repeat run's progress, written by its publisher thread, which alone reads it.
 
-    def __init__(self, request: PublishRequest, *, owner_id: int | None = None) -> None:
+    Everyone else reads the `RunStatus` the thread shares (`flows.publishing.runs`): a
+    request about the run may reach another web worker than the one running it.
+    """
+
+    def __init__(
+        self,
+        request: PublishRequest,
+        *,
+        shared: SharedRuns,
+        owner_id: int | None = None,
+    ) -> None:
         self.id = uuid.uuid4().hex
         self.request = request
         self.owner_id = owner_id
+        self.shared = shared  # where its status goes: its `Publishers`' one
         self.total = request.repeat
         self.rate = request.rate
         self.published = 0
@@ -115,6 +127,7 @@ class RepeatRun:
         self._finished = threading.Event()
 
     def cancel(self) -> None:
+        """Stop the run from this process (a stop); a request asks through `SharedRuns`."""
         self._cancel.set()
 
     @property
@@ -140,24 +153,33 @@ class RepeatRun:
         elapsed = self.elapsed_s
         return self.confirmed / elapsed if elapsed > 0 else 0.0
 
-    @property
-    def percent(self) -> int:
-        return int(100 * self.published / self.total) if self.total else 100
+    def status(self) -> RunStatus:
+        return RunStatus(
+            id=self.id,
+            owner_id=self.owner_id,
+            vhost=self.request.vhost,
+            state=self.state,
+            total=self.total,
+            published=self.published,
+            confirmed=self.confirmed,
+            nacked=self.nacked,
+            returned=self.returned,
+            rate=self.rate,
+            achieved_rate=self.achieved_rate,
+            elapsed_s=self.elapsed_s,
+            error=self.error,
+            written_at=time.time(),
+        )
 
     def snapshot(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "state": self.state,
-            "total": self.total,
-            "published": self.published,
-            "confirmed": self.confirmed,
-            "nacked": self.nacked,
-            "returned": self.returned,
-            "rate_requested": self.rate,
-            "achieved_rate": round(self.achieved_rate, 1),
-            "elapsed_s": round(self.elapsed_s, 3),
-            "error": self.error,
-        }
+        return self.status().to_json()
+
+    def share(self) -> None:
+        """Write the status where every worker reads it; a cache outage costs only that."""
+        try:
+            self.shared.write([self.status()])
+        except Exception:
+            LOGGER.warning("could not share the status of repeat run %s", self.id, exc_info=True)
 
     def _finish(self, state: str, error: str | None = None) -> None:
         # Finished runs are kept a while for their progress page: without the body.
@@ -165,6 +187,7 @@ class RepeatRun:
         self.state = state
         self.error = error
         self.finished_at = time.monotonic()
+        self.share()
         self._finished.set()
 
 
@@ -206,6 +229,7 @@ class VhostPublisher(threading.Thread):
         self._bulk_acked_singly: set[int] = set()
         self._bulk_run: RepeatRun | None = None
         self._blocked_reason: str | None = None  # the broker's, while it blocks us
+        self._next_sync = 0.0  # time.monotonic() of the next sharing of the runs' progress
 
     # --- the API other threads call ---------------------------------------------------------
 
@@ -259,6 +283,7 @@ class VhostPublisher(threading.Thread):
             try:
                 if self._runs:
                     self._drain_jobs()
+                    self._sync_runs()
                     self._drop_cancelled_waiting_runs()
                     if self._runs:
                         self._step_repeat(self._runs[0])
@@ -275,6 +300,26 @@ class VhostPublisher(threading.Thread):
         for run in self._runs:
             run._finish("cancelled", "The publisher stopped.")
         self._drop_connection()
+
+    def _sync_runs(self) -> None:
+        """Every SYNC_INTERVAL_S: share the runs' progress, and take the cancel requests
+        made through any worker (`flows.publishing.runs`). The waiting runs are written
+        too: a run queued behind a long one must not look lost."""
+        now = time.monotonic()
+        if now < self._next_sync:
+            return
+        self._next_sync = now + SYNC_INTERVAL_S
+        runs = list(self._runs)
+        shared = runs[0].shared  # the process's one, given by `Publishers`
+        try:
+            shared.write(run.status() for run in runs)
+            cancelled = shared.cancel_requested(run.id for run in runs)
+        except Exception:  # the cache is down: the runs go on, unseen until it is back
+            LOGGER.warning("could not share the repeat runs of vhost %r", self.vhost, exc_info=True)
+            return
+        for run in runs:
+            if run.id in cancelled:
+                run.cancel()
 
     def _drop_cancelled_waiting_runs(self) -> None:
         """A run cancelled while queued behind another ends at once, having sent nothing."""
@@ -484,6 +529,7 @@ class VhostPublisher(threading.Thread):
                 self._bulk_run = run
                 run.state = "running"
                 run.started_at = time.monotonic()
+                run.share()  # a change of state is shared at once, progress every sync
             channel, connection = self._bulk, self._connection
             if channel is None or connection is None or not channel.is_open:
                 # Never reopen mid-run: the messages in flight are lost, the run says so.
@@ -571,18 +617,19 @@ class VhostPublisher(threading.Thread):
 
 # --- every vhost's publisher --------------------------------------------------------------------
 
-MAX_KEPT_RUNS = 50
-
 
 class Publishers:
     """This process's publisher threads, one per vhost, and the repeat runs handed to them.
 
-    The process's one instance is `flows.runtime.runtime().publishers`.
+    A run's status and its cancel go through `SharedRuns`, so any web worker can answer
+    for a run another one publishes. The process's one instance is
+    `flows.runtime.runtime().publishers`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, shared: SharedRuns | None = None) -> None:
+        self.shared = shared if shared is not None else SharedRuns()
         self._publishers: dict[str, VhostPublisher] = {}
-        self._runs: dict[str, RepeatRun] = {}
+        self._runs: dict[str, RepeatRun] = {}  # this process's runs not yet finished
         self._lock = threading.Lock()
 
     def for_vhost(self, vhost: str) -> VhostPublisher:
@@ -601,18 +648,25 @@ class Publishers:
         return self.for_vhost(request.vhost).publish(request, timeout=timeout)
 
     def start_repeat(self, request: PublishRequest, *, owner_id: int | None = None) -> RepeatRun:
-        run = RepeatRun(request, owner_id=owner_id)
+        """Start a run; its status is shared before this returns, for the next request."""
+        run = RepeatRun(request, shared=self.shared, owner_id=owner_id)
+        self.shared.write([run.status()])
         with self._lock:
-            self._runs[run.id] = run
-            finished = [key for key, kept in self._runs.items() if kept.finished]
-            for key in finished[: max(0, len(self._runs) - MAX_KEPT_RUNS)]:
+            for key in [key for key, kept in self._runs.items() if kept.finished]:
                 del self._runs[key]
+            self._runs[run.id] = run
         self.for_vhost(request.vhost).start_repeat(run)
         return run
 
-    def find_run(self, run_id: str) -> RepeatRun | None:
-        with self._lock:
-            return self._runs.get(run_id)
+    def find_run(self, run_id: str) -> RunStatus | None:
+        """A run's last shared status, whichever process publishes it."""
+        return self.shared.read(run_id)
+
+    def cancel_run(self, run_id: str, *, wait_s: float = 2.0) -> RunStatus | None:
+        """Ask the run's publisher thread to stop it; its status once stopped (or after
+        `wait_s`, still stopping)."""
+        self.shared.request_cancel(run_id)
+        return self.shared.wait_finished(run_id, wait_s)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Cancel the repeat runs, stop every publisher thread and close its connection."""

@@ -8,16 +8,15 @@ on the vhost's long-lived publisher, or a repeat run.
 from __future__ import annotations
 
 import dataclasses
-import threading
+import hashlib
+import logging
 import time
-from collections import OrderedDict
-from collections.abc import Mapping
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import BaseCache
 
 from flows import audit
 from flows.broker.errors import BrokerError
@@ -29,10 +28,14 @@ from flows.publishing.policy import (
     permission_refusal,
     refusal_outside_allow_list,
 )
+from flows.publishing.runs import RunStatus
 from flows.routing_rules.prediction import Prediction, no_prediction
 from flows.routing_rules.prediction import predict as predict_route
 from flows.runtime import runtime
+from flows.shared_store import shared_store
 from flows.topology.records import DEFAULT_EXCHANGE_ALIAS
+
+LOGGER = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,7 @@ class PublishResult:
     request: PublishRequest
     prediction: Prediction
     outcome: publisher.PublishOutcome | None = None
-    run: publisher.RepeatRun | None = None
+    run: RunStatus | None = None  # a repeat run's status when it started
     # Queues the firehose saw the message routed to; None when not known.
     observed_queues: list[str] | None = None
     duplicate: bool = False
@@ -75,7 +78,7 @@ class PublishResult:
             )
         if self.run is not None:
             data["status"] = "repeating"
-            data["run"] = self.run.snapshot()
+            data["run"] = self.run.to_json()
         return data
 
 
@@ -139,7 +142,7 @@ def publish_checked(request: PublishRequest, *, owner_id: int | None = None) -> 
     if request.repeat > 1:
         run = runtime().publishers.start_repeat(request, owner_id=owner_id)
         return PublishResult(
-            request=request, prediction=prediction, run=run, body_bytes=len(request.body)
+            request=request, prediction=prediction, run=run.status(), body_bytes=len(request.body)
         )
     published_after = time.monotonic()
     outcome = runtime().publishers.publish(request)
@@ -157,52 +160,95 @@ def publish_checked(request: PublishRequest, *, owner_id: int | None = None) -> 
     )
 
 
+def own_run(user, run_id: str) -> RunStatus | None:
+    """A repeat run's status for its owner or an administrator; None for anyone else."""
+    run = runtime().publishers.find_run(run_id)
+    if run is None or (run.owner_id != user.pk and not user.is_superuser):
+        return None
+    return run
+
+
+def cancel_own_run(user, run_id: str) -> RunStatus | None:
+    """Stop a run of the user's own (or any, for an administrator), in whichever process it
+    publishes; its status once stopped. None when it is not the user's to see."""
+    if own_run(user, run_id) is None:
+        return None
+    return runtime().publishers.cancel_run(run_id)
+
+
 # --- publishing once per submitted form ---------------------------------------------------------
 
 
-class IdempotentPublishes:
-    """Remembers the result of each (user, token), so a double-submitted form publishes once.
+# How long a claimed token waits for its publish before another submit may take it over:
+# the publish's own limit, with room for the prediction's topology read.
+CLAIM_TIMEOUT_S = publisher.PUBLISH_TIMEOUT_S + 45
+# How long a submitted form's answer is remembered for a resubmit.
+ANSWER_KEPT_S = 3600
+# How long a resubmit waits for the first submit's answer, and how often it looks.
+DUPLICATE_WAIT_S = publisher.PUBLISH_TIMEOUT_S + 5
+DUPLICATE_POLL_S = 0.05
+_PUBLISHING = "publishing"  # a token's value while its first submit publishes
 
-    The second request waits for the first and gets the same answer. A request that fails
-    before or while publishing frees its token, so the person can fix it and submit again.
-    The process's one instance is `flows.runtime.runtime().idempotent_publishes`.
+
+class IdempotentPublishes:
+    """Each (user, token)'s answer, so a form or API call submitted twice publishes once.
+
+    Kept in Django's cache, which several web workers share when it is Redis
+    (`dashboard.env.caches`): the two submits of a double click may reach two workers. The
+    first claims the token atomically (`cache.add`); the second waits for its answer and
+    gets the same one, marked `duplicate`. A request that fails before or while publishing
+    frees its token, so the person can fix it and submit again (a resubmit waiting on it
+    then tries itself). The process's one instance is `runtime().idempotent_publishes`.
     """
 
-    def __init__(self, capacity: int = 1000) -> None:
-        self._capacity = capacity
-        self._results: OrderedDict[tuple[Any, str], Future[PublishResult]] = OrderedDict()
-        self._lock = threading.Lock()
+    def __init__(self, store: BaseCache | None = None, *, wait_s: float = DUPLICATE_WAIT_S) -> None:
+        self._store = store if store is not None else shared_store()
+        self._wait_s = wait_s
 
-    def run(self, key: tuple[Any, str], work) -> PublishResult:
-        with self._lock:
-            existing = self._results.get(key)
-            if existing is None:
-                mine: Future[PublishResult] = Future()
-                self._results[key] = mine
-                while len(self._results) > self._capacity:
-                    self._results.popitem(last=False)
-        if existing is not None:
-            try:
-                result = existing.result(timeout=publisher.PUBLISH_TIMEOUT_S + 5)
-            except FutureTimeout:
+    def run(self, key: tuple[Any, str], work: Callable[[], PublishResult]) -> PublishResult:
+        cache_key = _token_key(key)
+        deadline = time.monotonic() + self._wait_s
+        while not self._store.add(cache_key, _PUBLISHING, timeout=CLAIM_TIMEOUT_S):
+            answer = self._store.get(cache_key)
+            if isinstance(answer, PublishResult):
+                return self._duplicate(answer)
+            if time.monotonic() >= deadline:
                 raise publisher.PublishFailed(
                     "The same form is still being published; look again in a moment.",
                     kind="timeout",
-                ) from None
-            return dataclasses.replace(result, duplicate=True)
+                )
+            if answer is not None:  # still publishing (None: it failed, so claim it again)
+                time.sleep(DUPLICATE_POLL_S)
         try:
             result = work()
-        except BaseException as exc:
-            with self._lock:
-                self._results.pop(key, None)
-            mine.set_exception(exc)
+        except BaseException:
+            self._store.delete(cache_key)
             raise
-        # Remember the answer without the body (up to FLOWS_PUBLISH_MAX_BODY_BYTES each).
+        # Remembered without the body (up to FLOWS_PUBLISH_MAX_BODY_BYTES each).
         light = dataclasses.replace(
             result, request=dataclasses.replace(result.request, body=b"", body_display="")
         )
-        mine.set_result(light)
+        try:
+            self._store.set(cache_key, light, timeout=ANSWER_KEPT_S)
+        except Exception:
+            # Published all the same: the claim stays, so a resubmit cannot publish again
+            # (it is told the form is still being published), and lapses in a minute.
+            LOGGER.exception("could not remember the answer to a submitted form")
         return result
+
+    @staticmethod
+    def _duplicate(answer: PublishResult) -> PublishResult:
+        """The first submit's answer; a repeat run's progress as it is now."""
+        run = answer.run
+        if run is not None:
+            run = runtime().publishers.find_run(run.id) or run
+        return dataclasses.replace(answer, duplicate=True, run=run)
+
+
+def _token_key(key: tuple[Any, str]) -> str:
+    user_id, token = key
+    # Hashed: a cache key has a bounded length and alphabet, and a token is anything sent.
+    return f"publish-once:{user_id}:{hashlib.sha256(token.encode(errors='replace')).hexdigest()}"
 
 
 def _audit(

@@ -6,6 +6,7 @@ and read by the routing rules, the JSON shapes and the pages.
 
 from __future__ import annotations
 
+import copyreg
 import dataclasses
 import functools
 import re
@@ -24,6 +25,20 @@ DEFAULT_EXCHANGE_ALIAS = "amq.default"
 DEFAULT_EXCHANGE_LABEL = "(default exchange)"
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def read_only_mapping(items: dict[Any, Any]) -> Mapping[Any, Any]:
+    return MappingProxyType(items)
+
+
+def _pickle_read_only_mapping(mapping: MappingProxyType[Any, Any]) -> tuple[Any, ...]:
+    return read_only_mapping, (dict(mapping),)
+
+
+# The records' argument tables, and a prediction's, are read-only mappings, which pickle
+# cannot copy by itself: a publish's answer (its prediction) is kept in the cache the web
+# workers share (`flows.publishing.service.IdempotentPublishes`), which pickles it.
+copyreg.pickle(MappingProxyType, _pickle_read_only_mapping)
 
 R = TypeVar("R")
 

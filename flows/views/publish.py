@@ -30,6 +30,7 @@ from flows.publishing.fields import (
     parse_publish_request,
 )
 from flows.publishing.policy import PublishForbidden, permission_refusal
+from flows.publishing.runs import RunStatus
 from flows.runtime import runtime
 from flows.views.access import page_vhost, requires
 
@@ -213,26 +214,22 @@ def publish_submit(request: HtmxHttpRequest) -> HttpResponse:
 # --- repeat runs --------------------------------------------------------------------------------
 
 
-def _run_or_404(request: HttpRequest, run_id: str) -> publisher.RepeatRun:
-    run = runtime().publishers.find_run(run_id)
-    if run is None or (run.owner_id != request.user.pk and not request.user.is_superuser):
+def _progress(request: HttpRequest, run: RunStatus | None) -> HttpResponse:
+    if run is None:
         raise Http404("No such repeat run")
-    return run
+    return render(request, "flows/_publish_progress.html", {"run": run})
 
 
 @require_GET
 @requires(Action.VIEW)
 def run_progress(request: HttpRequest, run_id: str) -> HttpResponse:
-    return render(request, "flows/_publish_progress.html", {"run": _run_or_404(request, run_id)})
+    return _progress(request, service.own_run(request.user, run_id))
 
 
 @require_POST
 @requires(Action.VIEW)
 def run_cancel(request: HttpRequest, run_id: str) -> HttpResponse:
-    run = _run_or_404(request, run_id)
-    run.cancel()
-    run.wait(2)
-    return render(request, "flows/_publish_progress.html", {"run": run})
+    return _progress(request, service.cancel_own_run(request.user, run_id))
 
 
 # --- templates ----------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from flows.publishing import publisher, service
 from flows.publishing.fields import PUBLISH_FIELDS, PublishInvalid
 from flows.publishing.management_body import MANAGEMENT_BODY, management_field, publish_fields
 from flows.publishing.policy import PublishForbidden
-from flows.runtime import runtime
+from flows.publishing.runs import RunStatus
 from flows.views.json_api import ApiError, json_api
 
 PUBLISH_BODY = dict.fromkeys((*PUBLISH_FIELDS, "idempotency_key"))
@@ -109,22 +109,17 @@ def api_management_publish(
     return publish(request, fields, field_name=management_field)
 
 
-def _own_run(request: HttpRequest, run_id: str) -> publisher.RepeatRun:
-    run = runtime().publishers.find_run(run_id)
-    user = request.user
-    if run is None or (run.owner_id != user.pk and not user.is_superuser):
+def _found(run: RunStatus | None) -> RunStatus:
+    if run is None:
         raise ApiError("No such repeat run", status=404)
     return run
 
 
 @json_api
 def api_run(request: HttpRequest, run_id: str) -> dict[str, Any]:
-    return {"run": _own_run(request, run_id).snapshot()}
+    return {"run": _found(service.own_run(request.user, run_id)).to_json()}
 
 
 @json_api(methods=("POST",))
 def api_run_cancel(request: HttpRequest, run_id: str) -> dict[str, Any]:
-    run = _own_run(request, run_id)
-    run.cancel()
-    run.wait(2)
-    return {"run": run.snapshot()}
+    return {"run": _found(service.cancel_own_run(request.user, run_id)).to_json()}

@@ -88,6 +88,40 @@ def test_channel_layer_url_refuses_unknown_schemes():
         env.channel_layers("amqp://127.0.0.1/")
 
 
+LOCMEM = "django.core.cache.backends.locmem.LocMemCache"
+REDIS_CACHE = "django.core.cache.backends.redis.RedisCache"
+
+
+@pytest.mark.parametrize(
+    ("cache_url", "channel_layer_url", "backend", "location"),
+    [
+        (None, None, LOCMEM, None),
+        ("", "memory://", LOCMEM, None),
+        # Several processes share a Redis channel layer: they share the cache there too.
+        (None, "redis://127.0.0.1:6379/0", REDIS_CACHE, "redis://127.0.0.1:6379/0"),
+        ("", "rediss://cache.example:6380/1", REDIS_CACHE, "rediss://cache.example:6380/1"),
+        # A cache of its own, with or without the channel layer.
+        ("redis://127.0.0.1:6379/3", "redis://127.0.0.1:6379/0", REDIS_CACHE,
+         "redis://127.0.0.1:6379/3"),
+        ("redis://127.0.0.1:6379/3", None, REDIS_CACHE, "redis://127.0.0.1:6379/3"),
+        ("locmem://", "redis://127.0.0.1:6379/0", LOCMEM, None),
+    ],
+)  # fmt: skip
+def test_cache_url(cache_url, channel_layer_url, backend, location):
+    [(alias, cache)] = env.caches(cache_url, channel_layer_url).items()
+    assert (alias, cache["BACKEND"], cache.get("LOCATION")) == ("default", backend, location)
+    if backend == REDIS_CACHE:
+        assert cache["KEY_PREFIX"] == "flows"  # apart from the channel layer's keys
+        assert cache["OPTIONS"]["socket_timeout"] > 0  # a request never hangs on Redis
+    else:
+        assert cache["OPTIONS"]["MAX_ENTRIES"] > 300  # Django's default culls too soon
+
+
+def test_cache_url_refuses_unknown_schemes():
+    with pytest.raises(ValueError, match="CACHE_URL"):
+        env.caches("memcached://127.0.0.1:11211", None)
+
+
 @pytest.mark.parametrize(
     ("api_url", "amqp_url", "expected"),
     [

@@ -6,12 +6,26 @@ import os
 import subprocess
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 
 from tests.support.live_server import REPO_ROOT, stop_process
 from tests.support.waiting import StopWaiting, eventually
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def redis_env(database_url: str, **settings: str) -> dict[str, str]:
+    """The environment of processes that serve as one dashboard through Redis (web workers
+    and a `manage.py tap`): the test database, a control channel of their own, and taps
+    that stop half a second after their last viewer; plus `settings`."""
+    return {
+        "DATABASE_URL": database_url,
+        "CHANNEL_LAYER_URL": REDIS_URL,
+        "FLOWS_TAP_CONTROL_CHANNEL": f"flows-tap-control-test-{uuid.uuid4().hex[:8]}",
+        "FLOWS_TAP_STOP_DELAY": "0.5",
+        **settings,
+    }
 
 
 class TapProcess:

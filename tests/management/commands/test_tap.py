@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -16,7 +15,7 @@ import pytest
 from flows.models import TapFirehoseLease
 from tests.support.live_server import REPO_ROOT, LiveDashboard, database_url_for
 from tests.support.tap_harness import amqp_channel, assert_the_dashboard_left_nothing, tap_queues
-from tests.support.tap_process import REDIS_URL, TapProcess
+from tests.support.tap_process import TapProcess, redis_env
 from tests.support.tap_socket import (
     is_batch_with_events,
     is_running,
@@ -38,14 +37,8 @@ def redis_setup(django_db_setup, django_db_blocker, scratch_vhost: str) -> Itera
 
     with django_db_blocker.unblock():
         database_url = database_url_for(connection.settings_dict)
-    env = {
-        "DATABASE_URL": database_url,
-        "CHANNEL_LAYER_URL": REDIS_URL,
-        "FLOWS_TAP_CONTROL_CHANNEL": f"flows-tap-control-test-{uuid.uuid4().hex[:8]}",
-        "FLOWS_TAP_STOP_DELAY": "0.5",
-        # The administrator allowed the firehose on this vhost by configuration.
-        "FLOWS_FIREHOSE_VHOSTS": scratch_vhost,
-    }
+    # The administrator allowed the firehose on this vhost by configuration.
+    env = redis_env(database_url, FLOWS_FIREHOSE_VHOSTS=scratch_vhost)
     setup = {"tap": TapProcess(env), "env": env}
     setup["dashboard"] = LiveDashboard(database_url=database_url, env=env).start()
     yield setup
