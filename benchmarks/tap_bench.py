@@ -4,6 +4,7 @@ the same run.
     flock /tmp/flows-bench.lock .venv/bin/python benchmarks/tap_bench.py [--messages 200000]
     .venv/bin/python benchmarks/tap_bench.py --quick      # a smoke run of a few seconds
     ... tap_bench.py --profile DIR    # also py-spy the dashboard during the CPU phase
+    ... tap_bench.py --tap-process    # the tap in its own process, as `serve` runs it with Redis
 
 `--profile DIR` samples the dashboard process with py-spy (requirements-dev.txt) while the
 CPU-per-message phase runs and writes `DIR/cpu.collapsed` (flame-graph stacks) and
@@ -30,6 +31,7 @@ One table (figures, ratios and the load average, which says how far to trust the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import multiprocessing
@@ -60,6 +62,9 @@ class Plan:
     latency: tuple[tuple[int, float], ...]  # (msg/s, seconds)
     publishers: int
     profile: Path | None = None
+    # The tap in its own process (`manage.py tap`, behind Redis), as `serve` runs it when
+    # CHANNEL_LAYER_URL is Redis: CPU and memory are then both processes' together.
+    tap_process: bool = False
 
 
 FULL = Plan(
@@ -315,8 +320,9 @@ class Table:
 class Profiler:
     """py-spy sampling a process into `directory` (nothing when it is None)."""
 
-    def __init__(self, directory: Path | None, pid: int) -> None:
+    def __init__(self, directory: Path | None, pid: int, index: int = 0) -> None:
         self.directory = directory
+        self.name = "cpu" if index == 0 else f"cpu-{index}"
         self.process: subprocess.Popen[bytes] | None = None
         if directory is None:
             return
@@ -324,7 +330,8 @@ class Profiler:
         py_spy = Path(sys.executable).with_name("py-spy")
         self.process = subprocess.Popen(  # noqa: S603 (our own venv's py-spy)
             [str(py_spy), "record", "--pid", str(pid), "--rate", "250", "--threads",
-             "--format", "raw", "--output", str(directory / "cpu.collapsed"), "--nonblocking"],
+             "--format", "raw", "--output", str(directory / f"{self.name}.collapsed"),
+             "--nonblocking"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
@@ -335,7 +342,8 @@ class Profiler:
             return
         self.process.send_signal(signal.SIGINT)
         self.process.wait(30)
-        (self.directory / "cpu-top.txt").write_text(top_functions(self.directory / "cpu.collapsed"))
+        collapsed = self.directory / f"{self.name}.collapsed"
+        (self.directory / f"{self.name}-top.txt").write_text(top_functions(collapsed))
 
 
 def top_functions(collapsed: Path, limit: int = 45) -> str:
@@ -386,19 +394,35 @@ def run(plan: Plan) -> Table:
     table = Table()
     table.add("machine at the start", load())
     env = {"FLOWS_TAP_QUEUE_MAX_LENGTH": str(plan.messages + 50_000), "FLOWS_TAP_STOP_DELAY": "1"}
+    if plan.tap_process:
+        from tests.support.tap_process import redis_env
+
+        env.update(redis_env(os.environ["DATABASE_URL"], FLOWS_TAP_STOP_DELAY="1"))
+    table.add("where the tap runs", "its own process (Redis)" if plan.tap_process else "in daphne")
     scratch = _harness.ScratchVhost(client, description="tap benchmark (deleted afterwards)")
-    with scratch as vhost, _harness.dashboard(**env, FLOWS_FIREHOSE_VHOSTS=vhost) as dashboard:
-        measure(plan, settings.AMQP_URL, vhost, dashboard, cookie, table)
+    with scratch as vhost, contextlib.ExitStack() as stack:
+        env["FLOWS_FIREHOSE_VHOSTS"] = vhost
+        dashboard = stack.enter_context(_harness.dashboard(**env))
+        assert dashboard.process is not None
+        pids = [dashboard.process.pid]
+        if plan.tap_process:
+            from tests.support.tap_process import TapProcess
+
+            tap = TapProcess(env)
+            stack.callback(tap.stop)
+            pids.append(tap.process.pid)
+        measure(plan, settings.AMQP_URL, vhost, dashboard, pids, cookie, table)
     table.add("machine at the end", load())
     return table
 
 
-def measure(plan: Plan, amqp_url: str, vhost: str, dashboard, cookie: str, table: Table) -> None:
+def measure(
+    plan: Plan, amqp_url: str, vhost: str, dashboard, pids: list[int], cookie: str, table: Table
+) -> None:
+    """`pids`: the processes doing the tap's work (daphne, and the tap process if any)."""
     from flows.broker.amqp import open_blocking_connection
 
     n = plan.messages
-    assert dashboard.process is not None
-    pid = dashboard.process.pid
     # No heartbeats: this connection idles for minutes while the tap is measured.
     connection = open_blocking_connection(vhost=vhost, purpose="bench set-up", heartbeat=0)
     channel = connection.channel()
@@ -470,12 +494,13 @@ def measure(plan: Plan, amqp_url: str, vhost: str, dashboard, cookie: str, table
         viewer = Viewer(dashboard.url, cookie, vhost=vhost, mode="bindings", exchange="bench.cpu")
         viewer.wait_running()
         before = viewer.taken()
-        profiler = Profiler(plan.profile, pid)
-        cpu_before = process_cpu_s(pid)
+        profilers = [Profiler(plan.profile, pid, index) for index, pid in enumerate(pids)]
+        cpu_before = sum(map(process_cpu_s, pids))
         paced()
         viewer.wait_taken(before + count)
-        tap_cpu = process_cpu_s(pid) - cpu_before
-        profiler.stop()
+        tap_cpu = sum(map(process_cpu_s, pids)) - cpu_before
+        for profiler in profilers:
+            profiler.stop()
         unaccounted += viewer.unaccounted(count, before)
         viewer.close()
         bare_us, tap_us = 1e6 * bare_cpu / count, 1e6 * tap_cpu / count
@@ -483,7 +508,8 @@ def measure(plan: Plan, amqp_url: str, vhost: str, dashboard, cookie: str, table
                   f"{count:,} msgs; process CPU (getrusage)")  # fmt: skip
         table.add(f"CPU per message at {plan.cpu_rate:,} msg/s, dashboard + tap",
                   f"{tap_us:.1f} us ({tap_us / bare_us:.2f}x bare)",
-                  "daphne process CPU (/proc stat), 1 JSON viewer taking every event")  # fmt: skip
+                  f"{' + '.join(['daphne', 'tap process'][:len(pids)])} CPU (/proc stat), "
+                  "1 JSON viewer taking every event")  # fmt: skip
 
         # 4. latency, publish time in a header, the viewer taking every event
         for rate_per_s, seconds in plan.latency:
@@ -508,7 +534,8 @@ def measure(plan: Plan, amqp_url: str, vhost: str, dashboard, cookie: str, table
             viewer.close()
 
         # 5, 6. memory, and what no count explains
-        table.add("peak memory, dashboard + tap", f"{peak_rss_mb(pid):.0f} MB", "VmHWM")
+        table.add("peak memory, dashboard + tap", f"{sum(map(peak_rss_mb, pids)):.0f} MB",
+                  "VmHWM, summed over the processes")  # fmt: skip
         table.add("peak memory, bare consumer", f"{bare_rss_kib / 1024:.0f} MB", "ru_maxrss")
         table.add("unaccounted messages, all runs", f"{unaccounted}", "must be 0")
     finally:
@@ -521,12 +548,17 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=None, help="N for the drain and ingest")
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
     parser.add_argument("--profile", type=Path, metavar="DIR", help="py-spy the CPU phase")
+    parser.add_argument(
+        "--tap-process", action="store_true", help="the tap in its own process, behind Redis"
+    )
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
     if args.messages:
         plan = Plan(**{**plan.__dict__, "messages": args.messages})
     if args.profile:
         plan = Plan(**{**plan.__dict__, "profile": args.profile})
+    if args.tap_process:
+        plan = Plan(**{**plan.__dict__, "tap_process": True})
     _harness.setup_django("tap-bench-")
     table = run(plan)
     table.print()
