@@ -16,13 +16,19 @@ What it does, on the real broker and a real daphne serving the dashboard:
    page's row count, DOM node count and JS heap (after a forced GC), compared with the
    figures before the flood.
 
+`--background RATE` (e.g. 10000): during the latency phase, paced publisher processes send
+RATE msg/s of other traffic (`noise.*`) through the same exchange, and the page filters on
+`routing_key=lat.#`: the few messages watched among thousands filtered out (issue 13).
+
 Prints the figures; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
+import threading
 import time
 from urllib.parse import urlencode
 
@@ -31,6 +37,8 @@ import _harness
 _harness.setup_django("live-bench-")
 
 import pika  # noqa: E402
+import tap_bench  # noqa: E402  (its paced publisher processes)
+from django.conf import settings  # noqa: E402
 
 from flows.broker.amqp import connection_parameters  # noqa: E402
 from flows.runtime import runtime  # noqa: E402
@@ -78,6 +86,9 @@ def main() -> None:
     parser.add_argument("--flood", type=int, default=100_000)
     parser.add_argument("--series", action="store_true", help="latency per second of the run")
     parser.add_argument("--settle", type=float, default=20.0, help="seconds after the flood")
+    parser.add_argument(
+        "--background", type=int, default=0, help="msg/s of other traffic, filtered out"
+    )
     args = parser.parse_args()
 
     _harness.bench_user()
@@ -102,14 +113,27 @@ def measure(args: argparse.Namespace, client, vhost: str, base_url: str) -> tupl
         channel.queue_bind(queue, "bench", key)
     client.set_tracing(vhost, enabled=True)
 
+    query = {"vhost": vhost}
+    if args.background:
+        query["routing_key"] = "lat.#"  # the other traffic is filtered out, tap-side
     with _harness.signed_in_page(base_url) as page:
-        page.goto(f"{base_url}/live/?{urlencode({'vhost': vhost})}")
+        page.goto(f"{base_url}/live/?{urlencode(query)}")
         page.get_by_test_id("tap-state").filter(has_text="running").wait_for(timeout=20_000)
         page.evaluate(OBSERVER)
         cdp = page.context.new_cdp_session(page)
         cdp.send("Performance.enable")
 
-        # --- latency at a steady rate -----------------------------------------------------
+        # --- latency at a steady rate (with other traffic beside it, if asked) --------------
+        background = None
+        if args.background:
+            seconds = args.latency_messages / args.rate + 2
+            background = threading.Thread(
+                target=tap_bench.publish,
+                args=(settings.AMQP_URL, vhost, "bench", "noise.x", int(args.background * seconds)),
+                kwargs={"processes": math.ceil(args.background / 10_000), "rate": args.background},
+            )
+            background.start()
+            time.sleep(1)  # the publishers are up to speed
         sent: dict[str, float] = {}
         interval = 1.0 / args.rate
         start = time.monotonic()
@@ -121,6 +145,8 @@ def measure(args: argparse.Namespace, client, vhost: str, base_url: str) -> tupl
             sent[key] = time.time() * 1000
             channel.basic_publish("bench", key, b'{"n": %d}' % n)
         connection.process_data_events(0)
+        if background is not None:
+            background.join()
         page.wait_for_timeout(2000)
         seen = page.evaluate("window.seen")
         before = page_figures(page, cdp)
@@ -149,6 +175,8 @@ def report(args: argparse.Namespace, sent, seen, before, stages, publish_s: floa
     latencies = [seen[key][0] - at for key, at in sent.items() if key in seen]
     to_tap = [seen[key][1] - at for key, at in sent.items() if key in seen]
     print(f"latency: {args.latency_messages} messages at {args.rate:.0f}/s, firehose mode")
+    if args.background:
+        print(f"  beside {args.background:,} msg/s of other traffic, filtered out by the page")
     print(f"  rows seen: {len(latencies)}/{len(sent)}")
     if latencies:
         print(
