@@ -19,8 +19,8 @@ from tests.support.vhosts import make_vhost
 
 
 @pytest.fixture
-def publisher_user(django_user_model):
-    user = django_user_model.objects.create_user(username="pub", password="pw-for-tests-1")
+def publisher_user(db: None):
+    user = make_user("pub", role=None, password="pw-for-tests-1")
     grant_publish(user)
     return user
 
