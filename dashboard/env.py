@@ -48,7 +48,15 @@ REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
 def channel_layers(url: str | None) -> dict[str, Any]:
     """CHANNEL_LAYER_URL to CHANNEL_LAYERS: in-memory when unset, channels_redis for redis://."""
     if not url or url == "memory://":
-        return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+        # A viewer's channel holds its tap batches while its socket is busy: at 40 batches
+        # a second, the default 100 is 2.5 s of a stall before batches are missed. Batches
+        # are shared, not copied (`flows.tap.tap.SharedEvents`): a longer queue costs little.
+        return {
+            "default": {
+                "BACKEND": "channels.layers.InMemoryChannelLayer",
+                "CONFIG": {"capacity": 1000},
+            }
+        }
     scheme = urlsplit(url).scheme
     if scheme in REDIS_SCHEMES:
         return {
