@@ -61,6 +61,7 @@ class Plan:
     cpu_seconds: float
     latency: tuple[tuple[int, float], ...]  # (msg/s, seconds)
     publishers: int
+    sustained: tuple[int, float]  # (msg/s, seconds) offered while pages are loaded
     profile: Path | None = None
     # The tap in its own process (`manage.py tap`, behind Redis), as `serve` runs it when
     # CHANNEL_LAYER_URL is Redis: CPU and memory are then both processes' together.
@@ -73,9 +74,15 @@ FULL = Plan(
     cpu_seconds=6,
     latency=((100, 5), (1_000, 4), (5_000, 3), (20_000, 3)),
     publishers=4,
+    sustained=(20_000, 60),
 )
 QUICK = Plan(
-    messages=3_000, cpu_rate=1_000, cpu_seconds=1, latency=((100, 1), (1_000, 1)), publishers=2
+    messages=3_000,
+    cpu_rate=1_000,
+    cpu_seconds=1,
+    latency=((100, 1), (1_000, 1)),
+    publishers=2,
+    sustained=(1_000, 2),
 )
 
 
@@ -274,6 +281,19 @@ class Viewer(threading.Thread):
     def close(self) -> None:
         self.ws.close()
         self.join(5)
+
+
+def page_load_s(base_url: str, cookie: str, vhost: str) -> float:
+    """Seconds to load the live page's HTML, signed in."""
+    from urllib.request import Request, urlopen
+
+    request = Request(  # noqa: S310 (the benchmark's own dashboard, on loopback)
+        f"{base_url}/live/?{urlencode({'vhost': vhost})}", headers={"Cookie": cookie}
+    )
+    started = time.perf_counter()
+    with urlopen(request, timeout=30) as response:  # noqa: S310
+        response.read()
+    return time.perf_counter() - started
 
 
 def process_cpu_s(pid: int) -> float:
@@ -532,6 +552,37 @@ def measure(
                       f"{len(ms):,} of {total:,} seen; offered {achieved:,.0f}/s; "
                       f"unaccounted {gap}")  # fmt: skip
             viewer.close()
+
+        # 7. a sustained flood, one JSON viewer taking every event, pages loaded meanwhile
+        rate_per_s, seconds = plan.sustained
+        total = int(rate_per_s * seconds)
+        viewer = Viewer(dashboard.url, cookie, vhost=vhost, mode="bindings", exchange="bench.lat")
+        viewer.wait_running()
+        before = viewer.taken()
+        flood = threading.Thread(
+            target=publish,
+            args=(amqp_url, vhost, "bench.lat", "", total),
+            kwargs={"processes": max(1, math.ceil(rate_per_s / 10_000)), "rate": rate_per_s},
+        )
+        started = time.monotonic()
+        flood.start()
+        page_loads = []
+        while flood.is_alive():
+            page_loads.append(page_load_s(dashboard.url, cookie, vhost))
+            time.sleep(max(0.0, 1.0 - page_loads[-1]))
+        achieved = total / (time.monotonic() - started)
+        viewer.wait_taken(before + total)
+        gap = viewer.unaccounted(total, before)
+        unaccounted += gap
+        viewer.close()
+        loads_ms = sorted(1000 * value for value in page_loads) or [math.nan]
+        table.add(f"sustained {rate_per_s:,} msg/s for {seconds:.0f} s, 1 JSON viewer",
+                  f"unaccounted {gap}",
+                  f"offered {achieved:,.0f}/s; "
+                  f"viewer dropped {viewer.viewer_dropped():,}")  # fmt: skip
+        table.add("page load during the flood (/live/)",
+                  f"median {statistics.median(loads_ms):.0f} ms, max {loads_ms[-1]:.0f} ms",
+                  f"{len(page_loads)} loads, one a second")  # fmt: skip
 
         # 5, 6. memory, and what no count explains
         table.add("peak memory, dashboard + tap", f"{sum(map(peak_rss_mb, pids)):.0f} MB",
