@@ -55,9 +55,12 @@ def setup_django(prefix: str) -> Path:
 
 
 def bench_user(*, superuser: bool = False) -> User:
-    """Migrate the benchmark's database and create the user the browser signs in as."""
+    """Migrate the benchmark's database and create the user the browser signs in as: an
+    admin (`flows.access`; without a role a page only says so), or a superuser."""
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
+
+    from flows.access import set_role
 
     call_command("migrate", interactive=False, verbosity=0)
     user, _ = get_user_model().objects.get_or_create(
@@ -65,6 +68,7 @@ def bench_user(*, superuser: bool = False) -> User:
     )
     user.set_password(BENCH_PASSWORD)
     user.save()
+    set_role(user, "admin")
     return user
 
 

@@ -39,6 +39,7 @@ _harness.setup_django("live-bench-")
 import pika  # noqa: E402
 import tap_bench  # noqa: E402  (its paced publisher processes)
 from django.conf import settings  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
 
 from flows.broker.amqp import connection_parameters  # noqa: E402
 from flows.runtime import runtime  # noqa: E402
@@ -118,7 +119,9 @@ def measure(args: argparse.Namespace, client, vhost: str, base_url: str) -> tupl
         query["routing_key"] = "lat.#"  # the other traffic is filtered out, tap-side
     with _harness.signed_in_page(base_url) as page:
         page.goto(f"{base_url}/live/?{urlencode(query)}")
-        page.get_by_test_id("tap-state").filter(has_text="running").wait_for(timeout=20_000)
+        # The badge sits in the status chip, folded away unless opened: its text, not its
+        # visibility, says the tap runs.
+        expect(page.get_by_test_id("tap-state")).to_have_text("tap: running", timeout=20_000)
         page.evaluate(OBSERVER)
         cdp = page.context.new_cdp_session(page)
         cdp.send("Performance.enable")
