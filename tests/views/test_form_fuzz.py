@@ -19,6 +19,7 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from flows.publishing.fields import HEADER_ROW_KEYS, PUBLISH_FIELDS
 from flows.websockets.close_codes import CLOSE_BAD_REQUEST, CLOSE_FORBIDDEN
 from tests.support.accounts import make_user
 from tests.support.communicators import connect, run_with_tap
@@ -33,24 +34,10 @@ TEXT = st.one_of(
         ["", "0", "-1", "1e309", "nan", "<b>x</b>", "{", "[]", "persistent", "x" * 300]
     ),
 )
+# Every field the publish path reads, and one header row as the form sends it.
 PUBLISH_FORM_FIELDS = [
-    "vhost",
-    "exchange",
-    "routing_key",
-    "body",
-    "body_encoding",
-    "headers",
-    "content_type",
-    "priority",
-    "delivery_mode",
-    "expiration",
-    "timestamp",
-    "mandatory",
-    "repeat",
-    "rate",
-    "headers-0-name",
-    "headers-0-type",
-    "headers-0-value",
+    *PUBLISH_FIELDS,
+    *(f"headers-0-{key}" for key in HEADER_ROW_KEYS),
 ]
 DEMO_FORM_FIELDS = [
     "vhost",
