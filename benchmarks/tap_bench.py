@@ -5,6 +5,7 @@ the same run.
     .venv/bin/python benchmarks/tap_bench.py --quick      # a smoke run of a few seconds
     ... tap_bench.py --profile DIR    # also py-spy the dashboard during the CPU phase
     ... tap_bench.py --tap-process    # the tap in its own process, as `serve` runs it with Redis
+    ... tap_bench.py --consumers 2    # FLOWS_TAP_CONSUMERS: consumer processes on the tap queue
 
 `--profile DIR` samples the dashboard process with py-spy (requirements-dev.txt) while the
 CPU-per-message phase runs and writes `DIR/cpu.collapsed` (flame-graph stacks) and
@@ -66,6 +67,8 @@ class Plan:
     # The tap in its own process (`manage.py tap`, behind Redis), as `serve` runs it when
     # CHANNEL_LAYER_URL is Redis: CPU and memory are then both processes' together.
     tap_process: bool = False
+    # FLOWS_TAP_CONSUMERS: with more than one, the consumer processes' CPU and memory count.
+    consumers: int = 1
 
 
 FULL = Plan(
@@ -210,6 +213,7 @@ class Viewer(threading.Thread):
         self.latencies: list[float] = []
         self.last: dict[str, Any] = {}
         self.state = ""
+        self.consumers_running = 0
         self.start()
 
     def run(self) -> None:
@@ -219,6 +223,8 @@ class Viewer(threading.Thread):
                 message = json.loads(raw)
                 if message.get("type") == "status":
                     self.state = message["status"].get("state", "")
+                    consumers = message["status"].get("consumers") or {}
+                    self.consumers_running = consumers.get("running", 0)
                 for event in message.get("events") or []:
                     sent_us = (event.get("headers") or {}).get("x-bench-sent-us")
                     if isinstance(sent_us, int):
@@ -242,8 +248,15 @@ class Viewer(threading.Thread):
                 raise SystemExit(f"timed out waiting; last message: {str(self.last)[:500]}")
             time.sleep(0.02)
 
-    def wait_running(self) -> None:
-        self.wait(lambda: self.state == "running" and bool(self.timeline), timeout=60)
+    def wait_running(self, consumers: int = 1) -> None:
+        self.wait(
+            lambda: (
+                self.state == "running"
+                and bool(self.timeline)
+                and self.consumers_running >= consumers
+            ),
+            timeout=60,
+        )
 
     def taken(self) -> int:
         return self.timeline[-1][1] + self.timeline[-1][2] if self.timeline else 0
@@ -300,6 +313,19 @@ def process_cpu_s(pid: int) -> float:
     """utime + stime of a process (and its threads), from /proc/PID/stat."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def with_children(pids: list[int]) -> list[int]:
+    """`pids` and their children (the tap's consumer processes), as /proc lists them now."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid in pids:
+            children.append(int(stat.parent.name))
+    return [*pids, *children]
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -413,12 +439,19 @@ def run(plan: Plan) -> Table:
     client = runtime().management_client
     table = Table()
     table.add("machine at the start", load())
-    env = {"FLOWS_TAP_QUEUE_MAX_LENGTH": str(plan.messages + 50_000), "FLOWS_TAP_STOP_DELAY": "1"}
+    env = {
+        "FLOWS_TAP_QUEUE_MAX_LENGTH": str(plan.messages + 50_000),
+        "FLOWS_TAP_STOP_DELAY": "1",
+        "FLOWS_TAP_CONSUMERS": str(plan.consumers),
+    }
     if plan.tap_process:
         from tests.support.tap_process import redis_env
 
         env.update(redis_env(os.environ["DATABASE_URL"], FLOWS_TAP_STOP_DELAY="1"))
     table.add("where the tap runs", "its own process (Redis)" if plan.tap_process else "in daphne")
+    table.add("consumers on the tap queue", f"{plan.consumers}",
+              "the tap's own" + (f" + {plan.consumers - 1} consumer processes"
+                                 if plan.consumers > 1 else ""))  # fmt: skip
     scratch = _harness.ScratchVhost(client, description="tap benchmark (deleted afterwards)")
     with scratch as vhost, contextlib.ExitStack() as stack:
         env["FLOWS_FIREHOSE_VHOSTS"] = vhost
@@ -461,7 +494,7 @@ def measure(
 
         # 2a. bindings mode, unpaced publisher processes into a tapped fanout exchange
         viewer = Viewer(dashboard.url, cookie, vhost=vhost, mode="bindings", exchange="bench.fan")
-        viewer.wait_running()
+        viewer.wait_running(plan.consumers)
         offered = publish(amqp_url, vhost, "bench.fan", "", n, processes=plan.publishers)
         viewer.wait_taken(n)
         rate = viewer.ingest_rate(n)
@@ -479,7 +512,7 @@ def measure(
         publish(amqp_url, vhost, "", "bench.fire", n, processes=plan.publishers)
         wait_queue_length(channel, "bench.fire", n)
         viewer = Viewer(dashboard.url, cookie, vhost=vhost, mode="firehose", kind="deliver")
-        viewer.wait_running()
+        viewer.wait_running(plan.consumers)
         # "running" is the tap's consumer; tracing is switched on beside it. Deliveries made
         # before the broker traces are never seen: wait for tracing, then drain.
         deadline = time.monotonic() + 30
@@ -512,13 +545,14 @@ def measure(
         _, bare_cpu, bare_rss_kib = consume(amqp_url, vhost, "bench.cpu.bare", count, paced)
         channel.queue_delete("bench.cpu.bare")
         viewer = Viewer(dashboard.url, cookie, vhost=vhost, mode="bindings", exchange="bench.cpu")
-        viewer.wait_running()
+        viewer.wait_running(plan.consumers)
         before = viewer.taken()
-        profilers = [Profiler(plan.profile, pid, index) for index, pid in enumerate(pids)]
-        cpu_before = sum(map(process_cpu_s, pids))
+        working = with_children(pids)  # the tap's consumer processes too
+        profilers = [Profiler(plan.profile, pid, index) for index, pid in enumerate(working)]
+        cpu_before = sum(map(process_cpu_s, working))
         paced()
         viewer.wait_taken(before + count)
-        tap_cpu = sum(map(process_cpu_s, pids)) - cpu_before
+        tap_cpu = sum(map(process_cpu_s, working)) - cpu_before
         for profiler in profilers:
             profiler.stop()
         unaccounted += viewer.unaccounted(count, before)
@@ -528,8 +562,9 @@ def measure(
                   f"{count:,} msgs; process CPU (getrusage)")  # fmt: skip
         table.add(f"CPU per message at {plan.cpu_rate:,} msg/s, dashboard + tap",
                   f"{tap_us:.1f} us ({tap_us / bare_us:.2f}x bare)",
-                  f"{' + '.join(['daphne', 'tap process'][:len(pids)])} CPU (/proc stat), "
-                  "1 JSON viewer taking every event")  # fmt: skip
+                  f"{' + '.join(['daphne', 'tap process'][:len(pids)])}"
+                  f"{' + consumer processes' if len(working) > len(pids) else ''} "
+                  "CPU (/proc stat), 1 JSON viewer taking every event")  # fmt: skip
 
         # 4. latency, publish time in a header, the viewer taking every event
         for rate_per_s, seconds in plan.latency:
@@ -537,7 +572,7 @@ def measure(
             viewer = Viewer(
                 dashboard.url, cookie, vhost=vhost, mode="bindings", exchange="bench.lat"
             )
-            viewer.wait_running()
+            viewer.wait_running(plan.consumers)
             before = viewer.taken()
             achieved = publish(amqp_url, vhost, "bench.lat", "", total,
                                processes=max(1, math.ceil(rate_per_s / 10_000)),
@@ -557,7 +592,7 @@ def measure(
         rate_per_s, seconds = plan.sustained
         total = int(rate_per_s * seconds)
         viewer = Viewer(dashboard.url, cookie, vhost=vhost, mode="bindings", exchange="bench.lat")
-        viewer.wait_running()
+        viewer.wait_running(plan.consumers)
         before = viewer.taken()
         flood = threading.Thread(
             target=publish,
@@ -572,6 +607,7 @@ def measure(
             time.sleep(max(0.0, 1.0 - page_loads[-1]))
         achieved = total / (time.monotonic() - started)
         viewer.wait_taken(before + total)
+        peak_mb = sum(map(peak_rss_mb, with_children(pids)))  # while its consumers still run
         gap = viewer.unaccounted(total, before)
         unaccounted += gap
         viewer.close()
@@ -585,7 +621,7 @@ def measure(
                   f"{len(page_loads)} loads, one a second")  # fmt: skip
 
         # 5, 6. memory, and what no count explains
-        table.add("peak memory, dashboard + tap", f"{sum(map(peak_rss_mb, pids)):.0f} MB",
+        table.add("peak memory, dashboard + tap", f"{peak_mb:.0f} MB",
                   "VmHWM, summed over the processes")  # fmt: skip
         table.add("peak memory, bare consumer", f"{bare_rss_kib / 1024:.0f} MB", "ru_maxrss")
         table.add("unaccounted messages, all runs", f"{unaccounted}", "must be 0")
@@ -602,6 +638,7 @@ def main() -> None:
     parser.add_argument(
         "--tap-process", action="store_true", help="the tap in its own process, behind Redis"
     )
+    parser.add_argument("--consumers", type=int, default=None, help="FLOWS_TAP_CONSUMERS")
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
     if args.messages:
@@ -610,6 +647,8 @@ def main() -> None:
         plan = Plan(**{**plan.__dict__, "profile": args.profile})
     if args.tap_process:
         plan = Plan(**{**plan.__dict__, "tap_process": True})
+    if args.consumers:
+        plan = Plan(**{**plan.__dict__, "consumers": args.consumers})
     _harness.setup_django("tap-bench-")
     table = run(plan)
     table.print()

@@ -204,6 +204,9 @@ FLOWS_WS_MAX_UNSENT_BYTES = int(os.environ.get("FLOWS_WS_MAX_UNSENT_BYTES", str(
 FLOWS_TAP_STOP_DELAY = float(os.environ.get("FLOWS_TAP_STOP_DELAY", "10"))
 # Messages the tap queue holds before the broker drops the oldest (counted as overflow).
 FLOWS_TAP_QUEUE_MAX_LENGTH = int(os.environ.get("FLOWS_TAP_QUEUE_MAX_LENGTH", "50000"))
+# Consumers on each tap's queue: the tap's own plus this many minus one processes of their
+# own (flows/tap/consumer_process.py), for vhosts busier than one core can take.
+FLOWS_TAP_CONSUMERS = env.parse_positive_int(os.environ.get("FLOWS_TAP_CONSUMERS"), default=1)
 # Bytes of a body shown in an event preview.
 FLOWS_TAP_PREVIEW_LIMIT = int(os.environ.get("FLOWS_TAP_PREVIEW_LIMIT", str(64 * 1024)))
 # Seconds between bindings-mode syncs with the management API (new exchanges bound within it).

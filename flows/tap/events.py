@@ -682,6 +682,19 @@ def from_firehose_delivery(
     )
 
 
+def correct_default_routes(event: TapEvent, existing_queues: Container[str]) -> TapEvent:
+    """A firehose publish to the default exchange made without `existing_queues` (by a
+    consumer process, `flows.tap.consumer_process`), corrected as `from_firehose_delivery`
+    would have: only queues that exist were routed to. Changes `event` in place."""
+    routed = event["routed_queues"]
+    if event["kind"] == "publish" and event["exchange"] == "" and routed:
+        kept = [name for name in routed if name in existing_queues]
+        if len(kept) != len(routed):
+            event["routed_queues"] = kept
+            event["unroutable"] = not kept
+    return event
+
+
 def _optional_text(value: Any) -> str | None:
     safe = json_safe(value)
     return safe if isinstance(safe, str) else None

@@ -35,10 +35,13 @@ from flows.broker.naming import dashboard_object_name
 from flows.masking import DEFAULT_MASK, Mask, configured_mask
 from flows.runtime import runtime
 from flows.tap import firehose
+from flows.tap.consumer_pool import Batch, ConsumerPool
+from flows.tap.consumer_process import Config as ConsumerConfig
 from flows.tap.coverage import TRACE_EXCHANGE, TapBinding, firehose_coverage, plan_bindings
 from flows.tap.events import (
     DEFAULT_PREVIEW_LIMIT,
     TapEvent,
+    correct_default_routes,
     from_binding_delivery,
     from_firehose_delivery,
 )
@@ -94,6 +97,9 @@ class TapSettings:
     reconnect_max_delay_s: float = 1.0
     # What events hide (FLOWS_MASK): applied as each event is made, before anyone sees it.
     mask: Mask = DEFAULT_MASK
+    # Consumers on the tap queue: the tap's own, and `consumers - 1` processes of their own
+    # (`flows.tap.consumer_process`) when one core cannot take the vhost's traffic.
+    consumers: int = 1
 
     @classmethod
     def from_django(cls) -> TapSettings:
@@ -104,6 +110,7 @@ class TapSettings:
             preview_limit=settings.FLOWS_TAP_PREVIEW_LIMIT,
             sync_interval_s=settings.FLOWS_TAP_SYNC_INTERVAL,
             mask=configured_mask(),
+            consumers=settings.FLOWS_TAP_CONSUMERS,
         )
 
 
@@ -182,6 +189,13 @@ class Tap:
         self._existing_queues: set[str] | None = None
         self._gaps: list[dict[str, Any]] = []
         self._sync_warning: str | None = None
+        self._consumers: dict[str, Any] = {
+            "processes": self.settings.consumers,
+            "running": 0,
+            "restarts": 0,
+            "merged": 0,
+            "error": None,
+        }
         # Tap-thread only.
         self._seq = 0
         self._received = 0
@@ -201,6 +215,7 @@ class Tap:
         self._connection: BlockingConnection | None = None
         self._control: BlockingChannel | None = None
         self._queue_check = _ExistingQueues(self)
+        self._pool: ConsumerPool | None = None
 
     # --- public --------------------------------------------------------------------------
 
@@ -237,6 +252,7 @@ class Tap:
                     "ignored_own": self._ignored_own,
                 },
                 "gaps": list(self._gaps),
+                "consumers": self._consumers,
                 "error": self._error,
                 "queue": self.queue_name,
             }
@@ -347,18 +363,20 @@ class Tap:
             # Purged (and counted) twice a second; room for far more than that meanwhile.
             arguments={"x-max-length": max(self.settings.queue_max_length * 10, 100_000)},
         )
-        channel.queue_declare(
-            queue,
-            exclusive=True,
-            auto_delete=True,
-            arguments={
-                "x-max-length": self.settings.queue_max_length,
-                "x-overflow": "drop-head",
-                # What drop-head drops lands in the overflow queue, to be counted.
-                "x-dead-letter-exchange": "",
-                "x-dead-letter-routing-key": overflow,
-            },
-        )
+        shared = self.settings.consumers > 1
+        arguments: dict[str, Any] = {
+            "x-max-length": self.settings.queue_max_length,
+            "x-overflow": "drop-head",
+            # What drop-head drops lands in the overflow queue, to be counted.
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": overflow,
+        }
+        if shared:
+            # Consumed by other connections too, so not exclusive: it goes with its last
+            # consumer (auto-delete; every consumer process ends with the tap), and one that
+            # never had any expires (x-expires).
+            arguments["x-expires"] = 60_000
+        channel.queue_declare(queue, exclusive=not shared, auto_delete=True, arguments=arguments)
         self.queue_name = queue
         self._bound = set()
         if self.mode == "firehose":
@@ -376,12 +394,54 @@ class Tap:
         on_message = self._on_firehose if self.mode == "firehose" else self._on_binding
         channel.basic_consume(queue, on_message, auto_ack=False)
         self._acked_tag = self._unacked_tag = 0
+        pool = self._pool = self._start_pool(queue) if shared else None
+        try:
+            self._consume(connection, channel, queue, overflow)
+        finally:
+            if pool is not None:  # a lost connection: its consumers go with this queue
+                self._merge(pool.stop())
+                self._pool = None
+
+    def _start_pool(self, queue: str) -> ConsumerPool:
+        from flows.broker.amqp import amqp_urls
+
+        pool = ConsumerPool(
+            ConsumerConfig(
+                urls=amqp_urls(),
+                vhost=self.vhost,
+                queue=queue,
+                mode=self.mode,
+                prefetch=self.settings.prefetch,
+                preview_limit=self.settings.preview_limit,
+                mask=list(self.settings.mask.patterns),
+                name=f"flows-dashboard: tap ({self.mode}) {self.vhost} consumer",
+            ),
+            self.settings.consumers - 1,
+        )
+        pool.start()
+        return pool
+
+    def _consume(
+        self, connection: BlockingConnection, channel: BlockingChannel, queue: str, overflow: str
+    ) -> None:
+        pool = self._pool
+        if pool is not None:
+            self._set_consumers(pool.status())
+        else:
+            self._set_consumers(
+                {"processes": 1, "running": 1, "restarts": 0, "merged": 0, "error": None}
+            )
         self._set_state("running")
         self._emit_status()
         last_overflow_check = time.monotonic()
         last_status = time.monotonic()
         while True:
             if self._stop.is_set():
+                if pool is not None:
+                    # Its consumers first: what they made still goes out, the rest of what
+                    # they held goes back to the queue, for this consumer to take.
+                    self._merge(pool.stop())
+                    connection.process_data_events(time_limit=0.05)
                 self._flush(force=True)
                 self._ack(channel)
                 channel.basic_cancel(consumer_tag=channel.consumer_tags[0])
@@ -395,7 +455,13 @@ class Tap:
             if self._buffer:
                 due = self._last_flush + self._flush_gap - time.monotonic()
                 limit = min(limit, max(due, 0.001))
+            if pool is not None:
+                # Its consumers' batches wait for this loop: wake often for them.
+                limit = min(limit, 0.005)
             connection.process_data_events(time_limit=limit)
+            if pool is not None:
+                self._merge(pool.take())
+                self._set_consumers(pool.status())
             now = time.monotonic()
             # Acks in bulk, not after every dispatch round: each `basic_ack` of a blocking
             # channel runs pika's I/O loop until it is written (a third of the tap's CPU
@@ -519,12 +585,39 @@ class Tap:
             self._ignored_own += 1
         else:
             self._seq += 1
-            if existing is not None and event["queue"]:
-                existing.add(event["queue"])  # a delivery proves the queue exists
-            elif "message_id" in event["properties"]:
-                self._observations.record(event)
+            self._firehose_seen(event)
             self._buffer.append(event)
         self._after_delivery(channel, method.delivery_tag)
+
+    def _firehose_seen(self, event: TapEvent) -> None:
+        existing = self._existing_queues
+        if existing is not None and event["queue"]:
+            existing.add(event["queue"])  # a delivery proves the queue exists
+        elif "message_id" in event["properties"]:
+            self._observations.record(event)
+
+    def _merge(self, batches: list[Batch]) -> None:
+        """The consumer processes' batches, into this tap's stream in order of arrival:
+        numbered here, so a viewer sees one sequence without holes."""
+        firehose_mode = self.mode == "firehose"
+        for events, ignored in batches:
+            self._ignored_own += ignored
+            for event in events:
+                self._seq += 1
+                event["seq"] = self._seq
+                if firehose_mode:
+                    if self._existing_queues is not None:
+                        correct_default_routes(event, self._queue_check)
+                    self._firehose_seen(event)
+            self._buffer.extend(events)
+        if len(self._buffer) >= self.settings.batch_max_events:
+            self._flush(force=True)
+
+    def _set_consumers(self, consumers: dict[str, Any]) -> None:
+        if consumers != self._consumers:
+            with self._lock:
+                self._consumers = consumers
+            self._status_dirty = True
 
     def _after_delivery(self, channel: BlockingChannel, delivery_tag: int) -> None:
         self._unacked_tag = delivery_tag

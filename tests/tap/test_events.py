@@ -15,6 +15,7 @@ from flows.tap.events import (
     TapEvent,
     body_bytes,
     body_preview,
+    correct_default_routes,
     from_binding_delivery,
     from_firehose_delivery,
     json_safe,
@@ -239,6 +240,31 @@ def test_firehose_delivery(routing_key, headers, existing_queues, expected) -> N
     assert event["headers"] == {"x": 1}
     assert event["body"] == {"preview": "hi", "encoding": "text", "size": 2, "truncated": False}
     json.dumps(event, allow_nan=False)
+
+
+@pytest.mark.parametrize(
+    ("routing_key", "headers", "existing_queues"),
+    [
+        ("publish.", trace_headers(exchange_name=b"", routed_queues=[b"nope"]), {"other"}),
+        ("publish.", trace_headers(exchange_name=b"", routed_queues=[b"work"]), {"work"}),
+        ("publish.", trace_headers(exchange_name=b"", routed_queues=[b"a", b"b"]), {"b"}),
+        ("publish.", trace_headers(exchange_name=b"", routed_queues=[]), set()),
+        ("publish.", trace_headers(exchange_name=b""), set()),  # route unknown: left so
+        ("publish.x", trace_headers(exchange_name=b"x", routed_queues=[b"q"]), set()),
+        ("deliver.q", trace_headers(redelivered=0), set()),
+    ],
+)  # fmt: skip
+def test_routes_corrected_afterwards_as_when_made(routing_key, headers, existing_queues) -> None:
+    """A consumer process makes firehose events without knowing the queues; the tap corrects
+    them after: the same event as one made knowing them."""
+
+    def made(existing):
+        return from_firehose_delivery(
+            seq=1, vhost="v", routing_key=routing_key, trace_headers=headers, body=b"hi",
+            received_at=1.0, existing_queues=existing,
+        )  # fmt: skip
+
+    assert correct_default_routes(made(None), existing_queues) == made(existing_queues)
 
 
 @pytest.mark.parametrize(

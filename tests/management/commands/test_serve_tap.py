@@ -50,9 +50,15 @@ class Serve:
         return [int(pid) for pid in re.findall(pattern, self.output())]
 
 
+@pytest.fixture(params=[1, 2], ids=["one consumer", "two consumers"])
+def consumers(request) -> int:
+    """FLOWS_TAP_CONSUMERS: the tap's own consumer alone, or with a consumer process."""
+    return request.param
+
+
 @pytest.fixture
 def serve(
-    django_db_setup, django_db_blocker, scratch_vhost: str, tmp_path: Path
+    django_db_setup, django_db_blocker, scratch_vhost: str, tmp_path: Path, consumers: int
 ) -> Iterator[Serve]:
     from django.db import connection
 
@@ -68,6 +74,7 @@ def serve(
         "FLOWS_TAP_STOP_DELAY": "0.5",
         # The administrator allowed the firehose here: tracing is switched, and put back.
         "FLOWS_FIREHOSE_VHOSTS": scratch_vhost,
+        "FLOWS_TAP_CONSUMERS": str(consumers),
     }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     log = tmp_path / "serve.log"
@@ -90,6 +97,18 @@ def serve(
             process.wait()
 
 
+def children_of(pid: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
 def pid_is_gone(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -99,7 +118,7 @@ def pid_is_gone(pid: int) -> bool:
 
 
 def test_serve_runs_the_tap_process_restarts_it_after_kill_9_and_stops_it_on_sigterm(
-    serve: Serve, scratch_vhost: str, user, management_client
+    serve: Serve, scratch_vhost: str, user, management_client, consumers: int
 ) -> None:
     assert "The tap runs in its own process" in serve.output()
     cookie = session_cookie(user)
@@ -131,15 +150,23 @@ def test_serve_runs_the_tap_process_restarts_it_after_kill_9_and_stops_it_on_sig
             assert len(old_queues) == 2, old_queues  # the tap's queue and its overflow queue
 
             [tap_pid] = serve.pids("tap")
+            consumer_processes = children_of(tap_pid)
+            assert len(consumer_processes) == consumers - 1
             os.kill(tap_pid, signal.SIGKILL)
             # The same socket: the new tap process takes it over and says what was lost.
             now = (await receive_until(ws, restarted(first["process"])))[-1]["status"]
             await asyncio.to_thread(publish, b"after the restart")
             [event] = (await receive_until(ws, is_batch_with_events))[-1]["events"]
             assert event["body"]["preview"] == "after the restart"
-            # Only the new tap's queues: the dead process's went with its connection.
+            # Only the new tap's queues: the dead process's went with its connection (and
+            # with its consumer processes, which end when it does).
             assert sorted(tap_queues(management_client, scratch_vhost)) == sorted(
                 [now["queue"], now["queue"] + ".overflow"]
+            )
+            assert all(pid_is_gone(pid) for pid in consumer_processes)
+            await receive_until(
+                ws,
+                lambda m: is_running(m) and m["status"]["consumers"]["running"] == consumers,
             )
 
             serve.process.send_signal(signal.SIGTERM)

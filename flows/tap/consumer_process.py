@@ -1,0 +1,202 @@
+"""One more consumer on a tap's queue, in a process of its own (`FLOWS_TAP_CONSUMERS` > 1).
+
+One Python consumer takes about as many messages a second as one core allows (pika's frame
+decoding and the making of each event are nearly all of it), and a busy vhost can outrun
+it. With `FLOWS_TAP_CONSUMERS=N` the tap (`flows.tap.tap`) consumes its queue itself and
+starts N-1 of these on the same queue (`flows.tap.consumer_pool`): the broker hands each
+consumer its share, each turns its deliveries into events on its own core, and the tap
+merges their batches into its own in order of arrival, numbering them (`seq`) as they come,
+so a viewer sees one stream whose counts add up.
+
+Run as `python -m flows.tap.consumer_process`, spoken to over its standard streams:
+
+- stdin: one JSON line, the `Config` (the broker's URLs carry credentials: never argv),
+  then nothing. End of file (the tap stops, or died): the child cancels its consumer,
+  sends the events it made, acks them, and exits.
+- stdout: frames, each a 4-byte big-endian length and a pickle of `(kind, payload)`:
+  `("ready", None)` once it consumes, `("events", (events, ignored_own))` for each batch,
+  `("error", message)` before it exits for a reason the tap should show.
+
+It needs no Django: it is started per tap, and its start-up is a gap in nothing (the tap
+itself consumes meanwhile), but it should still be quick.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import pickle
+import struct
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import pika
+import pika.exceptions
+
+from flows.broker.amqp import connection_parameters
+from flows.masking import Mask
+from flows.tap.events import TapEvent, from_binding_delivery, from_firehose_delivery
+
+_LENGTH = struct.Struct(">I")
+# Bulk acks, as the tap's own consumer does (flows.tap.tap.ACK_INTERVAL_S).
+ACK_INTERVAL_S = 0.1
+# What one frame holds at most; a dispatch round is usually far less.
+FRAME_MAX_EVENTS = 500
+
+
+@dataclass(frozen=True)
+class Config:
+    urls: list[str]
+    vhost: str
+    queue: str
+    mode: str  # "bindings" or "firehose"
+    prefetch: int
+    preview_limit: int
+    mask: list[str] = field(default_factory=list)
+    name: str = "tap consumer"  # the connection's name, seen in the management UI
+    poll_s: float = 0.01
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__)
+
+
+def write_frame(stream: IO[bytes], kind: str, payload: Any) -> None:
+    data = pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_LENGTH.pack(len(data)) + data)
+    stream.flush()
+
+
+def read_frame(stream: IO[bytes]) -> tuple[str, Any] | None:
+    """The next frame, or None at the end of the stream (the child exited)."""
+    head = stream.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
+        return None
+    (length,) = _LENGTH.unpack(head)
+    data = stream.read(length)
+    if len(data) < length:
+        return None
+    return pickle.loads(data)  # noqa: S301 - from a child process this tap started
+
+
+class _Consumer:
+    def __init__(self, config: Config, channel, out: IO[bytes]) -> None:
+        self.config = config
+        self.channel = channel
+        self.out = out
+        self.mask = Mask(config.mask)
+        self.cancelled = False
+        self._events: list[TapEvent] = []
+        self._ignored = 0
+        self._last_tag = 0
+        self._acked_tag = 0
+        self._acked_at = 0.0
+
+    def on_cancel(self, frame) -> None:  # the broker cancelled it: the queue is gone
+        self.cancelled = True
+
+    def on_message(self, channel, method, properties, body: bytes) -> None:
+        config = self.config
+        if config.mode == "firehose":
+            event = from_firehose_delivery(
+                seq=0,  # numbered by the tap, in order of arrival
+                vhost=config.vhost,
+                routing_key=method.routing_key,
+                trace_headers=properties.headers,
+                body=body,
+                received_at=time.time(),
+                preview_limit=config.preview_limit,
+                existing_queues=None,  # corrected by the tap, which knows the queues
+                pretty=False,
+                mask=self.mask,
+            )
+        else:
+            event = from_binding_delivery(
+                seq=0,
+                vhost=config.vhost,
+                exchange=method.exchange,
+                routing_key=method.routing_key,
+                properties=properties,
+                body=body,
+                received_at=time.time(),
+                preview_limit=config.preview_limit,
+                pretty=False,
+                mask=self.mask,
+            )
+        if event is None:
+            self._ignored += 1
+        else:
+            self._events.append(event)
+        self._last_tag = method.delivery_tag
+        if len(self._events) >= FRAME_MAX_EVENTS:
+            self.send()
+
+    def send(self) -> None:
+        """What it holds to the tap, then acked: a message is acked once the tap has it."""
+        if self._events or self._ignored:
+            write_frame(self.out, "events", (self._events, self._ignored))
+            self._events, self._ignored = [], 0
+        now = time.monotonic()
+        due = now - self._acked_at >= ACK_INTERVAL_S
+        if self._last_tag > self._acked_tag and (
+            due or self._last_tag - self._acked_tag >= self.config.prefetch // 2
+        ):
+            self.channel.basic_ack(self._last_tag, multiple=True)
+            self._acked_tag, self._acked_at = self._last_tag, now
+
+
+def _watch_stdin(stop: threading.Event) -> None:
+    sys.stdin.read()  # returns at end of file: the tap closed it, or died
+    stop.set()
+
+
+def run(config: Config, out: IO[bytes]) -> int:
+    stop = threading.Event()
+    threading.Thread(target=_watch_stdin, args=(stop,), daemon=True).start()
+    params = [
+        connection_parameters(vhost=config.vhost, purpose=config.name, url=url)
+        for url in config.urls
+    ]
+    try:
+        connection = pika.BlockingConnection(params)
+    except (pika.exceptions.AMQPError, OSError) as exc:
+        write_frame(out, "error", f"could not connect: {exc!r}")
+        return 1
+    try:
+        channel = connection.channel()
+        channel.basic_qos(prefetch_count=config.prefetch)
+        consumer = _Consumer(config, channel, out)
+        channel.add_on_cancel_callback(consumer.on_cancel)
+        tag = channel.basic_consume(config.queue, consumer.on_message, auto_ack=False)
+        write_frame(out, "ready", None)
+        while not stop.is_set() and not consumer.cancelled:
+            # Returns once it dispatched what arrived: each round's events leave together.
+            connection.process_data_events(time_limit=config.poll_s)
+            consumer.send()
+        if not consumer.cancelled:
+            # Deliveries not dispatched yet go back to the queue (pika nacks them).
+            channel.basic_cancel(tag)
+        consumer.send()
+        if consumer._last_tag > consumer._acked_tag:
+            channel.basic_ack(consumer._last_tag, multiple=True)
+        connection.close()
+        return 0
+    except BrokenPipeError:
+        return 0  # the tap is gone: the queue goes with its last consumer
+    except (pika.exceptions.AMQPError, OSError) as exc:
+        with contextlib.suppress(OSError):
+            write_frame(out, "error", f"lost its connection: {exc!r}")
+        return 1
+
+
+def main() -> int:
+    config = Config(**json.loads(sys.stdin.readline()))
+    out = sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing but frames on the real stdout
+    return run(config, out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
