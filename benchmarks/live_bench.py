@@ -90,13 +90,14 @@ def main() -> None:
     parser.add_argument(
         "--background", type=int, default=0, help="msg/s of other traffic, filtered out"
     )
+    parser.add_argument("--consumers", type=int, default=1, help="FLOWS_TAP_CONSUMERS")
     args = parser.parse_args()
 
     _harness.bench_user()
     client = runtime().management_client
     with (
         _harness.ScratchVhost(client, description="live benchmark (deleted afterwards)") as vhost,
-        _harness.dashboard() as server,
+        _harness.dashboard(FLOWS_TAP_CONSUMERS=str(args.consumers)) as server,
     ):
         try:
             figures = measure(args, client, vhost, server.url)
@@ -180,6 +181,7 @@ def report(args: argparse.Namespace, sent, seen, before, stages, publish_s: floa
     print(f"latency: {args.latency_messages} messages at {args.rate:.0f}/s, firehose mode")
     if args.background:
         print(f"  beside {args.background:,} msg/s of other traffic, filtered out by the page")
+    print(f"  consumers on the tap queue: {args.consumers} (FLOWS_TAP_CONSUMERS)")
     print(f"  rows seen: {len(latencies)}/{len(sent)}")
     if latencies:
         print(

@@ -205,6 +205,7 @@ class Viewer(threading.Thread):
             origin=base_url,
             additional_headers={"Cookie": cookie},
             max_size=None,
+            ping_interval=None,  # a stopped dashboard (the drain phase) must not time it out
         )
         self.timeline: list[tuple[float, int, int]] = []  # (time, received, overflow)
         # What the tap had received before this viewer joined (the tap may be running already):
@@ -270,9 +271,10 @@ class Viewer(threading.Thread):
         tap_received = counts.get("tap", {}).get("received", 0) - (self.baseline or 0)
         return counts.get("viewer", {}).get("received") == tap_received
 
-    def ingest_rate(self, count: int) -> float:
-        """From the first message taken to the `count`-th (received + overflowed)."""
-        started = next((t, r + o) for t, r, o in self.timeline if r + o > 0)
+    def ingest_rate(self, count: int, since: int = 0) -> float:
+        """From the first message taken after `since` to the `count`-th (received +
+        overflowed)."""
+        started = next((t, r + o) for t, r, o in self.timeline if r + o > since)
         done = next(t for t, r, o in self.timeline if r + o >= count)
         return (count - started[1]) / (done - started[0]) if done > started[0] else math.nan
 
@@ -504,6 +506,30 @@ def measure(
         table.add("tap ingest, bindings, 1 JSON viewer", figure,
                   f"offered {offered:,.0f} msg/s by {plan.publishers} publishers"
                   f"{' (below the drain: ingest bounded by them)' if offered < bare else ''}; "
+                  f"viewer dropped {viewer.viewer_dropped():,}; unaccounted {gap}")  # fmt: skip
+        viewer.close()
+
+        # 2c. the tap draining its own queue, pre-filled: the processes doing the tap's work
+        # are stopped (SIGSTOP) while N messages are published into the tapped exchange,
+        # then let go. No publisher bounds this: it is the tap's drain, next to the bare one.
+        viewer = Viewer(dashboard.url, cookie, vhost=vhost, mode="bindings", exchange="bench.fan")
+        viewer.wait_running(plan.consumers)
+        before = viewer.taken()
+        working = with_children(pids)
+        for pid in working:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            publish(amqp_url, vhost, "bench.fan", "", n, processes=plan.publishers)
+        finally:
+            for pid in working:
+                os.kill(pid, signal.SIGCONT)
+        viewer.wait_taken(before + n)
+        rate = viewer.ingest_rate(before + n, since=before)
+        gap = viewer.unaccounted(n, before)
+        unaccounted += gap
+        figure = f"{rate:,.0f} msg/s ({rate / bare:.2f}x drain)"
+        table.add("tap drain, bindings, 1 JSON viewer", figure,
+                  f"its queue pre-filled with {n:,} while its processes were stopped; "
                   f"viewer dropped {viewer.viewer_dropped():,}; unaccounted {gap}")  # fmt: skip
         viewer.close()
 
