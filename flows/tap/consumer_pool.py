@@ -11,6 +11,7 @@ broker, which hands them to the other consumers (nothing lost; they come as rede
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import subprocess
@@ -23,6 +24,7 @@ from typing import Any
 
 from flows.tap.consumer_process import Config, read_frame
 from flows.tap.events import TapEvent
+from flows.tap.selection import Prefilter
 
 LOGGER = logging.getLogger(__name__)
 
@@ -33,7 +35,7 @@ RESTART_MAX_DELAY_S = 10.0
 # A child that ran this long before dying is restarted at once again (not a crash loop).
 STABLE_AFTER_S = 30.0
 
-Batch = tuple[list[TapEvent], int]  # (events, ignored_own)
+Batch = tuple[list[TapEvent], int, int]  # (events, ignored_own, skipped)
 
 
 class _Child:
@@ -41,6 +43,7 @@ class _Child:
         self.index = index
         self.started_at = time.monotonic()
         self.ready = False
+        self.prefilter_version = config.prefilter_version  # in force in the child
         self.error: str | None = None
         self.process = subprocess.Popen(
             [sys.executable, "-m", "flows.tap.consumer_process"],
@@ -76,6 +79,15 @@ class _Child:
         self.close_input()
         inbox.put((self, "exited", returncode))
 
+    def send_prefilter(self, prefilter: list[dict[str, str]] | None, version: int) -> None:
+        update = {"prefilter": prefilter, "version": version}
+        try:
+            assert self.process.stdin is not None
+            self.process.stdin.write((json.dumps(update) + "\n").encode())
+            self.process.stdin.flush()
+        except (OSError, ValueError):  # it died (its exit is on the way) or is stopping
+            pass
+
     def close_input(self) -> None:
         """End of its stdin: it cancels, sends what it holds, and exits."""
         try:
@@ -107,10 +119,32 @@ class ConsumerPool:
         self._due: dict[int, float] = {}  # index -> when to start it (again)
         self._delays: dict[int, float] = {}
         self._stopping = False
+        self.prefilter: Prefilter | None = None
+        self.prefilter_version = 0
 
     def start(self) -> None:
         for index in range(1, self.count + 1):
             self._start(index)
+
+    def set_prefilter(self, prefilter: Prefilter | None) -> None:
+        """On the tap's thread: the children rule out what `prefilter` does not want."""
+        self.prefilter = prefilter
+        self.prefilter_version += 1
+        message = prefilter.as_message() if prefilter is not None else None
+        # Children started later start with it.
+        self.config = replace(
+            self.config, prefilter=message, prefilter_version=self.prefilter_version
+        )
+        for child in self._children.values():
+            child.send_prefilter(message, self.prefilter_version)
+
+    def prefilter_applied(self) -> bool:
+        """Every running child makes its events with the latest prefilter."""
+        return all(
+            child.prefilter_version == self.prefilter_version
+            for child in self._children.values()
+            if child.ready
+        )
 
     def _start(self, index: int) -> None:
         config = replace(self.config, name=f"{self.config.name} {index + 1}")
@@ -137,6 +171,8 @@ class ConsumerPool:
                 self.merged += len(payload[0])
             elif kind == "ready":
                 child.ready = True
+            elif kind == "prefilter":
+                child.prefilter_version = payload
             elif kind == "error":
                 child.error = self.last_error = str(payload)
                 LOGGER.warning("tap consumer %d: %s", child.index, payload)

@@ -11,11 +11,14 @@ so a viewer sees one stream whose counts add up.
 Run as `python -m flows.tap.consumer_process`, spoken to over its standard streams:
 
 - stdin: one JSON line, the `Config` (the broker's URLs carry credentials: never argv),
-  then nothing. End of file (the tap stops, or died): the child cancels its consumer,
-  sends the events it made, acks them, and exits.
+  then a JSON line `{"prefilter": ..., "version": n}` each time the tap's prefilter
+  changes (`flows.tap.selection.Prefilter.as_message`), answered `("prefilter", n)` once
+  in force. End of file (the tap stops, or died): the
+  child cancels its consumer, sends the events it made, acks them, and exits.
 - stdout: frames, each a 4-byte big-endian length and a pickle of `(kind, payload)`:
-  `("ready", None)` once it consumes, `("events", (events, ignored_own))` for each batch,
-  `("error", message)` before it exits for a reason the tap should show.
+  `("ready", None)` once it consumes, `("events", (events, ignored_own, skipped))` for
+  each batch (`skipped`: ruled out by the prefilter), `("error", message)` before it
+  exits for a reason the tap should show.
 
 It needs no Django: it is started per tap, and its start-up is a gap in nothing (the tap
 itself consumes meanwhile), but it should still be quick.
@@ -38,7 +41,13 @@ import pika.exceptions
 
 from flows.broker.amqp import connection_parameters
 from flows.masking import Mask
-from flows.tap.events import TapEvent, from_binding_delivery, from_firehose_delivery
+from flows.tap.events import (
+    TapEvent,
+    firehose_route,
+    from_binding_delivery,
+    from_firehose_route,
+)
+from flows.tap.selection import Prefilter
 
 _LENGTH = struct.Struct(">I")
 # Bulk acks, as the tap's own consumer does (flows.tap.tap.ACK_INTERVAL_S).
@@ -56,6 +65,8 @@ class Config:
     prefetch: int
     preview_limit: int
     mask: list[str] = field(default_factory=list)
+    prefilter: list[dict[str, str]] | None = None  # Prefilter.as_message()
+    prefilter_version: int = 0
     name: str = "tap consumer"  # the connection's name, seen in the management UI
     poll_s: float = 0.01
 
@@ -87,9 +98,12 @@ class _Consumer:
         self.channel = channel
         self.out = out
         self.mask = Mask(config.mask)
+        self.prefilter = Prefilter.from_message(config.prefilter)  # set by the stdin thread
+        self.prefilter_version = self._said_version = config.prefilter_version
         self.cancelled = False
         self._events: list[TapEvent] = []
         self._ignored = 0
+        self._skipped = 0
         self._last_tag = 0
         self._acked_tag = 0
         self._acked_at = 0.0
@@ -98,13 +112,34 @@ class _Consumer:
         self.cancelled = True
 
     def on_message(self, channel, method, properties, body: bytes) -> None:
+        self._last_tag = method.delivery_tag
+        event = self._event(method, properties, body)
+        if event is not None:
+            self._events.append(event)
+            if len(self._events) >= FRAME_MAX_EVENTS:
+                self.send()
+
+    def _event(self, method, properties, body: bytes) -> TapEvent | None:
+        """The delivery's event; None when ignored or ruled out (and counted so), the same
+        rules as the tap's own consumer (`flows.tap.tap.Tap._on_binding`, `_on_firehose`)."""
         config = self.config
+        prefilter = self.prefilter
         if config.mode == "firehose":
-            event = from_firehose_delivery(
+            route = firehose_route(method.routing_key, properties.headers)
+            if route is None:
+                self._ignored += 1
+                return None
+            if (
+                prefilter is not None
+                and not route.observed
+                and not prefilter.wants(route.kind, route.exchange, route.routing_keys)
+            ):
+                self._skipped += 1
+                return None
+            return from_firehose_route(
+                route,
                 seq=0,  # numbered by the tap, in order of arrival
                 vhost=config.vhost,
-                routing_key=method.routing_key,
-                trace_headers=properties.headers,
                 body=body,
                 received_at=time.time(),
                 preview_limit=config.preview_limit,
@@ -112,32 +147,34 @@ class _Consumer:
                 pretty=False,
                 mask=self.mask,
             )
-        else:
-            event = from_binding_delivery(
-                seq=0,
-                vhost=config.vhost,
-                exchange=method.exchange,
-                routing_key=method.routing_key,
-                properties=properties,
-                body=body,
-                received_at=time.time(),
-                preview_limit=config.preview_limit,
-                pretty=False,
-                mask=self.mask,
-            )
-        if event is None:
-            self._ignored += 1
-        else:
-            self._events.append(event)
-        self._last_tag = method.delivery_tag
-        if len(self._events) >= FRAME_MAX_EVENTS:
-            self.send()
+        if prefilter is not None and not prefilter.wants(
+            "publish", method.exchange, (method.routing_key,)
+        ):
+            self._skipped += 1
+            return None
+        return from_binding_delivery(
+            seq=0,
+            vhost=config.vhost,
+            exchange=method.exchange,
+            routing_key=method.routing_key,
+            properties=properties,
+            body=body,
+            received_at=time.time(),
+            preview_limit=config.preview_limit,
+            pretty=False,
+            mask=self.mask,
+        )
 
     def send(self) -> None:
-        """What it holds to the tap, then acked: a message is acked once the tap has it."""
-        if self._events or self._ignored:
-            write_frame(self.out, "events", (self._events, self._ignored))
-            self._events, self._ignored = [], 0
+        """What it holds to the tap, then acked: a message is acked once the tap has it.
+        Then the prefilter version in force, if new: every event after it is made so."""
+        if self._events or self._ignored or self._skipped:
+            write_frame(self.out, "events", (self._events, self._ignored, self._skipped))
+            self._events, self._ignored, self._skipped = [], 0, 0
+        version = self.prefilter_version
+        if version != self._said_version:
+            write_frame(self.out, "prefilter", version)
+            self._said_version = version
         now = time.monotonic()
         due = now - self._acked_at >= ACK_INTERVAL_S
         if self._last_tag > self._acked_tag and (
@@ -147,14 +184,16 @@ class _Consumer:
             self._acked_tag, self._acked_at = self._last_tag, now
 
 
-def _watch_stdin(stop: threading.Event) -> None:
-    sys.stdin.read()  # returns at end of file: the tap closed it, or died
+def _watch_stdin(consumer: _Consumer, stop: threading.Event) -> None:
+    for line in sys.stdin:  # ends at end of file: the tap closed it, or died
+        update = json.loads(line)
+        consumer.prefilter = Prefilter.from_message(update.get("prefilter"))
+        consumer.prefilter_version = update.get("version", 0)  # said with the next frame
     stop.set()
 
 
 def run(config: Config, out: IO[bytes]) -> int:
     stop = threading.Event()
-    threading.Thread(target=_watch_stdin, args=(stop,), daemon=True).start()
     params = [
         connection_parameters(vhost=config.vhost, purpose=config.name, url=url)
         for url in config.urls
@@ -168,6 +207,7 @@ def run(config: Config, out: IO[bytes]) -> int:
         channel = connection.channel()
         channel.basic_qos(prefetch_count=config.prefetch)
         consumer = _Consumer(config, channel, out)
+        threading.Thread(target=_watch_stdin, args=(consumer, stop), daemon=True).start()
         channel.add_on_cancel_callback(consumer.on_cancel)
         tag = channel.basic_consume(config.queue, consumer.on_message, auto_ack=False)
         write_frame(out, "ready", None)

@@ -31,7 +31,7 @@ import decimal
 import json
 import math
 from collections.abc import Container, Mapping
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NamedTuple, TypedDict
 
 from pika import BasicProperties
 from pika.compat import long as amqp_long  # what pika decodes a 64-bit integer (`l`, `L`) as
@@ -599,6 +599,54 @@ def from_binding_delivery(
     )
 
 
+class FirehoseRoute(NamedTuple):
+    """What a trace message's routing key and headers say of the message's route: what a
+    prefilter (`flows.tap.selection.Prefilter`) reads before an event is made of it."""
+
+    kind: EventKind
+    exchange: str
+    routing_keys: list[str]
+    suffix: str  # what follows `publish.` or `deliver.`: the queue, for a delivery
+    headers_in: dict[str, Any]  # the trace headers, keys as text
+
+    @property
+    def observed(self) -> bool:
+        """A publish carrying a `message_id`: the publish page looks for these
+        (`flows.tap.observe`), so one is always made into an event."""
+        original = self.headers_in.get("properties")
+        return (
+            self.kind == "publish"
+            and isinstance(original, Mapping)
+            and ("message_id" in original or b"message_id" in original)
+        )
+
+
+def firehose_route(
+    routing_key: str, trace_headers: Mapping[str, Any] | None
+) -> FirehoseRoute | None:
+    """The route of a message on `amq.rabbitmq.trace`, or None to ignore it: deliveries
+    from the dashboard's own tap queues, and anything that is not a trace message."""
+    prefix, dot, suffix = routing_key.partition(".")
+    kind: EventKind
+    if prefix == "publish" and dot:
+        kind = "publish"
+    elif prefix == "deliver" and dot and not suffix.startswith(TAP_QUEUE_PREFIX):
+        kind = "deliver"
+    else:
+        return None
+    headers_in = {_text_key(key): value for key, value in (trace_headers or {}).items()}
+    exchange = json_safe(headers_in.get("exchange_name"))
+    if not isinstance(exchange, str):
+        # Without the header, the routing key's suffix is the exchange for publish events.
+        exchange = suffix if kind == "publish" else ""
+    routing_keys = [
+        key
+        for key in (json_safe(item) for item in headers_in.get("routing_keys") or [])
+        if isinstance(key, str)
+    ]
+    return FirehoseRoute(kind, exchange, routing_keys, suffix, headers_in)
+
+
 def from_firehose_delivery(
     *,
     seq: int,
@@ -612,34 +660,43 @@ def from_firehose_delivery(
     pretty: bool = True,
     mask: Mask = DEFAULT_MASK,
 ) -> TapEvent | None:
-    """A publish or deliver event from a message on `amq.rabbitmq.trace`, or None to ignore.
-
-    Ignored: deliveries from the dashboard's own tap queues, and anything that is not a
-    trace message. `existing_queues`, when known, corrects the default exchange's
-    `routed_queues`, which name the routing key's queue even when no such queue exists.
-    """
-    prefix, dot, suffix = routing_key.partition(".")
-    kind: EventKind
-    if prefix == "publish" and dot:
-        kind = "publish"
-    elif prefix == "deliver" and dot and not suffix.startswith(TAP_QUEUE_PREFIX):
-        kind = "deliver"
-    else:
+    """A publish or deliver event from a message on `amq.rabbitmq.trace`, or None to ignore
+    (see `firehose_route`). `existing_queues`, when known, corrects the default exchange's
+    `routed_queues`, which name the routing key's queue even when no such queue exists."""
+    route = firehose_route(routing_key, trace_headers)
+    if route is None:
         return None
-    headers_in = {_text_key(key): value for key, value in (trace_headers or {}).items()}
+    return from_firehose_route(
+        route,
+        seq=seq,
+        vhost=vhost,
+        body=body,
+        received_at=received_at,
+        preview_limit=preview_limit,
+        existing_queues=existing_queues,
+        pretty=pretty,
+        mask=mask,
+    )
+
+
+def from_firehose_route(
+    route: FirehoseRoute,
+    *,
+    seq: int,
+    vhost: str,
+    body: bytes,
+    received_at: float,
+    preview_limit: int = DEFAULT_PREVIEW_LIMIT,
+    existing_queues: Container[str] | None = None,
+    pretty: bool = True,
+    mask: Mask = DEFAULT_MASK,
+) -> TapEvent:
+    """The event of a trace message whose route `firehose_route` read."""
+    kind, exchange, routing_keys, suffix, headers_in = route
     original = headers_in.get("properties")
     props, headers, header_types = split_properties(
         original if isinstance(original, Mapping) else {}
     )
-    exchange = json_safe(headers_in.get("exchange_name"))
-    if not isinstance(exchange, str):
-        # Without the header, the routing key's suffix is the exchange for publish events.
-        exchange = suffix if kind == "publish" else ""
-    routing_keys = [
-        key
-        for key in (json_safe(item) for item in headers_in.get("routing_keys") or [])
-        if isinstance(key, str)
-    ]
     channel = headers_in.get("channel")
     routed_queues: list[str] | None = None
     queue: str | None = None

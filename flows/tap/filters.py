@@ -19,7 +19,7 @@ Parameters (all optional; an empty value means "no filter"):
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,16 +124,35 @@ class EventFilter:
             params["unroutable"] = "1"
         return params
 
-    def matches(self, event: Mapping[str, Any]) -> bool:
-        if self.kind is not None and event.get("kind") != self.kind:
+    @property
+    def route_only(self) -> bool:
+        """It asks only what a delivery's route tells (kind, exchange, routing keys): the tap
+        can rule a message out before making an event of it (`flows.tap.selection`)."""
+        return (
+            self.queue is None
+            and self.header is None
+            and self.body is None
+            and (not self.unroutable)
+        )
+
+    def matches_route(self, kind: str, exchange: str, routing_keys: Sequence[str]) -> bool:
+        """The kind, exchange and routing-key parts of `matches`, on a delivery's route."""
+        if self.kind is not None and kind != self.kind:
             return False
-        if self.exchange is not None and event.get("exchange") != self.exchange:
+        if self.exchange is not None and exchange != self.exchange:
+            return False
+        return self.routing_key is None or any(
+            topic_matches(self.routing_key, key) for key in routing_keys
+        )
+
+    def matches(self, event: Mapping[str, Any]) -> bool:
+        if not self.matches_route(
+            event.get("kind"),  # type: ignore[arg-type]
+            event.get("exchange"),  # type: ignore[arg-type]
+            _routing_keys(event) if self.routing_key is not None else (),
+        ):
             return False
         if self.unroutable and event.get("unroutable") is not True:
-            return False
-        if self.routing_key is not None and not any(
-            topic_matches(self.routing_key, key) for key in _routing_keys(event)
-        ):
             return False
         if self.queue is not None and self.queue not in _queues(event):
             return False

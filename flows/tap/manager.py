@@ -20,7 +20,7 @@ from typing import Any
 from flows.tap.firehose import firehose_configured
 from flows.tap.groups import selection_group
 from flows.tap.modes import CaptureMode
-from flows.tap.selection import EVERYTHING, Selection
+from flows.tap.selection import EVERYTHING, Prefilter, Selection
 from flows.tap.tap import SharedEvents, SharedStatus, Tap, TapSettings
 from flows.tap.viewer import ViewerStream
 
@@ -75,7 +75,7 @@ class TapRunner:
         self._loop = asyncio.get_running_loop()
         # (events, the tap's status with them, the last seq handed over up to them, and how
         # many events the tap handed over up to them): the last two survive a dropped batch.
-        self._inbox: asyncio.Queue[tuple[list, dict, int, int]] = asyncio.Queue()
+        self._inbox: asyncio.Queue[tuple[SharedEvents, dict, int, int]] = asyncio.Queue()
         self._layer_dropped = 0
         self._received_seq = 0  # from the tap thread, in the inbox or beyond
         self._received_events = 0
@@ -96,6 +96,7 @@ class TapRunner:
             group = self._selections[selection.key] = _SelectionGroup(self.vhost, selection)
         group.viewers.add(viewer)
         self._viewer_selections[viewer] = selection.key
+        self._selections_changed()
 
     def remove_viewer(self, viewer: str) -> None:
         key = self._viewer_selections.pop(viewer, None)
@@ -104,23 +105,31 @@ class TapRunner:
             group.viewers.discard(viewer)
             if not group.viewers:
                 del self._selections[group.selection.key]
+                self._selections_changed()
+
+    def _selections_changed(self) -> None:
+        # What no selection wants is ruled out by the tap before an event is made of it
+        # (`Prefilter`). A batch on its way as this changes still goes to every group, its
+        # ruled-out messages counted as filtered out: the counts add up either way.
+        self.tap.set_prefilter(Prefilter.of(group.selection for group in self._selections.values()))
 
     def start(self) -> None:
         self.tap.start()
         self._task = asyncio.create_task(self._forward(), name=f"tap forward {self.vhost!r}")
 
-    def _from_tap_thread(self, events: list, status: dict) -> None:
+    def _from_tap_thread(self, events: SharedEvents, status: dict) -> None:
         # RuntimeError: the loop closed under us (process exit).
         with contextlib.suppress(RuntimeError):
             self._loop.call_soon_threadsafe(self._receive, events, status)
 
-    def _receive(self, events: list, status: dict) -> None:
-        if events:
-            self._received_seq = events[-1]["seq"]
-            self._received_events += len(events)
-        if events and self._inbox.qsize() >= MAX_BACKLOG_BATCHES:
+    def _receive(self, events: SharedEvents, status: dict) -> None:
+        covered = events.covers()
+        if covered is not None:
+            self._received_seq = covered[1]
+            self._received_events += events.received
+        if covered is not None and self._inbox.qsize() >= MAX_BACKLOG_BATCHES:
             # Viewers see the seq gap and count it; the tap's counts say why.
-            self._layer_dropped += len(events)
+            self._layer_dropped += events.received
             events = SharedEvents()
         self._inbox.put_nowait((events, status, self._received_seq, self._received_events))
 
@@ -160,7 +169,7 @@ class TapRunner:
             self._last_status = status
             full = self.status(status, as_of=(last_seq, received))
             try:
-                if events:
+                if events.covers() is not None:
                     await self._send_batch(events, full)
                 else:
                     await self.send_status(full)
@@ -172,12 +181,16 @@ class TapRunner:
             if self._stopping and not self.tap.running and self._inbox.empty():
                 return
 
-    async def _send_batch(self, events: list, status: dict) -> None:
+    async def _send_batch(self, events: SharedEvents, status: dict) -> None:
         """The batch to each selection's group, as that selection chooses it: the filtered-
-        out flood goes no further than here (not through Redis, not to any socket)."""
-        first_seq, last_seq = events[0]["seq"], events[-1]["seq"]
+        out flood goes no further than here (not through Redis, not to any socket), and what
+        the tap ruled out (`events.skipped`) is filtered out for every group."""
+        covered = events.covers()
+        assert covered is not None
+        first_seq, last_seq = covered
         for group in list(self._selections.values()):
             chosen, filtered_out, sampled_out = group.chooser.select(events)
+            filtered_out += events.skipped
             await self._layer.group_send(
                 group.name,
                 {

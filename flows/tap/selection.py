@@ -13,7 +13,7 @@ group, its sample and its cost.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,4 +77,47 @@ class Selection:
 
 EVERYTHING = Selection()
 
-__all__ = ["EVERYTHING", "EVERYTHING_KEY", "MAX_RATE_CEILING", "Selection"]
+
+@dataclass(frozen=True)
+class Prefilter:
+    """What all of a tap's selections together ask of a delivery's route, when that is all
+    they ask: the tap rules out a message none of them wants before making an event of it.
+
+    Making an event (properties, headers, the body's preview, masking) is most of what the
+    tap spends on a message beyond pika's own work; for the ten messages watched among ten
+    thousand, the other 9,990 cost only a look at their exchange and routing key. A message
+    ruled out still has its sequence number and is counted (filtered out, for every
+    viewer), so the counts add up as before. None (no prefilter) whenever a selection takes
+    everything or asks more than the route (a queue, a header, the body): every message is
+    made into an event then, as any viewer or recording may want it.
+    """
+
+    filters: tuple[EventFilter, ...]
+
+    @classmethod
+    def of(cls, selections: Iterable[Selection]) -> Prefilter | None:
+        filters = []
+        for selection in selections:
+            event_filter = selection.event_filter()
+            if event_filter.is_empty or not event_filter.route_only:
+                return None
+            filters.append(event_filter)
+        return cls(tuple(filters)) if filters else None
+
+    def wants(self, kind: str, exchange: str, routing_keys: Sequence[str]) -> bool:
+        # An event without routing keys has the routing key "" (which `#` matches).
+        keys = routing_keys or ("",)
+        return any(f.matches_route(kind, exchange, keys) for f in self.filters)
+
+    def as_message(self) -> list[dict[str, str]]:
+        """For a consumer process (`flows.tap.consumer_process`): JSON."""
+        return [event_filter.to_params() for event_filter in self.filters]
+
+    @classmethod
+    def from_message(cls, data: list[dict[str, str]] | None) -> Prefilter | None:
+        if not data:
+            return None
+        return cls(tuple(EventFilter.from_params(params) for params in data))
+
+
+__all__ = ["EVERYTHING", "EVERYTHING_KEY", "MAX_RATE_CEILING", "Prefilter", "Selection"]

@@ -42,10 +42,12 @@ from flows.tap.events import (
     DEFAULT_PREVIEW_LIMIT,
     TapEvent,
     correct_default_routes,
+    firehose_route,
     from_binding_delivery,
-    from_firehose_delivery,
+    from_firehose_route,
 )
 from flows.tap.modes import CAPTURE_MODES, CaptureMode
+from flows.tap.selection import Prefilter
 
 LOGGER = logging.getLogger(__name__)
 
@@ -54,8 +56,12 @@ MAX_GAPS_KEPT = 20
 # Deliveries are acked in bulk: when half the prefetch window is unacked, and otherwise at
 # most this often.
 ACK_INTERVAL_S = 0.1
-
-Sink = Callable[[list[TapEvent], dict[str, Any]], None]
+# A tap holding a batch (not due yet), whose last read took fewer deliveries than this,
+# lets them gather for up to `GATHER_S` (never past the batch's due time) before reading
+# again: one read of many frames costs far less than a poll, a read and a loop per message
+# or two, and the batch leaves no later for it.
+GATHER_BELOW = 200
+GATHER_S = 0.01
 
 
 class SharedEvents(list[TapEvent]):
@@ -64,10 +70,35 @@ class SharedEvents(list[TapEvent]):
     The in-memory channel layer deep-copies each message for each receiver; for thousands
     of events a second that copy costs more than everything else. Viewers never change
     events, so one batch can be shared. (channels_redis serialises it as a plain list.)
+
+    A batch from the tap also says which sequence numbers it covers: its events', and
+    those of the messages its prefilter ruled out (`skipped`: received, and made into no
+    event, `flows.tap.selection.Prefilter`).
     """
+
+    first_seq: int | None = None
+    last_seq: int | None = None
+    skipped = 0
+
+    def covers(self) -> tuple[int, int] | None:
+        """(first, last) sequence number, or None for a batch that covers none."""
+        if self.last_seq is not None and self.first_seq is not None:
+            return self.first_seq, self.last_seq
+        if self:
+            return self[0]["seq"], self[-1]["seq"]
+        return None
+
+    @property
+    def received(self) -> int:
+        """Messages the batch accounts for: its events and those ruled out."""
+        return len(self) + self.skipped
 
     def __deepcopy__(self, memo: dict) -> SharedEvents:
         return self
+
+
+# Called on the tap's thread with each batch and the tap's status with it.
+Sink = Callable[[SharedEvents, dict[str, Any]], None]
 
 
 class SharedStatus(dict):
@@ -198,7 +229,11 @@ class Tap:
         }
         # Tap-thread only.
         self._seq = 0
+        self._flushed_seq = 0  # the last sequence number handed over
+        self._skipped = 0  # ruled out by the prefilter since the last hand-over
+        self._prefilter: Prefilter | None = None  # set from the event loop's thread
         self._received = 0
+        self._ruled_out = 0
         self._ignored_own = 0
         self._overflow_dropped = 0
         self._buffer: list[TapEvent] = []
@@ -250,6 +285,8 @@ class Tap:
                         {OVERFLOW_REASON: self._overflow_dropped} if self._overflow_dropped else {}
                     ),
                     "ignored_own": self._ignored_own,
+                    # Of `received`: ruled out by the prefilter, never made into an event.
+                    "ruled_out": self._ruled_out,
                 },
                 "gaps": list(self._gaps),
                 "consumers": self._consumers,
@@ -435,6 +472,7 @@ class Tap:
         self._emit_status()
         last_overflow_check = time.monotonic()
         last_status = time.monotonic()
+        last_tag = 0  # the last delivery tag before the latest read
         while True:
             if self._stop.is_set():
                 if pool is not None:
@@ -452,14 +490,23 @@ class Tap:
                 raise _Stopping
             # Wake no later than the buffer is due, so a held batch is not late.
             limit = self.settings.batch_interval_s
-            if self._buffer:
+            if self._buffer or self._skipped:
                 due = self._last_flush + self._flush_gap - time.monotonic()
                 limit = min(limit, max(due, 0.001))
             if pool is not None:
                 # Its consumers' batches wait for this loop: wake often for them.
                 limit = min(limit, 0.005)
+            if (self._buffer or self._skipped) and self._unacked_tag - last_tag < GATHER_BELOW:
+                # Held until `due` anyway: what arrives meanwhile is read in one go.
+                gather = min(limit, GATHER_S)
+                if gather > 0.001:
+                    time.sleep(gather)
+                    limit = 0.0
+            last_tag = self._unacked_tag
             connection.process_data_events(time_limit=limit)
             if pool is not None:
+                if pool.prefilter is not self._prefilter:
+                    pool.set_prefilter(self._prefilter)
                 self._merge(pool.take())
                 self._set_consumers(pool.status())
             now = time.monotonic()
@@ -477,7 +524,7 @@ class Tap:
                 last_overflow_check = now
             self._flush()
             if self._status_dirty or now - last_status >= 1.0:
-                if not self._buffer:
+                if not self._buffer and not self._skipped:
                     self._emit_status()
                 last_status = now
 
@@ -537,8 +584,20 @@ class Tap:
 
     # --- deliveries ----------------------------------------------------------------------
 
+    def set_prefilter(self, prefilter: Prefilter | None) -> None:
+        """From any thread: rule out, from the next delivery on, what `prefilter` does not
+        want (None: make every message an event)."""
+        self._prefilter = prefilter
+
     def _on_binding(self, channel, method, properties, body: bytes) -> None:
         self._seq += 1
+        prefilter = self._prefilter
+        if prefilter is not None and not prefilter.wants(
+            "publish", method.exchange, (method.routing_key,)
+        ):
+            self._skipped += 1
+            self._after_delivery(channel, method.delivery_tag)
+            return
         self._buffer.append(
             from_binding_delivery(
                 seq=self._seq,
@@ -568,12 +627,26 @@ class Tap:
             return False
 
     def _on_firehose(self, channel, method, properties, body: bytes) -> None:
+        route = firehose_route(method.routing_key, properties.headers)
+        if route is None:
+            self._ignored_own += 1
+            self._after_delivery(channel, method.delivery_tag)
+            return
+        self._seq += 1
+        prefilter = self._prefilter
+        if (
+            prefilter is not None
+            and not route.observed
+            and not prefilter.wants(route.kind, route.exchange, route.routing_keys)
+        ):
+            self._skipped += 1
+            self._after_delivery(channel, method.delivery_tag)
+            return
         existing = self._existing_queues
-        event = from_firehose_delivery(
-            seq=self._seq + 1,
+        event = from_firehose_route(
+            route,
+            seq=self._seq,
             vhost=self.vhost,
-            routing_key=method.routing_key,
-            trace_headers=properties.headers,
             body=body,
             received_at=time.time(),
             preview_limit=self.settings.preview_limit,
@@ -581,12 +654,8 @@ class Tap:
             pretty=False,
             mask=self.settings.mask,
         )
-        if event is None:
-            self._ignored_own += 1
-        else:
-            self._seq += 1
-            self._firehose_seen(event)
-            self._buffer.append(event)
+        self._firehose_seen(event)
+        self._buffer.append(event)
         self._after_delivery(channel, method.delivery_tag)
 
     def _firehose_seen(self, event: TapEvent) -> None:
@@ -600,8 +669,12 @@ class Tap:
         """The consumer processes' batches, into this tap's stream in order of arrival:
         numbered here, so a viewer sees one sequence without holes."""
         firehose_mode = self.mode == "firehose"
-        for events, ignored in batches:
+        for events, ignored, skipped in batches:
             self._ignored_own += ignored
+            # What the process ruled out takes sequence numbers too: any, as no event
+            # carries them.
+            self._seq += skipped
+            self._skipped += skipped
             for event in events:
                 self._seq += 1
                 event["seq"] = self._seq
@@ -610,7 +683,7 @@ class Tap:
                         correct_default_routes(event, self._queue_check)
                     self._firehose_seen(event)
             self._buffer.extend(events)
-        if len(self._buffer) >= self.settings.batch_max_events:
+        if len(self._buffer) + self._skipped >= self.settings.batch_max_events:
             self._flush(force=True)
 
     def _set_consumers(self, consumers: dict[str, Any]) -> None:
@@ -623,25 +696,28 @@ class Tap:
         self._unacked_tag = delivery_tag
         if delivery_tag - self._acked_tag >= self.settings.prefetch // 2:
             self._ack(channel)
-        if len(self._buffer) >= self.settings.batch_max_events:
+        if len(self._buffer) + self._skipped >= self.settings.batch_max_events:
             self._flush(force=True)
         # Otherwise the serve loop flushes: process_data_events returns as soon as it has
         # dispatched what arrived, so a quiet tap's lone event leaves at once, while a busy
         # tap's whole dispatch round (up to `prefetch` deliveries) goes out as one batch.
 
     def _flush(self, *, force: bool = False) -> None:
-        if not self._buffer:
+        if not self._buffer and not self._skipped:
             return
         now = time.monotonic()
         if not force and now - self._last_flush < self._flush_gap:
             return
         batch = SharedEvents(self._buffer)
-        self._buffer = []
+        batch.first_seq, batch.last_seq = self._flushed_seq + 1, self._seq
+        batch.skipped = self._skipped
+        self._buffer, self._skipped, self._flushed_seq = [], 0, self._seq
         self._last_flush = now
-        busy = len(batch) >= self.settings.busy_batch_events
+        busy = batch.received >= self.settings.busy_batch_events
         self._flush_gap = self.settings.batch_interval_s if busy else self.settings.quiet_gap_s
         with self._lock:
-            self._received += len(batch)
+            self._received += batch.received
+            self._ruled_out += batch.skipped
         self._status_dirty = False
         self._sink(batch, self.status())
 
