@@ -7,7 +7,7 @@ Run (the machine's 2 cores are shared, so benchmarks take turns):
 What it does, on the real broker and a real daphne serving the dashboard:
 
 1. a scratch vhost with a topic exchange and two bound queues, tracing on (firehose mode,
-   so the broker says where each message went);
+   so the broker says where each message went; `--mode bindings`: the tap's bindings);
 2. Chromium signs in and opens /live/ on it; a MutationObserver stamps the moment each row
    enters the page (Date.now(), the same clock as the publisher's time.time());
 3. latency: N messages at a steady rate (default 100/s), each with its own routing key;
@@ -91,6 +91,9 @@ def main() -> None:
         "--background", type=int, default=0, help="msg/s of other traffic, filtered out"
     )
     parser.add_argument("--consumers", type=int, default=1, help="FLOWS_TAP_CONSUMERS")
+    parser.add_argument(
+        "--mode", choices=("firehose", "bindings"), default="firehose", help="the tap's mode"
+    )
     args = parser.parse_args()
 
     _harness.bench_user()
@@ -113,9 +116,10 @@ def measure(args: argparse.Namespace, client, vhost: str, base_url: str) -> tupl
     for queue, key in (("bench-a", "lat.#"), ("bench-b", "#")):
         channel.queue_declare(queue, arguments={"x-max-length": 1000})
         channel.queue_bind(queue, "bench", key)
-    client.set_tracing(vhost, enabled=True)
+    if args.mode == "firehose":
+        client.set_tracing(vhost, enabled=True)
 
-    query = {"vhost": vhost}
+    query = {"vhost": vhost, "mode": args.mode}
     if args.background:
         query["routing_key"] = "lat.#"  # the other traffic is filtered out, tap-side
     with _harness.signed_in_page(base_url) as page:
@@ -178,7 +182,7 @@ def measure(args: argparse.Namespace, client, vhost: str, base_url: str) -> tupl
 def report(args: argparse.Namespace, sent, seen, before, stages, publish_s: float) -> None:
     latencies = [seen[key][0] - at for key, at in sent.items() if key in seen]
     to_tap = [seen[key][1] - at for key, at in sent.items() if key in seen]
-    print(f"latency: {args.latency_messages} messages at {args.rate:.0f}/s, firehose mode")
+    print(f"latency: {args.latency_messages} messages at {args.rate:.0f}/s, {args.mode} mode")
     if args.background:
         print(f"  beside {args.background:,} msg/s of other traffic, filtered out by the page")
     print(f"  consumers on the tap queue: {args.consumers} (FLOWS_TAP_CONSUMERS)")
