@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 from django.core.cache import cache
@@ -9,6 +10,7 @@ from django.core.cache import cache
 from flows.broker.errors import BrokerError
 from flows.broker.management_api import ManagementClient, Overview, Vhost
 from flows.runtime import runtime
+from flows.shared_store import SharedStoreDown, reaching_store
 
 VHOST_NAMES_CACHE_KEY = "flows.vhost-names"
 VHOST_NAMES_CACHE_SECONDS = 5
@@ -40,13 +42,16 @@ def broker_status(*, client: ManagementClient | None = None) -> BrokerStatus:
         vhosts = client.vhosts()
     except BrokerError as exc:
         return BrokerStatus(error=exc.message, api_where=client.where)
-    cache.set(VHOST_NAMES_CACHE_KEY, [vhost.name for vhost in vhosts], VHOST_NAMES_CACHE_SECONDS)
+    _remember_names([vhost.name for vhost in vhosts])
     return BrokerStatus(overview=overview, vhosts=vhosts, api_where=client.where)
 
 
 def vhost_names(*, client: ManagementClient | None = None) -> list[str]:
     """Vhost names for the selector in every page's header; cached briefly, [] when unknown."""
-    names = cache.get(VHOST_NAMES_CACHE_KEY)
+    names = None
+    # A cache that does not answer (Redis down) is a miss: every page still renders.
+    with contextlib.suppress(SharedStoreDown), reaching_store("asked afresh"):
+        names = cache.get(VHOST_NAMES_CACHE_KEY)
     if names is not None:
         return names
     client = client or runtime().management_client
@@ -54,5 +59,10 @@ def vhost_names(*, client: ManagementClient | None = None) -> list[str]:
         names = [vhost.name for vhost in client.vhosts()]
     except BrokerError:
         names = []
-    cache.set(VHOST_NAMES_CACHE_KEY, names, VHOST_NAMES_CACHE_SECONDS)
+    _remember_names(names)
     return names
+
+
+def _remember_names(names: list[str]) -> None:
+    with contextlib.suppress(SharedStoreDown), reaching_store("not remembered"):
+        cache.set(VHOST_NAMES_CACHE_KEY, names, VHOST_NAMES_CACHE_SECONDS)

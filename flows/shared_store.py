@@ -14,7 +14,19 @@ and the memory cache are both thread-safe.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import redis.exceptions
 from django.core.cache import DEFAULT_CACHE_ALIAS, BaseCache, caches
+
+
+class SharedStoreDown(Exception):
+    """The shared store (Redis) did not answer; `message` says so, for the person asking."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 def shared_store() -> BaseCache:
@@ -22,4 +34,18 @@ def shared_store() -> BaseCache:
     return caches.create_connection(DEFAULT_CACHE_ALIAS)
 
 
-__all__ = ["shared_store"]
+@contextmanager
+def reaching_store(consequence: str) -> Iterator[None]:
+    """Turn the store's failures (Redis down, refusing, timing out) into `SharedStoreDown`,
+    saying what that means here (`consequence`: "nothing was published", ...), so that a
+    request answers with a clear error instead of a 500."""
+    try:
+        yield
+    except (redis.exceptions.RedisError, OSError) as exc:
+        raise SharedStoreDown(
+            f"The dashboard's shared store (Redis) did not answer ({type(exc).__name__}): "
+            f"{consequence}. Try again once it is back."
+        ) from exc
+
+
+__all__ = ["SharedStoreDown", "reaching_store", "shared_store"]

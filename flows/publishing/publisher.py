@@ -41,6 +41,7 @@ from flows.broker.amqp import amqp_where, connection_name, open_blocking_connect
 from flows.broker.errors import BrokerAuthFailed, BrokerError, BrokerRefused
 from flows.publishing.fields import PublishRequest
 from flows.publishing.runs import SYNC_INTERVAL_S, RunStatus, SharedRuns
+from flows.shared_store import SharedStoreDown, reaching_store
 
 float_headers.install()
 
@@ -650,7 +651,11 @@ class Publishers:
     def start_repeat(self, request: PublishRequest, *, owner_id: int | None = None) -> RepeatRun:
         """Start a run; its status is shared before this returns, for the next request."""
         run = RepeatRun(request, shared=self.shared, owner_id=owner_id)
-        self.shared.write([run.status()])
+        try:
+            with reaching_store("the repeat run was not started"):
+                self.shared.write([run.status()])
+        except SharedStoreDown as exc:  # unseen, it could be neither watched nor cancelled
+            raise PublishFailed(exc.message, kind="unavailable") from exc
         with self._lock:
             for key in [key for key, kept in self._runs.items() if kept.finished]:
                 del self._runs[key]

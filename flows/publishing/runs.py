@@ -21,7 +21,7 @@ from typing import Any
 
 from django.core.cache import BaseCache
 
-from flows.shared_store import shared_store
+from flows.shared_store import reaching_store, shared_store
 
 # How often the publisher thread writes its runs' progress and reads their cancel requests.
 SYNC_INTERVAL_S = 0.25
@@ -95,10 +95,12 @@ class SharedRuns:
         self._store.set_many({_status_key(s.id): s for s in statuses}, timeout=RUN_KEPT_S)
 
     def read(self, run_id: str) -> RunStatus | None:
-        """The run's last status; None for no such run (or one forgotten since)."""
+        """The run's last status; None for no such run (or one forgotten since).
+        Raises `SharedStoreDown` when the store cannot tell."""
         if not RUN_ID.fullmatch(run_id):
             return None
-        status = self._store.get(_status_key(run_id))
+        with reaching_store("the run's progress cannot be read (it goes on publishing)"):
+            status = self._store.get(_status_key(run_id))
         if not isinstance(status, RunStatus):
             return None
         if not status.finished and time.time() - status.written_at > LOST_AFTER_S:
@@ -116,7 +118,8 @@ class SharedRuns:
     def request_cancel(self, run_id: str) -> None:
         """Ask the run's publisher thread, in whichever process, to stop it."""
         if RUN_ID.fullmatch(run_id):
-            self._store.set(_cancel_key(run_id), True, timeout=RUN_KEPT_S)
+            with reaching_store("the run could not be asked to stop (it goes on publishing)"):
+                self._store.set(_cancel_key(run_id), True, timeout=RUN_KEPT_S)
 
     def cancel_requested(self, run_ids: Iterable[str]) -> set[str]:
         """Which of these runs someone asked to cancel (one round trip for them all)."""

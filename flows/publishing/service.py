@@ -7,6 +7,7 @@ on the vhost's long-lived publisher, or a repeat run.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -32,7 +33,7 @@ from flows.publishing.runs import RunStatus
 from flows.routing_rules.prediction import Prediction, no_prediction
 from flows.routing_rules.prediction import predict as predict_route
 from flows.runtime import runtime
-from flows.shared_store import shared_store
+from flows.shared_store import SharedStoreDown, reaching_store, shared_store
 from flows.topology.records import DEFAULT_EXCHANGE_ALIAS
 
 LOGGER = logging.getLogger(__name__)
@@ -208,21 +209,18 @@ class IdempotentPublishes:
     def run(self, key: tuple[Any, str], work: Callable[[], PublishResult]) -> PublishResult:
         cache_key = _token_key(key)
         deadline = time.monotonic() + self._wait_s
-        while not self._store.add(cache_key, _PUBLISHING, timeout=CLAIM_TIMEOUT_S):
-            answer = self._store.get(cache_key)
-            if isinstance(answer, PublishResult):
-                return self._duplicate(answer)
-            if time.monotonic() >= deadline:
-                raise publisher.PublishFailed(
-                    "The same form is still being published; look again in a moment.",
-                    kind="timeout",
-                )
-            if answer is not None:  # still publishing (None: it failed, so claim it again)
-                time.sleep(DUPLICATE_POLL_S)
+        try:
+            with reaching_store("nothing was published (a form sent twice must publish once)"):
+                answer = self._claim(cache_key, deadline)
+        except SharedStoreDown as exc:
+            raise publisher.PublishFailed(exc.message, kind="unavailable") from exc
+        if answer is not None:
+            return self._duplicate(answer)
         try:
             result = work()
         except BaseException:
-            self._store.delete(cache_key)
+            with contextlib.suppress(SharedStoreDown), reaching_store("the claim stays"):
+                self._store.delete(cache_key)  # else it lapses with CLAIM_TIMEOUT_S
             raise
         # Remembered without the body (up to FLOWS_PUBLISH_MAX_BODY_BYTES each).
         light = dataclasses.replace(
@@ -235,6 +233,21 @@ class IdempotentPublishes:
             # (it is told the form is still being published), and lapses in a minute.
             LOGGER.exception("could not remember the answer to a submitted form")
         return result
+
+    def _claim(self, cache_key: str, deadline: float) -> PublishResult | None:
+        """Claim the token (None), or wait for the answer of the submit that did."""
+        while not self._store.add(cache_key, _PUBLISHING, timeout=CLAIM_TIMEOUT_S):
+            answer = self._store.get(cache_key)
+            if isinstance(answer, PublishResult):
+                return answer
+            if time.monotonic() >= deadline:
+                raise publisher.PublishFailed(
+                    "The same form is still being published; look again in a moment.",
+                    kind="timeout",
+                )
+            if answer is not None:  # still publishing (None: it failed, so claim it again)
+                time.sleep(DUPLICATE_POLL_S)
+        return None
 
     @staticmethod
     def _duplicate(answer: PublishResult) -> PublishResult:

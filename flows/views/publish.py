@@ -6,6 +6,7 @@ Every view calls `flows.publishing.service`; none talks to the broker itself.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,7 @@ from flows.publishing.fields import (
 from flows.publishing.policy import PublishForbidden, permission_refusal
 from flows.publishing.runs import RunStatus
 from flows.runtime import runtime
+from flows.shared_store import SharedStoreDown
 from flows.views.access import page_vhost, requires
 
 # Fields that belong to the page, not to the message.
@@ -214,7 +216,17 @@ def publish_submit(request: HtmxHttpRequest) -> HttpResponse:
 # --- repeat runs --------------------------------------------------------------------------------
 
 
-def _progress(request: HttpRequest, run: RunStatus | None) -> HttpResponse:
+def _progress(
+    request: HttpRequest, run_id: str, find: Callable[[], RunStatus | None]
+) -> HttpResponse:
+    try:
+        run = find()
+    except SharedStoreDown as exc:
+        # In place of the progress, still polling: the run comes back when the store does.
+        # 200 for htmx, which swaps nothing else.
+        context = {"run_id": run_id, "error": exc.message}
+        status = 200 if getattr(request, "htmx", False) else 503
+        return render(request, "flows/_publish_progress_unavailable.html", context, status=status)
     if run is None:
         raise Http404("No such repeat run")
     return render(request, "flows/_publish_progress.html", {"run": run})
@@ -223,13 +235,13 @@ def _progress(request: HttpRequest, run: RunStatus | None) -> HttpResponse:
 @require_GET
 @requires(Action.VIEW)
 def run_progress(request: HttpRequest, run_id: str) -> HttpResponse:
-    return _progress(request, service.own_run(request.user, run_id))
+    return _progress(request, run_id, lambda: service.own_run(request.user, run_id))
 
 
 @require_POST
 @requires(Action.VIEW)
 def run_cancel(request: HttpRequest, run_id: str) -> HttpResponse:
-    return _progress(request, service.cancel_own_run(request.user, run_id))
+    return _progress(request, run_id, lambda: service.cancel_own_run(request.user, run_id))
 
 
 # --- templates ----------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from flows.publishing.fields import PUBLISH_FIELDS, PublishInvalid
 from flows.publishing.management_body import MANAGEMENT_BODY, management_field, publish_fields
 from flows.publishing.policy import PublishForbidden
 from flows.publishing.runs import RunStatus
+from flows.shared_store import SharedStoreDown
 from flows.views.json_api import ApiError, json_api
 
 PUBLISH_BODY = dict.fromkeys((*PUBLISH_FIELDS, "idempotency_key"))
@@ -109,7 +110,11 @@ def api_management_publish(
     return publish(request, fields, field_name=management_field)
 
 
-def _found(run: RunStatus | None) -> RunStatus:
+def _found(find: Callable[[], RunStatus | None]) -> RunStatus:
+    try:
+        run = find()
+    except SharedStoreDown as exc:
+        raise ApiError(exc.message, status=503) from exc
     if run is None:
         raise ApiError("No such repeat run", status=404)
     return run
@@ -117,9 +122,9 @@ def _found(run: RunStatus | None) -> RunStatus:
 
 @json_api
 def api_run(request: HttpRequest, run_id: str) -> dict[str, Any]:
-    return {"run": _found(service.own_run(request.user, run_id)).to_json()}
+    return {"run": _found(lambda: service.own_run(request.user, run_id)).to_json()}
 
 
 @json_api(methods=("POST",))
 def api_run_cancel(request: HttpRequest, run_id: str) -> dict[str, Any]:
-    return {"run": _found(service.cancel_own_run(request.user, run_id)).to_json()}
+    return {"run": _found(lambda: service.cancel_own_run(request.user, run_id)).to_json()}
