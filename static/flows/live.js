@@ -548,6 +548,10 @@
       graphMode.textContent = "no step: your account may not publish";
       return;
     }
+    // A step form htmx has just swapped in is processed only once its swap settles (20 ms
+    // later): a key pressed meanwhile would submit it natively (a GET navigation that
+    // reloads the page). Processing it now is harmless when htmx already has.
+    if (window.htmx) window.htmx.process(form);
     form.requestSubmit(button || undefined);
   }
 
