@@ -343,6 +343,10 @@ class ManagementClient:
     # --- tracing (the firehose) -------------------------------------------------------------
 
     def set_tracing(self, vhost: str, *, enabled: bool) -> None:
+        """Switch the vhost's tracing; `BrokerNotFound` when it does not exist. Never creates
+        it: the API's PUT would (a tap stopping after its vhost was deleted brought the vhost
+        back, on someone's broker)."""
+        self.vhost(vhost)
         self.put(api_path("vhosts", vhost), json={"tracing": enabled})
 
     # --- declaring and removing what a demo scenario loads (flows/demo/loading.py) ----------

@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from flows import access, audit
 from flows.access import Action
-from flows.broker.errors import BrokerError
+from flows.broker.errors import BrokerError, BrokerNotFound
 from flows.broker.management_api import ManagementClient
 from flows.runtime import runtime
 
@@ -66,6 +66,12 @@ def _set_tracing(
     who = by or f"tap {this_owner()}"
     try:
         client.set_tracing(vhost, enabled=enabled)
+    except BrokerNotFound:
+        if enabled:
+            raise
+        # Deleted meanwhile: there is no tracing left to put back.
+        LOGGER.info("vhost %r is gone: no tracing to switch off", vhost)
+        return
     except BrokerError as exc:
         audit.record_from_thread(
             who, action, vhost=vhost, target=vhost, details=details, ok=False, message=exc.message

@@ -108,3 +108,29 @@ def test_a_live_taps_lease_is_not_restored(scratch_vhost: str, management_client
         assert restore_stale_leases() == []
         assert management_client.vhost(scratch_vhost).tracing is True
     assert management_client.vhost(scratch_vhost).tracing is False
+
+
+def test_a_vhost_deleted_under_the_tap_is_not_brought_back_when_it_stops(management_client):
+    """Putting tracing back is a PUT of the vhost, which would create it again: a tap that
+    outlives its vhost (a demo unloaded, a colleague's cleanup) must leave it deleted."""
+    import contextlib
+    import uuid
+
+    from flows.broker.errors import BrokerNotFound
+    from tests.support.vhosts import make_vhost
+
+    vhost = make_vhost(management_client, f"flows-test-{uuid.uuid4().hex[:10]}")
+    try:
+        with running_tap(vhost, "firehose") as (_, collector):
+            assert management_client.vhost(vhost).tracing is True
+            management_client.remove_vhost(vhost)
+            collector.wait_for(
+                lambda: collector.status["state"] in ("reconnecting", "error"),
+                what="the tap losing its vhost",
+            )
+        assert not TapFirehoseLease.objects.filter(vhost=vhost).exists()
+        with pytest.raises(BrokerNotFound):
+            management_client.vhost(vhost)
+    finally:
+        with contextlib.suppress(BrokerNotFound):
+            management_client.remove_vhost(vhost)
