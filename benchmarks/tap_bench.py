@@ -328,15 +328,9 @@ def process_cpu_s(pid: int) -> float:
 
 def with_children(pids: list[int]) -> list[int]:
     """`pids` and their children (the tap's consumer processes), as /proc lists them now."""
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        if ppid in pids:
-            children.append(int(stat.parent.name))
-    return [*pids, *children]
+    from tests.support.processes import children_of
+
+    return [*pids, *children_of(*pids)]
 
 
 def peak_rss_mb(pid: int) -> float:

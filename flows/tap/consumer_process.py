@@ -41,12 +41,9 @@ import pika.exceptions
 
 from flows.broker.amqp import connection_parameters
 from flows.masking import Mask
-from flows.tap.events import (
-    TapEvent,
-    firehose_route,
-    from_binding_delivery,
-    from_firehose_route,
-)
+from flows.tap.deliveries import IGNORED, RULED_OUT, delivery_event
+from flows.tap.events import TapEvent
+from flows.tap.modes import CaptureMode
 from flows.tap.selection import Prefilter
 
 _LENGTH = struct.Struct(">I")
@@ -67,7 +64,7 @@ class Config:
     urls: list[str]
     vhost: str
     queue: str
-    mode: str  # "bindings" or "firehose"
+    mode: CaptureMode
     prefetch: int
     preview_limit: int
     mask: list[str] = field(default_factory=list)
@@ -119,57 +116,28 @@ class _Consumer:
 
     def on_message(self, channel, method, properties, body: bytes) -> None:
         self._last_tag = method.delivery_tag
-        event = self._event(method, properties, body)
-        if event is not None:
+        config = self.config
+        event = delivery_event(
+            config.mode,
+            method,
+            properties,
+            body,
+            seq=0,  # numbered by the tap, in order of arrival
+            vhost=config.vhost,
+            prefilter=self.prefilter,
+            preview_limit=config.preview_limit,
+            mask=self.mask,
+            existing_queues=None,  # corrected by the tap, which knows the queues
+        )
+        if event is IGNORED:
+            self._ignored += 1
+        elif event is RULED_OUT:
+            self._skipped += 1
+        else:
+            assert not isinstance(event, str)
             self._events.append(event)
             if len(self._events) >= FRAME_MAX_EVENTS:
                 self.send()
-
-    def _event(self, method, properties, body: bytes) -> TapEvent | None:
-        """The delivery's event; None when ignored or ruled out (and counted so), the same
-        rules as the tap's own consumer (`flows.tap.tap.Tap._on_binding`, `_on_firehose`)."""
-        config = self.config
-        prefilter = self.prefilter
-        if config.mode == "firehose":
-            route = firehose_route(method.routing_key, properties.headers)
-            if route is None:
-                self._ignored += 1
-                return None
-            if (
-                prefilter is not None
-                and not route.observed
-                and not prefilter.wants(route.kind, route.exchange, route.routing_keys)
-            ):
-                self._skipped += 1
-                return None
-            return from_firehose_route(
-                route,
-                seq=0,  # numbered by the tap, in order of arrival
-                vhost=config.vhost,
-                body=body,
-                received_at=time.time(),
-                preview_limit=config.preview_limit,
-                existing_queues=None,  # corrected by the tap, which knows the queues
-                pretty=False,
-                mask=self.mask,
-            )
-        if prefilter is not None and not prefilter.wants(
-            "publish", method.exchange, (method.routing_key,)
-        ):
-            self._skipped += 1
-            return None
-        return from_binding_delivery(
-            seq=0,
-            vhost=config.vhost,
-            exchange=method.exchange,
-            routing_key=method.routing_key,
-            properties=properties,
-            body=body,
-            received_at=time.time(),
-            preview_limit=config.preview_limit,
-            pretty=False,
-            mask=self.mask,
-        )
 
     def send(self) -> None:
         """What it holds to the tap, then acked: a message is acked once the tap has it.

@@ -659,39 +659,15 @@ def from_firehose_delivery(
     existing_queues: Container[str] | None = None,
     pretty: bool = True,
     mask: Mask = DEFAULT_MASK,
+    route: FirehoseRoute | None = None,
 ) -> TapEvent | None:
     """A publish or deliver event from a message on `amq.rabbitmq.trace`, or None to ignore
-    (see `firehose_route`). `existing_queues`, when known, corrects the default exchange's
-    `routed_queues`, which name the routing key's queue even when no such queue exists."""
-    route = firehose_route(routing_key, trace_headers)
+    (see `firehose_route`; `route`: already read by it, as the tap does to prefilter).
+    `existing_queues`, when known, corrects the default exchange's `routed_queues`, which
+    name the routing key's queue even when no such queue exists."""
+    route = route or firehose_route(routing_key, trace_headers)
     if route is None:
         return None
-    return from_firehose_route(
-        route,
-        seq=seq,
-        vhost=vhost,
-        body=body,
-        received_at=received_at,
-        preview_limit=preview_limit,
-        existing_queues=existing_queues,
-        pretty=pretty,
-        mask=mask,
-    )
-
-
-def from_firehose_route(
-    route: FirehoseRoute,
-    *,
-    seq: int,
-    vhost: str,
-    body: bytes,
-    received_at: float,
-    preview_limit: int = DEFAULT_PREVIEW_LIMIT,
-    existing_queues: Container[str] | None = None,
-    pretty: bool = True,
-    mask: Mask = DEFAULT_MASK,
-) -> TapEvent:
-    """The event of a trace message whose route `firehose_route` read."""
     kind, exchange, routing_keys, suffix, headers_in = route
     original = headers_in.get("properties")
     props, headers, header_types = split_properties(

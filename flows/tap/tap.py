@@ -38,13 +38,11 @@ from flows.tap import firehose
 from flows.tap.consumer_pool import Batch, ConsumerPool
 from flows.tap.consumer_process import Config as ConsumerConfig
 from flows.tap.coverage import TRACE_EXCHANGE, TapBinding, firehose_coverage, plan_bindings
+from flows.tap.deliveries import IGNORED, RULED_OUT, delivery_event
 from flows.tap.events import (
     DEFAULT_PREVIEW_LIMIT,
     TapEvent,
     correct_default_routes,
-    firehose_route,
-    from_binding_delivery,
-    from_firehose_route,
 )
 from flows.tap.modes import CAPTURE_MODES, CaptureMode
 from flows.tap.selection import Prefilter
@@ -428,8 +426,7 @@ class Tap:
         control = self._apply_bindings(connection, control, queue)
         self._connection, self._control = connection, control
 
-        on_message = self._on_firehose if self.mode == "firehose" else self._on_binding
-        channel.basic_consume(queue, on_message, auto_ack=False)
+        channel.basic_consume(queue, self._on_delivery, auto_ack=False)
         self._acked_tag = self._unacked_tag = 0
         pool = self._pool = self._start_pool(queue) if shared else None
         try:
@@ -589,29 +586,31 @@ class Tap:
         want (None: make every message an event)."""
         self._prefilter = prefilter
 
-    def _on_binding(self, channel, method, properties, body: bytes) -> None:
-        self._seq += 1
-        prefilter = self._prefilter
-        if prefilter is not None and not prefilter.wants(
-            "publish", method.exchange, (method.routing_key,)
-        ):
-            self._skipped += 1
-            self._after_delivery(channel, method.delivery_tag)
-            return
-        self._buffer.append(
-            from_binding_delivery(
-                seq=self._seq,
-                vhost=self.vhost,
-                exchange=method.exchange,
-                routing_key=method.routing_key,
-                properties=properties,
-                body=body,
-                received_at=time.time(),
-                preview_limit=self.settings.preview_limit,
-                pretty=False,  # finished by the viewer, for the few events it shows
-                mask=self.settings.mask,
-            )
+    def _on_delivery(self, channel, method, properties, body: bytes) -> None:
+        existing = self._existing_queues
+        event = delivery_event(
+            self.mode,
+            method,
+            properties,
+            body,
+            seq=self._seq + 1,
+            vhost=self.vhost,
+            prefilter=self._prefilter,
+            preview_limit=self.settings.preview_limit,
+            mask=self.settings.mask,
+            existing_queues=self._queue_check if existing is not None else None,
         )
+        if event is IGNORED:
+            self._ignored_own += 1
+        elif event is RULED_OUT:
+            self._seq += 1  # numbered all the same, and counted (`_skipped`)
+            self._skipped += 1
+        else:
+            assert not isinstance(event, str)
+            self._seq += 1
+            if self.mode == "firehose":
+                self._firehose_seen(event)
+            self._buffer.append(event)
         self._after_delivery(channel, method.delivery_tag)
 
     def _passive_declare(self, queue: str) -> bool:
@@ -625,38 +624,6 @@ class Tap:
             return True
         except pika.exceptions.ChannelClosedByBroker:
             return False
-
-    def _on_firehose(self, channel, method, properties, body: bytes) -> None:
-        route = firehose_route(method.routing_key, properties.headers)
-        if route is None:
-            self._ignored_own += 1
-            self._after_delivery(channel, method.delivery_tag)
-            return
-        self._seq += 1
-        prefilter = self._prefilter
-        if (
-            prefilter is not None
-            and not route.observed
-            and not prefilter.wants(route.kind, route.exchange, route.routing_keys)
-        ):
-            self._skipped += 1
-            self._after_delivery(channel, method.delivery_tag)
-            return
-        existing = self._existing_queues
-        event = from_firehose_route(
-            route,
-            seq=self._seq,
-            vhost=self.vhost,
-            body=body,
-            received_at=time.time(),
-            preview_limit=self.settings.preview_limit,
-            existing_queues=self._queue_check if existing is not None else None,
-            pretty=False,
-            mask=self.settings.mask,
-        )
-        self._firehose_seen(event)
-        self._buffer.append(event)
-        self._after_delivery(channel, method.delivery_tag)
 
     def _firehose_seen(self, event: TapEvent) -> None:
         existing = self._existing_queues

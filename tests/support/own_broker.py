@@ -29,6 +29,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.live_server import free_port
+from tests.support.processes import alive
 from tests.support.waiting import eventually
 
 START_TIMEOUT_S = 90
@@ -137,13 +138,13 @@ class OwnNode:
         pid = self.pid()
         self.ctl("stop")
         # `rabbitmqctl stop PIDFILE` waits for the process too, but polls slowly (seconds).
-        eventually(lambda: not _alive(pid), what=f"{self.name} exited", timeout=60, interval=0.05)
+        eventually(lambda: not alive(pid), what=f"{self.name} exited", timeout=60, interval=0.05)
 
     def kill(self) -> None:
         """Crash the node: `kill -9` of its `beam.smp` (clients see their sockets reset)."""
         pid = self.pid()
         os.kill(pid, signal.SIGKILL)
-        eventually(lambda: not _alive(pid), what=f"beam.smp {pid} gone", interval=0.05)
+        eventually(lambda: not alive(pid), what=f"beam.smp {pid} gone", interval=0.05)
 
     def pid(self) -> int:
         """The pid of the node's `beam.smp` (from its pid file)."""
@@ -159,7 +160,7 @@ class OwnNode:
         )
         if self.pid_file.exists():
             text = self.pid_file.read_text().strip()
-            if text.isdigit() and _alive(int(text)):
+            if text.isdigit() and alive(int(text)):
                 os.kill(int(text), signal.SIGKILL)
 
     def delete(self) -> None:
@@ -177,7 +178,7 @@ class OwnNode:
             return False
         if not text.isdigit():
             return False
-        if _alive(int(text)):
+        if alive(int(text)):
             self.kill()
         return True
 
@@ -326,15 +327,6 @@ def _each(action: Callable[[OwnNode], None], nodes: Sequence[OwnNode]) -> None:
     with ThreadPoolExecutor(max_workers=len(nodes) or 1) as pool:
         for future in [pool.submit(action, node) for node in nodes]:
             future.result()
-
-
-def _alive(pid: int) -> bool:
-    """The process runs (a killed one nobody has reaped yet counts as gone)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return False
-    return "\nState:\tZ" not in status
 
 
 def _quoted(name: str) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.live_server import REPO_ROOT, database_url_for, free_port, wait_for_port
+from tests.support.processes import alive, children_of
 from tests.support.tap_harness import amqp_channel, assert_the_dashboard_left_nothing, tap_queues
 from tests.support.tap_process import REDIS_URL
 from tests.support.tap_socket import (
@@ -97,28 +98,6 @@ def serve(
             process.wait()
 
 
-def children_of(pid: int) -> list[int]:
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # gone meanwhile
-        if int(fields[1]) == pid:
-            children.append(int(stat.parent.name))
-    return children
-
-
-def pid_is_gone(pid: int) -> bool:
-    """It exited: no such process, or a zombie (an orphan waits for init to reap it, which
-    here takes a second or two; it holds nothing any more)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return True
-    return state == "Z"
-
-
 def test_serve_runs_the_tap_process_restarts_it_after_kill_9_and_stops_it_on_sigterm(
     serve: Serve, scratch_vhost: str, user, management_client, consumers: int
 ) -> None:
@@ -165,7 +144,7 @@ def test_serve_runs_the_tap_process_restarts_it_after_kill_9_and_stops_it_on_sig
             assert sorted(tap_queues(management_client, scratch_vhost)) == sorted(
                 [now["queue"], now["queue"] + ".overflow"]
             )
-            assert all(pid_is_gone(pid) for pid in consumer_processes)
+            assert all(not alive(pid) for pid in consumer_processes)
             await receive_until(
                 ws,
                 lambda m: is_running(m) and m["status"]["consumers"]["running"] == consumers,
@@ -182,7 +161,7 @@ def test_serve_runs_the_tap_process_restarts_it_after_kill_9_and_stops_it_on_sig
     assert "The tap process ended (killed by SIGKILL); restarting it in" in output
     assert len(serve.pids("tap")) == 2, output
     assert "tap process stopped" in output  # the new one, through its SIGTERM path
-    assert all(pid_is_gone(pid) for pid in serve.pids("tap") + serve.pids("web")), output
+    assert all(not alive(pid) for pid in serve.pids("tap") + serve.pids("web")), output
     # Tracing back off (the new process restored what the dead one left, then its own),
     # no queue, lease or connection of either tap process left.
     assert_the_dashboard_left_nothing(management_client, scratch_vhost)
